@@ -1,0 +1,85 @@
+# Build, run and test the MCP weather tool as a WASI component served by mcp-host.
+# Everything a fresh machine needs is installed here, once, into $(TOOLS).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+TOOLS ?= $(HOME)/.cache/mcp-wasm-tools
+PORT ?= 8080
+OPEN_METEO_URL ?= https://api.open-meteo.com
+CARGO ?= cargo
+
+HOST_BIN := target/release/mcp-host
+WEATHER_WASM := target/wasm32-wasip2/guest/weather.wasm
+COMPONENTS := build/components
+
+NODE_DIR := $(TOOLS)/node22
+NODE := $(NODE_DIR)/node_modules/.bin/node
+CLIENTS_LOCK := tests/clients/package-lock.json
+CLIENT_DEPS = $(TOOLS)/npm-clients-$(shell sha256sum $(CLIENTS_LOCK) | cut -c1-16)
+PY_REQUIREMENTS := tests/clients/python/requirements.txt
+VENV = $(TOOLS)/venv-clients-$(shell sha256sum $(PY_REQUIREMENTS) | cut -c1-16)
+
+.PHONY: build run test lint unit e2e clients wasm-target node client-deps python-deps clean
+
+## build: the host (release), the test fake, and the weather component, assembled in build/components
+build: wasm-target
+	$(CARGO) build --release -p mcp-host -p mcp-e2e --bins
+	$(CARGO) build -p weather --target wasm32-wasip2 --profile guest
+	mkdir -p $(COMPONENTS)
+	cp $(WEATHER_WASM) $(COMPONENTS)/weather.wasm
+	sed 's#https://api.open-meteo.com#$(OPEN_METEO_URL)#g' guest/weather/weather.toml > $(COMPONENTS)/weather.toml
+	@ls -l $(COMPONENTS)/weather.wasm | awk '{print "weather.wasm: " $$5 " bytes"}'
+
+## run: serve the weather tool at http://127.0.0.1:$(PORT)/mcp
+run: build
+	$(HOST_BIN) --components $(COMPONENTS) --listen 127.0.0.1:$(PORT)
+
+## test: lint, unit tests, end-to-end tests against the real binary, and the official SDK clients
+test: lint build unit e2e clients
+
+lint: wasm-target
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(CARGO) clippy -p weather -p mcp-guest --target wasm32-wasip2 --profile guest -- -D warnings
+
+unit:
+	$(CARGO) test --release -p mcp-protocol -p mcp-host
+	$(CARGO) test --release -p weather -p mcp-guest --lib
+
+e2e: build
+	$(CARGO) test --release -p mcp-e2e
+
+clients: build client-deps python-deps
+	cd tests/clients && $(abspath $(NODE)) --test ts/
+	$(VENV)/bin/python -m unittest discover -s tests/clients/python -v
+
+wasm-target:
+	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+
+# Node 22 (the conformance suite and the Inspector need it), from the npm registry.
+node: $(NODE)
+$(NODE):
+	mkdir -p $(NODE_DIR)
+	cd $(NODE_DIR) && npm init -y >/dev/null && npm install --no-audit --no-fund node@22
+
+# The TypeScript SDK client, installed once per lockfile and linked into tests/clients.
+client-deps: node
+	@if [ ! -f "$(CLIENT_DEPS)/.complete" ]; then \
+	  rm -rf "$(CLIENT_DEPS)" && mkdir -p "$(CLIENT_DEPS)" && \
+	  cp tests/clients/package.json $(CLIENTS_LOCK) "$(CLIENT_DEPS)/" && \
+	  (cd "$(CLIENT_DEPS)" && npm ci --no-audit --no-fund) && touch "$(CLIENT_DEPS)/.complete"; \
+	fi
+	ln -sfn "$(CLIENT_DEPS)/node_modules" tests/clients/node_modules
+
+# The Python SDK client, in a virtualenv per requirements file.
+python-deps:
+	@if [ ! -f "$(VENV)/.complete" ]; then \
+	  rm -rf "$(VENV)" && python3 -m venv "$(VENV)" && \
+	  "$(VENV)/bin/pip" install --quiet --disable-pip-version-check -r $(PY_REQUIREMENTS) && \
+	  touch "$(VENV)/.complete"; \
+	fi
+
+clean:
+	$(CARGO) clean
+	rm -rf build tests/clients/node_modules

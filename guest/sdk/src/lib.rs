@@ -1,0 +1,87 @@
+//! Write an MCP tool component in Rust.
+//!
+//! Implement [`Server`] with the protocol crate's types, then `mcp_guest::export!(MyServer);`.
+//! That one line exports the `mcp:tool` contract for `mcp-host` *and*
+//! `wasi:http/incoming-handler`, so the same `.wasm` also runs alone as an MCP
+//! server under `wasmtime serve -S cli`, answering through the same protocol
+//! crate as the host.
+
+use std::future::Future;
+
+pub use mcp_protocol as protocol;
+use mcp_protocol::{CallError, CallRequest, CallToolResult, ReadError, Resource, ResourceContents, Tool};
+#[doc(hidden)]
+pub use wasip2;
+
+mod call;
+mod export;
+pub mod fetch;
+#[doc(hidden)]
+pub mod serve;
+
+pub use call::Context;
+
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "mcp:tool/tool-component",
+        pub_export_macro: true,
+        export_macro_name: "__export_tool_component",
+    });
+}
+
+/// A tool component: what it offers and how it answers.
+pub trait Server: 'static {
+    /// Every tool, in a fixed order.
+    fn tools() -> Vec<Tool>;
+
+    /// Runs one call. Report logs and progress through `cx` as the call goes;
+    /// return a result with `is_error` for anything the model can act on.
+    fn call(request: CallRequest, cx: Context) -> impl Future<Output = Result<CallToolResult, CallError>>;
+
+    /// Every resource, in a fixed order.
+    fn resources() -> Vec<Resource> {
+        Vec::new()
+    }
+
+    fn read(uri: &str) -> Result<Vec<ResourceContents>, ReadError> {
+        let _ = uri;
+        Err(ReadError::NotFound)
+    }
+
+    /// Name and version reported when the component serves HTTP alone.
+    fn implementation() -> protocol::Implementation;
+}
+
+/// Exports `$server` (a [`Server`]) as an MCP tool component that also
+/// answers MCP over HTTP under `wasmtime serve`.
+#[macro_export]
+macro_rules! export {
+    ($server:ty) => {
+        #[doc(hidden)]
+        struct __McpGuestExport;
+
+        impl $crate::Exported for __McpGuestExport {
+            type Server = $server;
+        }
+
+        impl $crate::wasip2::exports::http::incoming_handler::Guest for __McpGuestExport {
+            fn handle(
+                request: $crate::wasip2::http::types::IncomingRequest,
+                response: $crate::wasip2::http::types::ResponseOutparam,
+            ) {
+                $crate::serve::handle::<$server>(request, response)
+            }
+        }
+
+        $crate::bindings::__export_tool_component!(__McpGuestExport with_types_in $crate::bindings);
+        $crate::wasip2::http::proxy::export!(__McpGuestExport with_types_in $crate::wasip2);
+    };
+}
+
+/// Links the type `export!` defines to the component's [`Server`].
+#[doc(hidden)]
+pub trait Exported: 'static {
+    type Server: Server;
+}

@@ -1,0 +1,145 @@
+//! The loaded components, and which one owns each tool and resource.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use mcp_protocol::{Implementation, ServerInfo};
+use serde_json::Value;
+
+use crate::policy::Policy;
+use crate::runtime::{Loaded, Runtime};
+
+/// Largest component file accepted.
+const MAX_COMPONENT_BYTES: u64 = 64 << 20;
+
+pub struct Catalog {
+    components: Vec<Arc<Loaded>>,
+    tool_owner: HashMap<String, usize>,
+    resource_owner: HashMap<String, usize>,
+    /// `tools/list` and `resources/list` entries, serialized once at load.
+    pub tools: Vec<Value>,
+    pub resources: Vec<Value>,
+    pub server: ServerInfo,
+}
+
+impl Catalog {
+    fn new(components: Vec<Loaded>) -> Self {
+        let mut catalog = Catalog {
+            components: Vec::new(),
+            tool_owner: HashMap::new(),
+            resource_owner: HashMap::new(),
+            tools: Vec::new(),
+            resources: Vec::new(),
+            server: ServerInfo::new(implementation(), false),
+        };
+        for component in components {
+            if let Err(error) = catalog.add(component) {
+                tracing::error!(error = %format!("{error:#}"), "component refused");
+            }
+        }
+        catalog.server = ServerInfo::new(implementation(), !catalog.resources.is_empty());
+        catalog
+    }
+
+    /// Adds a component unless one of its tools or resources is taken.
+    fn add(&mut self, component: Loaded) -> anyhow::Result<()> {
+        for tool in &component.tools {
+            if let Some(&owner) = self.tool_owner.get(&tool.name) {
+                bail!(
+                    "component {}: tool {:?} is already offered by component {}",
+                    component.name,
+                    tool.name,
+                    self.components[owner].name
+                );
+            }
+        }
+        for resource in &component.resources {
+            if let Some(&owner) = self.resource_owner.get(&resource.uri) {
+                bail!(
+                    "component {}: resource {:?} is already served by component {}",
+                    component.name,
+                    resource.uri,
+                    self.components[owner].name
+                );
+            }
+        }
+        let index = self.components.len();
+        for tool in &component.tools {
+            self.tool_owner.insert(tool.name.clone(), index);
+            self.tools.push(serde_json::to_value(tool)?);
+        }
+        for resource in &component.resources {
+            self.resource_owner.insert(resource.uri.clone(), index);
+            self.resources.push(serde_json::to_value(resource)?);
+        }
+        self.components.push(Arc::new(component));
+        Ok(())
+    }
+
+    pub fn tool_owner(&self, name: &str) -> Option<&Arc<Loaded>> {
+        self.tool_owner.get(name).map(|&i| &self.components[i])
+    }
+
+    pub fn resource_owner(&self, uri: &str) -> Option<&Arc<Loaded>> {
+        self.resource_owner.get(uri).map(|&i| &self.components[i])
+    }
+
+    /// Loads every `NAME.wasm` in `dir`, each with the policy in `NAME.toml`.
+    /// A component that fails to load is logged and left out.
+    pub async fn load_dir(runtime: &Arc<Runtime>, dir: &Path) -> anyhow::Result<Catalog> {
+        let mut paths = Vec::new();
+        for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "wasm") {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+        let mut loaded = Vec::new();
+        for path in paths {
+            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            match load_file(runtime, &name, &path).await {
+                Ok(component) => loaded.push(component),
+                Err(error) => {
+                    tracing::error!(component = name, error = %format!("{error:#}"), "component not loaded")
+                }
+            }
+        }
+        if loaded.is_empty() {
+            tracing::warn!(dir = %dir.display(), "no components loaded: no tools to offer");
+        }
+        Ok(Catalog::new(loaded))
+    }
+}
+
+fn implementation() -> Implementation {
+    Implementation {
+        name: "mcp-host".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        title: Some("MCP tools as WebAssembly components".into()),
+    }
+}
+
+async fn load_file(runtime: &Arc<Runtime>, name: &str, path: &Path) -> anyhow::Result<Loaded> {
+    let policy_path = path.with_extension("toml");
+    let policy = match std::fs::read_to_string(&policy_path) {
+        Ok(text) => Policy::parse(&text, |var| std::env::var(var).ok())
+            .with_context(|| format!("policy {}", policy_path.display()))?,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!(
+                component = name,
+                "no policy file: the component gets no outbound access and no environment"
+            );
+            Policy::deny_all()
+        }
+        Err(error) => return Err(error).with_context(|| format!("reading {}", policy_path.display())),
+    };
+    let size = std::fs::metadata(path)?.len();
+    if size > MAX_COMPONENT_BYTES {
+        bail!("{} is {size} bytes; components may be at most {MAX_COMPONENT_BYTES}", path.display());
+    }
+    let wasm = std::fs::read(path)?;
+    runtime.load(name, wasm, policy).await
+}

@@ -1,0 +1,57 @@
+//! Command line and environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Serves MCP tools that run as sandboxed WASI 0.2 components.
+#[derive(Debug, Parser)]
+#[command(name = "mcp-host", version)]
+pub struct Args {
+    /// Address to listen on. Default: 127.0.0.1 and FUNCTIONS_CUSTOMHANDLER_PORT
+    /// (the Azure Functions custom-handler contract), else port 8080.
+    #[arg(long, env = "MCP_LISTEN")]
+    pub listen: Option<SocketAddr>,
+
+    /// Folder of tool components: every `NAME.wasm`, with its policy in `NAME.toml`.
+    #[arg(long, env = "MCP_COMPONENTS")]
+    pub components: PathBuf,
+
+    /// Host header values accepted (`name`, `name:port` or `*`), comma-separated.
+    /// Default: loopback names only.
+    #[arg(long, env = "MCP_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
+    /// Origin header values accepted (`scheme://name[:port]`, `scheme://name:*` or `*`),
+    /// comma-separated. Requests without Origin are always accepted.
+    /// Default: loopback origins only.
+    #[arg(long, env = "MCP_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Key (at least 32 characters) that signs session ids, so that any instance
+    /// sharing it accepts sessions another one opened. Default: a random key per process.
+    #[arg(long, env = "MCP_SESSION_KEY", hide_env_values = true)]
+    pub session_key: Option<String>,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "MCP_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+
+    /// Component instances that may run at once across all components
+    /// (sizes the pooling allocator).
+    #[arg(long, env = "MCP_MAX_INSTANCES", default_value_t = 128)]
+    pub max_instances: u32,
+}
+
+impl Args {
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen.unwrap_or_else(|| {
+            let port = std::env::var("FUNCTIONS_CUSTOMHANDLER_PORT")
+                .ok()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(8080);
+            SocketAddr::from(([127, 0, 0, 1], port))
+        })
+    }
+}

@@ -1,0 +1,134 @@
+//! The contract's WIT values into protocol types, checking every JSON text a
+//! component hands over.
+
+use mcp_protocol as p;
+use serde_json::Value;
+
+use crate::runtime::wit;
+
+fn object(text: &str, what: &str) -> Result<p::JsonObject, String> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(format!("{what} is not a JSON object")),
+        Err(e) => Err(format!("{what} is not valid JSON: {e}")),
+    }
+}
+
+fn optional_object(text: Option<&str>, what: &str) -> Result<Option<p::JsonObject>, String> {
+    text.map(|t| object(t, what)).transpose()
+}
+
+pub fn tool(tool: wit::Tool) -> Result<p::Tool, String> {
+    let what = |field: &str| format!("tool {:?}: {field}", tool.name);
+    let converted = p::Tool {
+        input_schema: object(&tool.input_schema, &what("input-schema"))?,
+        output_schema: optional_object(tool.output_schema.as_deref(), &what("output-schema"))?,
+        meta: optional_object(tool.meta.as_deref(), &what("meta"))?,
+        annotations: tool.annotations.map(|a| p::ToolAnnotations {
+            title: a.title,
+            read_only_hint: a.read_only_hint,
+            destructive_hint: a.destructive_hint,
+            idempotent_hint: a.idempotent_hint,
+            open_world_hint: a.open_world_hint,
+        }),
+        name: tool.name,
+        title: tool.title,
+        description: tool.description,
+    };
+    converted.validate()?;
+    Ok(converted)
+}
+
+pub fn resource(resource: wit::Resource) -> Result<p::Resource, String> {
+    let meta = optional_object(resource.meta.as_deref(), &format!("resource {:?}: meta", resource.uri))?;
+    Ok(p::Resource {
+        uri: resource.uri,
+        name: resource.name,
+        title: resource.title,
+        description: resource.description,
+        mime_type: resource.mime_type,
+        size: resource.size,
+        meta,
+    })
+}
+
+pub fn resource_contents(contents: wit::ResourceContents) -> Result<p::ResourceContents, String> {
+    let meta = optional_object(contents.meta.as_deref(), "resource contents meta")?;
+    let converted = match contents.body {
+        wit::ResourceBody::Text(text) => p::ResourceContents::text(contents.uri, contents.mime_type, text),
+        wit::ResourceBody::Blob(bytes) => p::ResourceContents::blob(contents.uri, contents.mime_type, &bytes),
+    };
+    Ok(p::ResourceContents { meta, ..converted })
+}
+
+fn content_block(block: wit::ContentBlock) -> Result<p::ContentBlock, String> {
+    Ok(match block {
+        wit::ContentBlock::Text(text) => p::ContentBlock::Text { text },
+        wit::ContentBlock::Image(m) => {
+            p::ContentBlock::Image { data: p::encode_base64(&m.data), mime_type: m.mime_type }
+        }
+        wit::ContentBlock::Audio(m) => {
+            p::ContentBlock::Audio { data: p::encode_base64(&m.data), mime_type: m.mime_type }
+        }
+        wit::ContentBlock::Resource(r) => p::ContentBlock::Resource { resource: resource_contents(r)? },
+        wit::ContentBlock::ResourceLink(r) => p::ContentBlock::ResourceLink(resource(r)?),
+    })
+}
+
+pub fn call_result(result: wit::CallResult) -> Result<p::CallToolResult, String> {
+    let structured_content = match result.structured_content {
+        None => None,
+        Some(text) => Some(
+            serde_json::from_str(&text).map_err(|e| format!("structured-content is not valid JSON: {e}"))?,
+        ),
+    };
+    Ok(p::CallToolResult {
+        content: result.content.into_iter().map(content_block).collect::<Result<_, _>>()?,
+        structured_content,
+        is_error: result.is_error,
+        meta: optional_object(result.meta.as_deref(), "result meta")?,
+    })
+}
+
+pub fn log_level(level: wit::LogLevel) -> p::LogLevel {
+    match level {
+        wit::LogLevel::Debug => p::LogLevel::Debug,
+        wit::LogLevel::Info => p::LogLevel::Info,
+        wit::LogLevel::Notice => p::LogLevel::Notice,
+        wit::LogLevel::Warning => p::LogLevel::Warning,
+        wit::LogLevel::Error => p::LogLevel::Error,
+        wit::LogLevel::Critical => p::LogLevel::Critical,
+        wit::LogLevel::Alert => p::LogLevel::Alert,
+        wit::LogLevel::Emergency => p::LogLevel::Emergency,
+    }
+}
+
+pub fn wit_log_level(level: p::LogLevel) -> wit::LogLevel {
+    match level {
+        p::LogLevel::Debug => wit::LogLevel::Debug,
+        p::LogLevel::Info => wit::LogLevel::Info,
+        p::LogLevel::Notice => wit::LogLevel::Notice,
+        p::LogLevel::Warning => wit::LogLevel::Warning,
+        p::LogLevel::Error => wit::LogLevel::Error,
+        p::LogLevel::Critical => wit::LogLevel::Critical,
+        p::LogLevel::Alert => wit::LogLevel::Alert,
+        p::LogLevel::Emergency => wit::LogLevel::Emergency,
+    }
+}
+
+pub fn call_request(request: &p::CallRequest) -> wit::CallRequest {
+    let json = |v: &p::JsonObject| serde_json::to_string(v).expect("JSON values always serialize");
+    wit::CallRequest {
+        name: request.name.clone(),
+        arguments: json(&request.arguments),
+        log_level: request.log_level.map(wit_log_level),
+        progress: request.progress_token.is_some(),
+        meta: request.meta.as_ref().map(json),
+    }
+}
+
+/// A log or progress event; `None` when its JSON is invalid (the event is dropped).
+pub fn call_event(event: wit::LogMessage) -> Option<p::CallEvent> {
+    let data = serde_json::from_str(&event.data).ok()?;
+    Some(p::CallEvent::Log { level: log_level(event.level), logger: event.logger, data })
+}

@@ -1,0 +1,205 @@
+//! Per-component policy: what a component may reach and use. Deny by default.
+//!
+//! The policy of `NAME.wasm` is `NAME.toml` beside it; without one the component
+//! gets no outbound access and no environment. See the README for the format.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default)]
+    outbound: OutboundFile,
+    #[serde(default)]
+    env: EnvFile,
+    #[serde(default)]
+    limits: LimitsFile,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutboundFile {
+    #[serde(default)]
+    allow: Vec<String>,
+    timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnvFile {
+    #[serde(default)]
+    vars: BTreeMap<String, String>,
+    #[serde(default)]
+    inherit: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    memory_mb: Option<u64>,
+    timeout_ms: Option<u64>,
+}
+
+/// A destination a component may call: scheme, host and port must all match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    pub https: bool,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Destination {
+    /// `https://name[:port]`, `http://name[:port]` (plain HTTP must be explicit)
+    /// or `name[:port]` (HTTPS).
+    pub fn parse(entry: &str) -> anyhow::Result<Self> {
+        let (https, rest) = match entry.split_once("://") {
+            Some(("https", rest)) => (true, rest),
+            Some(("http", rest)) => (false, rest),
+            Some((scheme, _)) => bail!("outbound entry {entry:?}: scheme {scheme:?} is not http or https"),
+            None => (true, entry),
+        };
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.is_empty() || authority.contains(['/', '?', '#', '@', '*']) {
+            bail!(
+                "outbound entry {entry:?} must be a scheme, host and optional port, without path or wildcard"
+            );
+        }
+        let uri: http::uri::Authority = authority
+            .parse()
+            .with_context(|| format!("outbound entry {entry:?} is not a valid host[:port]"))?;
+        // `Authority::port` hides a port that does not parse; look at the text.
+        let port_text = authority.rsplit_once(':').map(|(_, p)| p).filter(|p| !p.ends_with(']'));
+        let port = match port_text {
+            None => {
+                if https {
+                    443
+                } else {
+                    80
+                }
+            }
+            Some(text) => match text.parse::<u16>() {
+                Ok(port) if port > 0 => port,
+                _ => bail!("outbound entry {entry:?}: port {text:?} is not between 1 and 65535"),
+            },
+        };
+        let host = uri.host().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        Ok(Destination { https, host, port })
+    }
+
+    pub fn matches(&self, https: bool, host: &str, port: u16) -> bool {
+        self.https == https && self.port == port && self.host.eq_ignore_ascii_case(host)
+    }
+}
+
+/// What one component is granted.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub outbound: Vec<Destination>,
+    /// Longest any one outbound request may take, connect to last byte.
+    pub outbound_timeout: Duration,
+    /// Environment variables the component sees, and nothing else.
+    pub env: Vec<(String, String)>,
+    pub memory_bytes: usize,
+    /// Longest one call may run, in wall-clock time.
+    pub call_timeout: Duration,
+}
+
+impl Policy {
+    const DEFAULT_MEMORY_MB: u64 = 64;
+    const DEFAULT_TIMEOUT_MS: u64 = 30_000;
+    const DEFAULT_OUTBOUND_TIMEOUT_MS: u64 = 10_000;
+
+    /// Reads a policy file; `lookup` resolves `inherit`ed variables.
+    pub fn parse(text: &str, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let file: PolicyFile = toml::from_str(text)?;
+        let outbound = file
+            .outbound
+            .allow
+            .iter()
+            .map(|entry| Destination::parse(entry))
+            .collect::<anyhow::Result<_>>()?;
+        let mut env: BTreeMap<String, String> = file.env.vars;
+        for name in &file.env.inherit {
+            if let Some(value) = lookup(name) {
+                env.insert(name.clone(), value);
+            }
+        }
+        let memory_mb = file.limits.memory_mb.unwrap_or(Self::DEFAULT_MEMORY_MB);
+        if !(1..=4096).contains(&memory_mb) {
+            bail!("limits.memory_mb must be between 1 and 4096");
+        }
+        let call_timeout = file.limits.timeout_ms.unwrap_or(Self::DEFAULT_TIMEOUT_MS);
+        let outbound_timeout = file.outbound.timeout_ms.unwrap_or(Self::DEFAULT_OUTBOUND_TIMEOUT_MS);
+        if call_timeout == 0 || outbound_timeout == 0 {
+            bail!("timeouts must be positive");
+        }
+        Ok(Policy {
+            outbound,
+            outbound_timeout: Duration::from_millis(outbound_timeout),
+            env: env.into_iter().collect(),
+            memory_bytes: usize::try_from(memory_mb << 20)?,
+            call_timeout: Duration::from_millis(call_timeout),
+        })
+    }
+
+    /// Nothing granted, default limits.
+    pub fn deny_all() -> Self {
+        Self::parse("", |_| None).expect("the empty policy is valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations() {
+        let d = Destination::parse("api.open-meteo.com").unwrap();
+        assert_eq!(d, Destination { https: true, host: "api.open-meteo.com".into(), port: 443 });
+        assert!(d.matches(true, "API.open-meteo.com", 443));
+        assert!(!d.matches(false, "api.open-meteo.com", 443), "plain HTTP needs an explicit entry");
+        assert!(!d.matches(true, "api.open-meteo.com", 8443));
+        let local = Destination::parse("http://127.0.0.1:9000/").unwrap();
+        assert!(local.matches(false, "127.0.0.1", 9000));
+        assert_eq!(Destination::parse("https://[::1]:8443").unwrap().host, "::1");
+        for bad in ["ftp://x", "https://x/path", "*.example.com", "https://", "user@host", "x:99999"] {
+            assert!(Destination::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn policy_files() {
+        let text = r#"
+            [outbound]
+            allow = ["https://api.open-meteo.com"]
+            timeout_ms = 5000
+            [env]
+            vars = { OPEN_METEO_URL = "https://api.open-meteo.com" }
+            inherit = ["OPEN_METEO_API_KEY", "MISSING"]
+            [limits]
+            memory_mb = 32
+            timeout_ms = 2000
+        "#;
+        let policy = Policy::parse(text, |name| (name == "OPEN_METEO_API_KEY").then(|| "k".into())).unwrap();
+        assert_eq!(policy.outbound.len(), 1);
+        assert_eq!(policy.outbound_timeout, Duration::from_secs(5));
+        assert_eq!(
+            policy.env,
+            vec![
+                ("OPEN_METEO_API_KEY".into(), "k".into()),
+                ("OPEN_METEO_URL".into(), "https://api.open-meteo.com".into())
+            ]
+        );
+        assert_eq!(policy.memory_bytes, 32 << 20);
+        assert_eq!(policy.call_timeout, Duration::from_secs(2));
+
+        let denied = Policy::deny_all();
+        assert!(denied.outbound.is_empty() && denied.env.is_empty());
+        assert!(Policy::parse("[outbound]\nallowed = []", |_| None).is_err(), "typos are errors");
+        assert!(Policy::parse("[limits]\nmemory_mb = 0", |_| None).is_err());
+    }
+}

@@ -1,0 +1,331 @@
+//! The wasmtime side: one engine for the process, one pre-linked component per
+//! tool component, and a fresh store and instance for every call.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow};
+use mcp_protocol as p;
+use tokio::sync::mpsc;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
+};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::convert;
+use crate::outbound::Outbound;
+use crate::policy::Policy;
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "mcp:tool/tool-component",
+    exports: { default: async },
+});
+
+pub use mcp::tool::types as wit;
+
+/// How often the engine's epoch advances; the granularity of call deadlines.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Log and progress events one call may send; more are dropped.
+const MAX_EVENTS_PER_CALL: usize = 1_000;
+
+/// What one call's store holds.
+pub struct CallState {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    outbound: Outbound,
+    limiter: Limiter,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
+    }
+}
+
+/// Caps linear memory and remembers whether the cap was hit, to say so.
+struct Limiter {
+    memory_bytes: usize,
+    hit: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let ok = desired <= self.memory_bytes;
+        self.hit |= !ok;
+        Ok(ok)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// The engine and the imports every component gets.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<CallState>,
+}
+
+impl Runtime {
+    pub fn new(max_instances: u32) -> anyhow::Result<Arc<Self>> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        let mut pool = PoolingAllocationConfig::default();
+        // A Rust component has about 3 core instances, 1 memory and 2 tables.
+        pool.total_component_instances(max_instances)
+            .total_core_instances(max_instances * 4)
+            .total_memories(max_instances * 2)
+            .total_tables(max_instances * 4)
+            .total_stacks(max_instances)
+            .max_memory_size(4 << 30);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|e| anyhow!("{e}"))?;
+
+        let mut linker = Linker::new(&engine);
+        // Only what a tool may use: clocks, random, stdio, environment and
+        // outbound HTTP. No filesystem and no sockets are linked at all, so a
+        // component importing them is refused when it loads.
+        wasmtime_wasi::p2::add_to_linker_proxy_interfaces_async(&mut linker).map_err(|e| anyhow!("{e}"))?;
+        add_cli_to_linker(&mut linker).map_err(|e| anyhow!("{e}"))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(|e| anyhow!("{e}"))?;
+
+        let ticker = engine.weak();
+        std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || {
+            while let Some(engine) = ticker.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })?;
+        Ok(Arc::new(Self { engine, linker }))
+    }
+
+    /// Compiles and checks a component, then asks it what it offers.
+    pub async fn load(self: &Arc<Self>, name: &str, wasm: Vec<u8>, policy: Policy) -> anyhow::Result<Loaded> {
+        let started = Instant::now();
+        let runtime = self.clone();
+        let component = tokio::task::spawn_blocking(move || Component::new(&runtime.engine, &wasm))
+            .await?
+            .map_err(|e| anyhow!("{e:?}"))
+            .context("not a valid WASI 0.2 component")?;
+        let compiled = started.elapsed();
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| anyhow!("{e}"))?;
+        let pre = ToolComponentPre::new(instance_pre)
+            .map_err(|e| anyhow!("{e}"))
+            .context("the component does not export the mcp:tool contract")?;
+        let mut loaded = Loaded {
+            name: name.into(),
+            pre,
+            engine: self.engine.clone(),
+            policy: Arc::new(policy),
+            tools: Vec::new(),
+            resources: Vec::new(),
+        };
+        let (mut store, instance) = loaded.instantiate().await?;
+        let tools =
+            instance.mcp_tool_tools().call_list_tools(&mut store).await.map_err(|e| anyhow!("{e:?}"))?;
+        let resources = instance
+            .mcp_tool_resources()
+            .call_list_resources(&mut store)
+            .await
+            .map_err(|e| anyhow!("{e:?}"))?;
+        loaded.tools =
+            tools.into_iter().map(convert::tool).collect::<Result<_, _>>().map_err(|e| anyhow!(e))?;
+        loaded.resources =
+            resources.into_iter().map(convert::resource).collect::<Result<_, _>>().map_err(|e| anyhow!(e))?;
+        tracing::info!(
+            component = name,
+            tools = loaded.tools.len(),
+            resources = loaded.resources.len(),
+            compile_ms = compiled.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "component loaded"
+        );
+        Ok(loaded)
+    }
+}
+
+fn add_cli_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::p2::bindings::cli;
+    cli::environment::add_to_linker::<CallState, WasiCli>(linker, CallState::cli)?;
+    cli::exit::add_to_linker::<CallState, WasiCli>(linker, CallState::cli)?;
+    cli::terminal_input::add_to_linker::<CallState, WasiCli>(linker, CallState::cli)?;
+    cli::terminal_output::add_to_linker::<CallState, WasiCli>(linker, CallState::cli)?;
+    cli::terminal_stdin::add_to_linker::<CallState, WasiCli>(linker, CallState::cli)?;
+    cli::terminal_stdout::add_to_linker::<CallState, WasiCli>(linker, CallState::cli)?;
+    cli::terminal_stderr::add_to_linker::<CallState, WasiCli>(linker, CallState::cli)?;
+    Ok(())
+}
+
+/// A component ready to run, and what it offers.
+pub struct Loaded {
+    pub name: Arc<str>,
+    pre: ToolComponentPre<CallState>,
+    engine: Engine,
+    pub policy: Arc<Policy>,
+    pub tools: Vec<p::Tool>,
+    pub resources: Vec<p::Resource>,
+}
+
+impl Loaded {
+    /// A fresh, isolated instance with this component's grants and limits.
+    async fn instantiate(&self) -> anyhow::Result<(Store<CallState>, ToolComponent)> {
+        let mut wasi = WasiCtxBuilder::new();
+        for (key, value) in &self.policy.env {
+            wasi.env(key, value);
+        }
+        let state = CallState {
+            table: ResourceTable::new(),
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            outbound: Outbound::new(self.name.clone(), self.policy.clone()),
+            limiter: Limiter { memory_bytes: self.policy.memory_bytes, hit: false },
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        let ticks = self.policy.call_timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()) as u64;
+        store.set_epoch_deadline(ticks.max(1));
+        let instance = self.pre.instantiate_async(&mut store).await.map_err(|e| anyhow!("{e:?}"))?;
+        Ok((store, instance))
+    }
+
+    /// Runs one tool call, sending its log and progress events as they come.
+    /// A component that fails, runs out of memory or time yields a tool error.
+    pub async fn call(
+        &self,
+        request: &p::CallRequest,
+        events: mpsc::Sender<p::CallEvent>,
+    ) -> Result<p::CallToolResult, p::CallError> {
+        let limit = self.policy.call_timeout;
+        let mut memory_hit = false;
+        let run = self.run_call(request, events, &mut memory_hit);
+        let failure = match tokio::time::timeout(limit, run).await {
+            Ok(Ok(outcome)) => return outcome,
+            Ok(Err(error)) => error,
+            Err(_) => anyhow!(Trap::Interrupt),
+        };
+        Ok(p::CallToolResult::error(self.explain(&failure, memory_hit, &request.name)))
+    }
+
+    async fn run_call(
+        &self,
+        request: &p::CallRequest,
+        events: mpsc::Sender<p::CallEvent>,
+        memory_hit: &mut bool,
+    ) -> anyhow::Result<Result<p::CallToolResult, p::CallError>> {
+        let (mut store, instance) = self.instantiate().await?;
+        let result = step_call(&mut store, &instance, request, events).await;
+        *memory_hit = store.data().limiter.hit;
+        result
+    }
+
+    /// A message for the client, and one log line for the operator.
+    fn explain(&self, error: &anyhow::Error, memory_hit: bool, tool: &str) -> String {
+        let (limit, message) = match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => (
+                "limits.timeout_ms",
+                format!(
+                    "The tool did not finish within {} ms and was stopped.",
+                    self.policy.call_timeout.as_millis()
+                ),
+            ),
+            _ if memory_hit => (
+                "limits.memory_mb",
+                format!(
+                    "The tool ran out of memory (limit {} MiB) and was stopped.",
+                    self.policy.memory_bytes >> 20
+                ),
+            ),
+            _ => ("none", "The tool failed unexpectedly.".to_owned()),
+        };
+        tracing::warn!(component = %self.name, tool, limit, error = %format!("{error:#}"), "call failed");
+        message
+    }
+
+    pub async fn read(&self, uri: &str) -> Result<Vec<p::ResourceContents>, p::ReadError> {
+        let limit = self.policy.call_timeout;
+        let read = async {
+            let (mut store, instance) = self.instantiate().await?;
+            instance
+                .mcp_tool_resources()
+                .call_read_resource(&mut store, uri)
+                .await
+                .map_err(|e| anyhow!("{e:?}"))
+        };
+        let failure = match tokio::time::timeout(limit, read).await {
+            Ok(Ok(Ok(contents))) => {
+                return contents
+                    .into_iter()
+                    .map(convert::resource_contents)
+                    .collect::<Result<_, _>>()
+                    .map_err(p::ReadError::Internal);
+            }
+            Ok(Ok(Err(wit::ReadError::NotFound))) => return Err(p::ReadError::NotFound),
+            Ok(Ok(Err(wit::ReadError::Internal(message)))) => message,
+            Ok(Err(error)) => format!("{error:#}"),
+            Err(_) => "timed out".into(),
+        };
+        tracing::warn!(component = %self.name, uri, error = %failure, "resource read failed");
+        Err(p::ReadError::Internal(failure))
+    }
+}
+
+async fn step_call(
+    store: &mut Store<CallState>,
+    instance: &ToolComponent,
+    request: &p::CallRequest,
+    events: mpsc::Sender<p::CallEvent>,
+) -> anyhow::Result<Result<p::CallToolResult, p::CallError>> {
+    let calls = instance.mcp_tool_tools().tool_call();
+    let handle = calls
+        .call_constructor(&mut *store, &convert::call_request(request))
+        .await
+        .map_err(|e| anyhow!("{e:?}"))?;
+    let mut sent = 0;
+    loop {
+        let event = calls.call_next(&mut *store, handle).await.map_err(|e| anyhow!("{e:?}"))?;
+        let event = match event {
+            wit::CallEvent::Done(done) => {
+                handle.resource_drop_async(&mut *store).await.map_err(|e| anyhow!("{e:?}"))?;
+                return Ok(match done {
+                    Ok(result) => convert::call_result(result).map_err(p::CallError::Internal),
+                    Err(wit::CallError::UnknownTool) => Err(p::CallError::UnknownTool),
+                    Err(wit::CallError::Internal(message)) => Err(p::CallError::Internal(message)),
+                });
+            }
+            wit::CallEvent::Log(message) => convert::call_event(message),
+            wit::CallEvent::Progress(update) => Some(p::CallEvent::Progress {
+                progress: update.progress,
+                total: update.total,
+                message: update.message,
+            }),
+        };
+        sent += 1;
+        if let Some(event) = event.filter(|_| sent <= MAX_EVENTS_PER_CALL) {
+            // A client that went away stops listening; the call still finishes.
+            let _ = events.send(event).await;
+        }
+    }
+}

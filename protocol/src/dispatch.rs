@@ -1,0 +1,723 @@
+//! Dispatch rules: what each JSON-RPC message means in the protocol revision it
+//! arrived under, and how each outcome is written back.
+//!
+//! `route` answers everything the protocol itself decides (handshake, ping,
+//! discovery, validation errors) and hands the rest to the caller as an `Op`;
+//! the caller performs it (list, call, read) and renders the outcome with
+//! `Pending::finish`.
+
+use serde_json::{Map, Value, json};
+
+use crate::http::{Headers, METHOD_HEADER, NAME_HEADER, PROTOCOL_VERSION_HEADER};
+use crate::jsonrpc::{
+    self, HEADER_MISMATCH, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, Incoming, METHOD_NOT_FOUND,
+    Message, RESOURCE_NOT_FOUND, RpcError, UNSUPPORTED_PROTOCOL_VERSION,
+};
+use crate::types::{
+    CallError, CallEvent, CallRequest, CallToolResult, Implementation, JsonObject, LogLevel, ReadError,
+    ResourceContents,
+};
+use crate::version::Version;
+
+pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+pub const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+pub const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+
+/// What the server says about itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerInfo {
+    pub implementation: Implementation,
+    pub instructions: Option<String>,
+    /// The `capabilities` object of `initialize` and `server/discover`.
+    pub capabilities: Value,
+    /// How long clients of 2026-07-28 may cache lists and reads.
+    pub ttl_ms: u64,
+}
+
+impl ServerInfo {
+    /// A server offering tools, logging, and resources when it has any.
+    pub fn new(implementation: Implementation, has_resources: bool) -> Self {
+        let mut capabilities = json!({ "tools": { "listChanged": false }, "logging": {} });
+        if has_resources {
+            capabilities["resources"] = json!({ "subscribe": false, "listChanged": false });
+        }
+        Self { implementation, instructions: None, capabilities, ttl_ms: 60_000 }
+    }
+}
+
+/// The revision a message is served under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Era {
+    /// `initialize` and sessions (2025-03-26 … 2025-11-25).
+    Legacy(Version),
+    /// Per-request `_meta`, no sessions (2026-07-28).
+    Stateless(Version),
+}
+
+impl Era {
+    pub fn version(self) -> Version {
+        match self {
+            Era::Legacy(v) | Era::Stateless(v) => v,
+        }
+    }
+}
+
+/// What the caller knows about the request beyond its body.
+#[derive(Debug, Clone, Default)]
+pub struct Context<'a> {
+    pub protocol_version: Option<&'a str>,
+    pub mcp_method: Option<&'a str>,
+    pub mcp_name: Option<&'a str>,
+    /// The revision the client's session negotiated, when it sent a valid one.
+    pub session_version: Option<Version>,
+    /// The level the session chose with `logging/setLevel`.
+    pub session_log_level: Option<LogLevel>,
+}
+
+impl<'a> Context<'a> {
+    pub fn from_headers(headers: &'a (impl Headers + ?Sized)) -> Self {
+        Self {
+            protocol_version: headers.get(PROTOCOL_VERSION_HEADER).map(str::trim),
+            mcp_method: headers.get(METHOD_HEADER).map(str::trim),
+            mcp_name: headers.get(NAME_HEADER).map(str::trim),
+            ..Self::default()
+        }
+    }
+}
+
+/// Work the caller performs before the answer can be written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    ListTools,
+    ListResources,
+    ReadResource { uri: String },
+    CallTool(CallRequest),
+}
+
+/// A request waiting for its `Op` to finish.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub id: Value,
+    pub era: Era,
+    pub op: Op,
+}
+
+/// The outcome of an `Op`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Pre-serialized tool definitions.
+    Tools(Vec<Value>),
+    /// Pre-serialized resource definitions.
+    Resources(Vec<Value>),
+    Read(Result<Vec<ResourceContents>, ReadError>),
+    Call(Result<CallToolResult, CallError>),
+}
+
+/// What to do with one message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Send this JSON-RPC response (with this HTTP status when it travels alone).
+    Reply {
+        status: u16,
+        body: Value,
+    },
+    /// A notification (or a client's response): nothing to send back.
+    Accepted,
+    /// A legacy handshake: send `body`; the caller may open a session at `version`.
+    Initialized {
+        body: Value,
+        version: Version,
+    },
+    /// `logging/setLevel` for the caller's session; reply with `body` once stored.
+    SetLevel {
+        level: LogLevel,
+        body: Value,
+    },
+    Perform(Pending),
+}
+
+impl Step {
+    fn error(status: u16, id: &Value, error: RpcError) -> Step {
+        Step::Reply { status, body: jsonrpc::failure(id, &error) }
+    }
+}
+
+/// Decides what one element of a POST body means.
+pub fn step(incoming: Incoming, cx: &Context, server: &ServerInfo) -> Step {
+    match incoming {
+        Incoming::Message(message) => route(message, cx, server),
+        Incoming::Response => Step::Accepted,
+        Incoming::Invalid { id, error } => Step::error(400, &id, error),
+    }
+}
+
+/// Decides what one JSON-RPC message means.
+pub fn route(message: Message, cx: &Context, server: &ServerInfo) -> Step {
+    if is_stateless(&message, cx) {
+        route_stateless(message, cx, server)
+    } else {
+        route_legacy(message, cx, server)
+    }
+}
+
+/// Whether a message is served statelessly (2026-07-28) rather than within
+/// the sessions of earlier revisions.
+pub fn is_stateless(message: &Message, cx: &Context) -> bool {
+    let meta_version = message
+        .params
+        .get("_meta")
+        .and_then(Value::as_object)
+        .is_some_and(|meta| meta.contains_key(META_PROTOCOL_VERSION));
+    meta_version || cx.protocol_version.and_then(Version::parse).is_some_and(Version::is_stateless)
+}
+
+fn route_legacy(message: Message, cx: &Context, server: &ServerInfo) -> Step {
+    let Message { id, method, params } = message;
+    let Some(id) = id else { return Step::Accepted };
+    let version = match (cx.session_version, cx.protocol_version) {
+        (Some(version), _) => version,
+        (None, None) => Version::V2025_03_26,
+        (None, Some(header)) => match Version::parse(header) {
+            Some(version) => version,
+            None if method == "initialize" => Version::V2025_03_26,
+            None => {
+                return Step::error(
+                    400,
+                    &id,
+                    RpcError::new(INVALID_REQUEST, format!("Unsupported MCP-Protocol-Version: {header}"))
+                        .with_data(json!({ "supported": Version::supported_strings(), "requested": header })),
+                );
+            }
+        },
+    };
+    let era = Era::Legacy(version);
+    // Like 2026-07-28: no logs until the client picks a level.
+    let log_level = cx.session_log_level;
+    match method.as_str() {
+        "initialize" => {
+            let Some(requested) = params.get("protocolVersion").and_then(Value::as_str) else {
+                return Step::error(
+                    200,
+                    &id,
+                    RpcError::invalid_params("initialize needs a protocolVersion string"),
+                );
+            };
+            let version = Version::negotiate(requested);
+            let mut result = json!({
+                "protocolVersion": version.as_str(),
+                "capabilities": server.capabilities,
+                "serverInfo": server.implementation,
+            });
+            if let Some(instructions) = &server.instructions {
+                result["instructions"] = json!(instructions);
+            }
+            Step::Initialized { body: jsonrpc::success(&id, result), version }
+        }
+        "ping" => Step::Reply { status: 200, body: jsonrpc::success(&id, json!({})) },
+        "logging/setLevel" => match params.get("level").and_then(Value::as_str).and_then(LogLevel::parse) {
+            Some(level) => Step::SetLevel { level, body: jsonrpc::success(&id, json!({})) },
+            None => Step::error(200, &id, RpcError::invalid_params("level must be an RFC 5424 level name")),
+        },
+        _ => route_common(id, &method, params, era, log_level),
+    }
+}
+
+fn route_stateless(message: Message, cx: &Context, server: &ServerInfo) -> Step {
+    let Message { id, method, params } = message;
+    let Some(id) = id else { return Step::Accepted };
+    let meta = match check_request_meta(&params) {
+        Ok(meta) => meta,
+        Err(error) => return Step::error(400, &id, error),
+    };
+    let requested = meta[META_PROTOCOL_VERSION].as_str().unwrap_or_default();
+    let version = match Version::parse(requested).filter(|v| v.is_stateless()) {
+        Some(version) => version,
+        None => {
+            return Step::error(
+                400,
+                &id,
+                RpcError::new(
+                    UNSUPPORTED_PROTOCOL_VERSION,
+                    format!("Unsupported protocol version: {requested}"),
+                )
+                .with_data(json!({ "supported": Version::supported_strings(), "requested": requested })),
+            );
+        }
+    };
+    if cx.protocol_version != Some(requested) {
+        return Step::error(
+            400,
+            &id,
+            header_mismatch(PROTOCOL_VERSION_HEADER, cx.protocol_version, requested),
+        );
+    }
+    if cx.mcp_method != Some(method.as_str()) {
+        return Step::error(400, &id, header_mismatch(METHOD_HEADER, cx.mcp_method, &method));
+    }
+    let name_field = match method.as_str() {
+        "tools/call" | "prompts/get" => Some("name"),
+        "resources/read" => Some("uri"),
+        _ => None,
+    };
+    if let Some(field) = name_field {
+        let expected = params.get(field).and_then(Value::as_str).unwrap_or_default();
+        let sent = cx.mcp_name.map(decode_header_value);
+        if sent.as_deref() != Some(expected) {
+            return Step::error(400, &id, header_mismatch(NAME_HEADER, cx.mcp_name, expected));
+        }
+    }
+    let log_level = match meta.get(META_LOG_LEVEL) {
+        None => None,
+        Some(level) => match level.as_str().and_then(LogLevel::parse) {
+            Some(level) => Some(level),
+            None => {
+                return Step::error(
+                    400,
+                    &id,
+                    RpcError::invalid_params(format!("{META_LOG_LEVEL} is not a log level")),
+                );
+            }
+        },
+    };
+    let era = Era::Stateless(version);
+    match method.as_str() {
+        "server/discover" => {
+            let mut result = json!({
+                "supportedVersions": Version::supported_strings(),
+                "capabilities": server.capabilities,
+            });
+            if let Some(instructions) = &server.instructions {
+                result["instructions"] = json!(instructions);
+            }
+            Step::Reply { status: 200, body: jsonrpc::success(&id, stateless_result(result, server, true)) }
+        }
+        _ => match route_common(id, &method, params, era, log_level) {
+            // Methods this revision removed or never had are 404 on the wire.
+            Step::Reply { body, .. } if body["error"]["code"] == METHOD_NOT_FOUND => {
+                Step::Reply { status: 404, body }
+            }
+            step => step,
+        },
+    }
+}
+
+/// Methods both revisions share.
+fn route_common(
+    id: Value,
+    method: &str,
+    mut params: JsonObject,
+    era: Era,
+    log_level: Option<LogLevel>,
+) -> Step {
+    let list = |op: Op, params: &JsonObject| match params.get("cursor") {
+        // We answer every list in one page, so no cursor of ours exists.
+        Some(_) => Step::error(200, &id, RpcError::invalid_params("invalid cursor")),
+        None => Step::Perform(Pending { id: id.clone(), era, op }),
+    };
+    match method {
+        "tools/list" => list(Op::ListTools, &params),
+        "resources/list" => list(Op::ListResources, &params),
+        "resources/read" => match params.remove("uri") {
+            Some(Value::String(uri)) => Step::Perform(Pending { id, era, op: Op::ReadResource { uri } }),
+            _ => Step::error(200, &id, RpcError::invalid_params("resources/read needs a uri string")),
+        },
+        "tools/call" => match call_request(params, log_level) {
+            Ok(request) => Step::Perform(Pending { id, era, op: Op::CallTool(request) }),
+            Err(error) => Step::error(200, &id, error),
+        },
+        _ => Step::error(200, &id, RpcError::new(METHOD_NOT_FOUND, format!("Method not found: {method}"))),
+    }
+}
+
+fn call_request(mut params: JsonObject, log_level: Option<LogLevel>) -> Result<CallRequest, RpcError> {
+    let name = match params.remove("name") {
+        Some(Value::String(name)) => name,
+        _ => return Err(RpcError::invalid_params("tools/call needs a tool name string")),
+    };
+    let arguments = match params.remove("arguments") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(arguments)) => arguments,
+        Some(_) => return Err(RpcError::invalid_params("tools/call arguments must be an object")),
+    };
+    let mut meta = match params.remove("_meta") {
+        Some(Value::Object(meta)) => meta,
+        _ => Map::new(),
+    };
+    let progress_token = meta.remove("progressToken");
+    if progress_token.as_ref().is_some_and(|t| !(t.is_string() || t.is_i64() || t.is_u64())) {
+        return Err(RpcError::invalid_params("progressToken must be a string or an integer"));
+    }
+    meta.retain(|key, _| !key.starts_with("io.modelcontextprotocol/"));
+    Ok(CallRequest { name, arguments, log_level, progress_token, meta: (!meta.is_empty()).then_some(meta) })
+}
+
+/// The `_meta` every 2026-07-28 request must carry.
+fn check_request_meta(params: &JsonObject) -> Result<&JsonObject, RpcError> {
+    let meta = params
+        .get("_meta")
+        .and_then(Value::as_object)
+        .ok_or_else(|| RpcError::invalid_params("params._meta is required in protocol 2026-07-28"))?;
+    if !meta.get(META_PROTOCOL_VERSION).is_some_and(Value::is_string) {
+        return Err(RpcError::invalid_params(format!("_meta[\"{META_PROTOCOL_VERSION}\"] must be a string")));
+    }
+    if !meta.get(META_CLIENT_CAPABILITIES).is_some_and(Value::is_object) {
+        return Err(RpcError::invalid_params(format!(
+            "_meta[\"{META_CLIENT_CAPABILITIES}\"] must be an object"
+        )));
+    }
+    Ok(meta)
+}
+
+fn header_mismatch(header: &str, sent: Option<&str>, expected: &str) -> RpcError {
+    let message = match sent {
+        None => format!("missing {header} header (expected {expected:?})"),
+        Some(sent) => format!("{header} header {sent:?} does not match the body ({expected:?})"),
+    };
+    RpcError::new(HEADER_MISMATCH, message)
+}
+
+/// Header values that are not plain ASCII arrive as `=?base64?…?=`.
+fn decode_header_value(value: &str) -> String {
+    use base64::Engine as _;
+    value
+        .strip_prefix("=?base64?")
+        .and_then(|rest| rest.strip_suffix("?="))
+        .and_then(|encoded| base64::engine::general_purpose::STANDARD.decode(encoded).ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .unwrap_or_else(|| value.to_owned())
+}
+
+/// Adds what every 2026-07-28 result carries.
+fn stateless_result(mut result: Value, server: &ServerInfo, cacheable: bool) -> Value {
+    result["resultType"] = json!("complete");
+    result["_meta"] = json!({ META_SERVER_INFO: server.implementation });
+    if cacheable {
+        result["ttlMs"] = json!(server.ttl_ms);
+        result["cacheScope"] = json!("public");
+    }
+    result
+}
+
+impl Pending {
+    /// The JSON-RPC response for this request's outcome.
+    pub fn finish(&self, outcome: Outcome, server: &ServerInfo) -> Value {
+        let id = &self.id;
+        let (result, cacheable) = match outcome {
+            Outcome::Tools(tools) => (json!({ "tools": tools }), true),
+            Outcome::Resources(resources) => (json!({ "resources": resources }), true),
+            Outcome::Read(Ok(contents)) => (json!({ "contents": contents }), true),
+            Outcome::Read(Err(ReadError::NotFound)) => {
+                let uri = match &self.op {
+                    Op::ReadResource { uri } => uri.as_str(),
+                    _ => "",
+                };
+                let code = match self.era {
+                    Era::Legacy(_) => RESOURCE_NOT_FOUND,
+                    Era::Stateless(_) => INVALID_PARAMS,
+                };
+                let error = RpcError::new(code, format!("Resource not found: {uri}"))
+                    .with_data(json!({ "uri": uri }));
+                return jsonrpc::failure(id, &error);
+            }
+            Outcome::Call(Ok(result)) => (serde_json::to_value(result).expect("results serialize"), false),
+            Outcome::Call(Err(CallError::UnknownTool)) => {
+                let name = match &self.op {
+                    Op::CallTool(request) => request.name.as_str(),
+                    _ => "",
+                };
+                return jsonrpc::failure(id, &RpcError::invalid_params(format!("Unknown tool: {name}")));
+            }
+            Outcome::Read(Err(ReadError::Internal(_))) | Outcome::Call(Err(CallError::Internal(_))) => {
+                return jsonrpc::failure(id, &RpcError::new(INTERNAL_ERROR, "Internal error"));
+            }
+        };
+        let result = match self.era {
+            Era::Legacy(_) => result,
+            Era::Stateless(_) => stateless_result(result, server, cacheable),
+        };
+        jsonrpc::success(id, result)
+    }
+
+    /// The notification for an event of this call, if the client asked for it.
+    pub fn notification(&self, event: &CallEvent) -> Option<Value> {
+        let Op::CallTool(request) = &self.op else { return None };
+        match event {
+            CallEvent::Log { level, logger, data } => {
+                if request.log_level.is_none_or(|min| *level < min) {
+                    return None;
+                }
+                let mut params = json!({ "level": level, "data": data });
+                if let Some(logger) = logger {
+                    params["logger"] = json!(logger);
+                }
+                Some(jsonrpc::notification("notifications/message", params))
+            }
+            CallEvent::Progress { progress, total, message } => {
+                let token = request.progress_token.as_ref()?;
+                let mut params = json!({ "progressToken": token, "progress": progress });
+                if let Some(total) = total {
+                    params["total"] = json!(total);
+                }
+                if let Some(message) = message {
+                    params["message"] = json!(message);
+                }
+                Some(jsonrpc::notification("notifications/progress", params))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server() -> ServerInfo {
+        ServerInfo {
+            implementation: Implementation { name: "t".into(), version: "1".into(), title: None },
+            instructions: Some("hi".into()),
+            capabilities: json!({"tools": {}}),
+            ttl_ms: 1000,
+        }
+    }
+
+    fn message(value: Value) -> Message {
+        match Incoming::parse(value) {
+            Incoming::Message(m) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn modern(method: &str, mut params: Value) -> Message {
+        params["_meta"] = json!({
+            META_PROTOCOL_VERSION: "2026-07-28",
+            META_CLIENT_CAPABILITIES: {},
+        });
+        message(json!({"jsonrpc":"2.0","id":1,"method":method,"params":params}))
+    }
+
+    fn modern_cx<'a>(method: &'a str, name: Option<&'a str>) -> Context<'a> {
+        Context {
+            protocol_version: Some("2026-07-28"),
+            mcp_method: Some(method),
+            mcp_name: name,
+            ..Context::default()
+        }
+    }
+
+    fn reply(step: Step) -> (u16, Value) {
+        match step {
+            Step::Reply { status, body } => (status, body),
+            other => panic!("not a reply: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn initialize_negotiates() {
+        let m = message(json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{
+            "protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}));
+        let Step::Initialized { body, version } = route(m, &Context::default(), &server()) else { panic!() };
+        assert_eq!(version, Version::V2025_06_18);
+        assert_eq!(body["result"]["protocolVersion"], "2025-06-18");
+        assert_eq!(body["result"]["serverInfo"]["name"], "t");
+        assert_eq!(body["result"]["instructions"], "hi");
+
+        let m = message(json!({"jsonrpc":"2.0","id":2,"method":"initialize","params":{}}));
+        let (_, body) = reply(route(m, &Context::default(), &server()));
+        assert_eq!(body["error"]["code"], INVALID_PARAMS);
+    }
+
+    #[test]
+    fn legacy_methods() {
+        let cx = Context::default();
+        let (status, body) =
+            reply(route(message(json!({"jsonrpc":"2.0","id":"p","method":"ping"})), &cx, &server()));
+        assert_eq!((status, body["result"].clone()), (200, json!({})));
+
+        let (status, body) =
+            reply(route(message(json!({"jsonrpc":"2.0","id":1,"method":"nope"})), &cx, &server()));
+        assert_eq!((status, body["error"]["code"].clone()), (200, json!(METHOD_NOT_FOUND)));
+
+        let step =
+            route(message(json!({"jsonrpc":"2.0","method":"notifications/initialized"})), &cx, &server());
+        assert_eq!(step, Step::Accepted);
+
+        let step = route(
+            message(json!({"jsonrpc":"2.0","id":1,"method":"logging/setLevel","params":{"level":"warning"}})),
+            &cx,
+            &server(),
+        );
+        assert!(matches!(step, Step::SetLevel { level: LogLevel::Warning, .. }));
+
+        let (_, body) = reply(route(
+            message(json!({"jsonrpc":"2.0","id":1,"method":"logging/setLevel","params":{"level":"loud"}})),
+            &cx,
+            &server(),
+        ));
+        assert_eq!(body["error"]["code"], INVALID_PARAMS);
+
+        let bad_version = Context { protocol_version: Some("1999-01-01"), ..Context::default() };
+        let (status, _) =
+            reply(route(message(json!({"jsonrpc":"2.0","id":1,"method":"ping"})), &bad_version, &server()));
+        assert_eq!(status, 400);
+    }
+
+    #[test]
+    fn tools_call_parsing() {
+        let m = message(json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{
+            "name":"get","arguments":{"a":1},"_meta":{"progressToken":"tok","openai/locale":"de"}}}));
+        let Step::Perform(pending) = route(m, &Context::default(), &server()) else { panic!() };
+        let Op::CallTool(request) = &pending.op else { panic!() };
+        assert_eq!(request.name, "get");
+        assert_eq!(request.arguments["a"], 1);
+        assert_eq!(request.progress_token, Some(json!("tok")));
+        assert_eq!(request.meta, Some(json!({"openai/locale":"de"}).as_object().unwrap().clone()));
+        assert_eq!(request.log_level, None, "no logs before logging/setLevel");
+        let cx = Context { session_log_level: Some(LogLevel::Info), ..Context::default() };
+        let m = message(json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"get"}}));
+        let Step::Perform(Pending { op: Op::CallTool(request), .. }) = route(m, &cx, &server()) else {
+            panic!()
+        };
+        assert_eq!(request.log_level, Some(LogLevel::Info));
+
+        for params in [json!({}), json!({"name":5}), json!({"name":"x","arguments":[1]})] {
+            let m = message(json!({"jsonrpc":"2.0","id":4,"method":"tools/call","params":params}));
+            let (_, body) = reply(route(m, &Context::default(), &server()));
+            assert_eq!(body["error"]["code"], INVALID_PARAMS);
+        }
+        let m = message(json!({"jsonrpc":"2.0","id":5,"method":"tools/list","params":{"cursor":"x"}}));
+        let (_, body) = reply(route(m, &Context::default(), &server()));
+        assert_eq!(body["error"]["code"], INVALID_PARAMS);
+    }
+
+    #[test]
+    fn stateless_discover_and_lists() {
+        let (status, body) = reply(route(
+            modern("server/discover", json!({})),
+            &modern_cx("server/discover", None),
+            &server(),
+        ));
+        assert_eq!(status, 200);
+        let result = &body["result"];
+        assert_eq!(result["resultType"], "complete");
+        assert_eq!(result["supportedVersions"][0], "2026-07-28");
+        assert_eq!(result["_meta"][META_SERVER_INFO]["name"], "t");
+        assert_eq!(result["ttlMs"], 1000);
+
+        let Step::Perform(pending) =
+            route(modern("tools/list", json!({})), &modern_cx("tools/list", None), &server())
+        else {
+            panic!()
+        };
+        let body = pending.finish(Outcome::Tools(vec![json!({"name":"a"})]), &server());
+        assert_eq!(body["result"]["tools"][0]["name"], "a");
+        assert_eq!(body["result"]["cacheScope"], "public");
+        assert_eq!(body["result"]["resultType"], "complete");
+    }
+
+    #[test]
+    fn stateless_validation() {
+        // Missing _meta while the header says 2026-07-28.
+        let m = message(json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}));
+        let (status, body) = reply(route(m, &modern_cx("tools/list", None), &server()));
+        assert_eq!((status, body["error"]["code"].clone()), (400, json!(INVALID_PARAMS)));
+
+        // Unsupported version.
+        let mut m = modern("tools/list", json!({}));
+        m.params["_meta"][META_PROTOCOL_VERSION] = json!("2030-01-01");
+        let cx = Context {
+            protocol_version: Some("2030-01-01"),
+            mcp_method: Some("tools/list"),
+            ..Context::default()
+        };
+        let (status, body) = reply(route(m, &cx, &server()));
+        assert_eq!((status, body["error"]["code"].clone()), (400, json!(UNSUPPORTED_PROTOCOL_VERSION)));
+        assert_eq!(body["error"]["data"]["requested"], "2030-01-01");
+
+        // Header mismatches.
+        for cx in [
+            Context { protocol_version: Some("2026-07-28"), ..Context::default() },
+            modern_cx("tools/call", None),
+            Context { protocol_version: None, mcp_method: Some("tools/list"), ..Context::default() },
+        ] {
+            let (status, body) = reply(route(modern("tools/list", json!({})), &cx, &server()));
+            assert_eq!((status, body["error"]["code"].clone()), (400, json!(HEADER_MISMATCH)), "{cx:?}");
+        }
+        let call = || modern("tools/call", json!({"name":"get_x","arguments":{}}));
+        let (status, body) = reply(route(call(), &modern_cx("tools/call", Some("other")), &server()));
+        assert_eq!((status, body["error"]["code"].clone()), (400, json!(HEADER_MISMATCH)));
+        assert!(matches!(
+            route(call(), &modern_cx("tools/call", Some("get_x")), &server()),
+            Step::Perform(_)
+        ));
+        // base64-encoded header values are decoded before comparing ("get_x").
+        let encoded = modern_cx("tools/call", Some("=?base64?Z2V0X3g=?="));
+        assert!(matches!(route(call(), &encoded, &server()), Step::Perform(_)));
+
+        // Removed methods are 404 + -32601, keeping the id.
+        for method in ["initialize", "ping", "logging/setLevel"] {
+            let (status, body) = reply(route(modern(method, json!({})), &modern_cx(method, None), &server()));
+            assert_eq!(
+                (status, body["error"]["code"].clone(), body["id"].clone()),
+                (404, json!(METHOD_NOT_FOUND), json!(1))
+            );
+        }
+    }
+
+    #[test]
+    fn stateless_log_level_comes_from_meta() {
+        let mut m = modern("tools/call", json!({"name":"t"}));
+        let Step::Perform(p) = route(m.clone(), &modern_cx("tools/call", Some("t")), &server()) else {
+            panic!()
+        };
+        let Op::CallTool(request) = &p.op else { panic!() };
+        assert_eq!(request.log_level, None, "no logLevel: no logs");
+        m.params["_meta"][META_LOG_LEVEL] = json!("info");
+        let Step::Perform(p) = route(m, &modern_cx("tools/call", Some("t")), &server()) else { panic!() };
+        let debug = CallEvent::Log { level: LogLevel::Debug, logger: None, data: json!("d") };
+        let error = CallEvent::Log { level: LogLevel::Error, logger: Some("w".into()), data: json!("e") };
+        assert_eq!(p.notification(&debug), None);
+        let note = p.notification(&error).unwrap();
+        assert_eq!(note["method"], "notifications/message");
+        assert_eq!(note["params"], json!({"level":"error","logger":"w","data":"e"}));
+        let progress = CallEvent::Progress { progress: 1.0, total: None, message: None };
+        assert_eq!(p.notification(&progress), None, "no progress token: no progress");
+    }
+
+    #[test]
+    fn outcomes_render_per_era() {
+        let legacy = Pending {
+            id: json!(1),
+            era: Era::Legacy(Version::V2025_11_25),
+            op: Op::ReadResource { uri: "x://y".into() },
+        };
+        let body = legacy.finish(Outcome::Read(Err(ReadError::NotFound)), &server());
+        assert_eq!(body["error"]["code"], RESOURCE_NOT_FOUND);
+        let modern = Pending { era: Era::Stateless(Version::V2026_07_28), ..legacy.clone() };
+        let body = modern.finish(Outcome::Read(Err(ReadError::NotFound)), &server());
+        assert_eq!(body["error"]["code"], INVALID_PARAMS);
+        assert_eq!(body["error"]["data"]["uri"], "x://y");
+
+        let call = Pending {
+            id: json!(2),
+            era: Era::Legacy(Version::V2025_03_26),
+            op: Op::CallTool(CallRequest {
+                name: "zzz".into(),
+                arguments: Map::new(),
+                log_level: None,
+                progress_token: Some(json!(5)),
+                meta: None,
+            }),
+        };
+        let body = call.finish(Outcome::Call(Err(CallError::UnknownTool)), &server());
+        assert_eq!(body["error"]["message"], "Unknown tool: zzz");
+        let body = call.finish(Outcome::Call(Err(CallError::Internal("secret detail".into()))), &server());
+        assert_eq!(body["error"], json!({"code": INTERNAL_ERROR, "message": "Internal error"}));
+        let body = call.finish(Outcome::Call(Ok(CallToolResult::error("bad"))), &server());
+        assert_eq!(body["result"], json!({"content":[{"type":"text","text":"bad"}],"isError":true}));
+        let note = call
+            .notification(&CallEvent::Progress { progress: 0.5, total: Some(1.0), message: None })
+            .unwrap();
+        assert_eq!(note["params"], json!({"progressToken":5,"progress":0.5,"total":1.0}));
+    }
+}

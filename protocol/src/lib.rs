@@ -1,0 +1,23 @@
+//! Model Context Protocol over Streamable HTTP, without I/O.
+//!
+//! The same rules serve `mcp-host` (native, async, many components) and a tool
+//! component answering HTTP itself under `wasmtime serve`, so both answer every
+//! request identically. The caller reads the request, asks [`http`] whether it
+//! may go on, hands each message to [`dispatch::route`], performs the returned
+//! [`dispatch::Op`] and writes what [`dispatch::Pending::finish`] renders.
+
+pub mod dispatch;
+pub mod http;
+pub mod jsonrpc;
+pub mod types;
+pub mod version;
+
+pub use dispatch::{Context, Era, Op, Outcome, Pending, ServerInfo, Step, route, step};
+pub use types::*;
+pub use version::Version;
+
+/// Standard base64, as MCP uses for blobs, images and audio.
+pub fn encode_base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

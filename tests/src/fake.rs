@@ -1,0 +1,117 @@
+//! A loopback stand-in for the Open-Meteo forecast API, answering in its
+//! documented format from the fixtures in `tests/fixtures/open-meteo`.
+//!
+//! The latitude picks the answer, so one fake serves every test:
+//! - `-1.0`: 400 with the API's latitude error;  `-2.0`: 429 rate limit;
+//! - `-3.0`: 503 overloaded;  `-4.0`: 200 with a body that is not a forecast;
+//! - `-5.0`: 502 with an HTML body, as a proxy in front of the API would send;
+//! - `-6.0`: never answers within a minute (timeouts);
+//! - anything else: 200 with the Berlin current-conditions fixture.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+
+pub const BERLIN: &str = include_str!("../fixtures/open-meteo/01-current-berlin-timezone-auto.json");
+const LATITUDE_ERROR: &str = include_str!("../fixtures/open-meteo/90-error-400-latitude.json");
+const RATE_LIMITED: &str = include_str!("../fixtures/open-meteo/92-error-429-minutely.json");
+const OVERLOADED: &str = include_str!("../fixtures/open-meteo/93-error-503-overloaded.json");
+
+/// A running fake; it stops when the runtime does.
+pub struct FakeApi {
+    pub addr: SocketAddr,
+    /// The path and query of every request received, in order.
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl FakeApi {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Status, content type and body; `None` for the request that never gets an answer.
+fn answer(path_and_query: &str) -> Option<(u16, &'static str, &'static str)> {
+    const JSON: &str = "application/json; charset=utf-8";
+    let latitude = path_and_query
+        .split(['?', '&'])
+        .find_map(|pair| pair.strip_prefix("latitude="))
+        .and_then(|v| v.parse::<f64>().ok());
+    if !path_and_query.starts_with("/v1/forecast?") {
+        return Some((404, JSON, r#"{"error":true,"reason":"Not Found"}"#));
+    }
+    Some(match latitude {
+        Some(-1.0) => (400, JSON, LATITUDE_ERROR),
+        Some(-2.0) => (429, JSON, RATE_LIMITED),
+        Some(-3.0) => (503, JSON, OVERLOADED),
+        Some(-4.0) => (200, JSON, r#"{"latitude":1.0,"unexpected":true}"#),
+        Some(-5.0) => (502, "text/html", "<html><body>502 Bad Gateway</body></html>"),
+        Some(-6.0) => return None,
+        _ => (200, JSON, BERLIN),
+    })
+}
+
+async fn handle(
+    requests: Arc<Mutex<Vec<String>>>,
+    request: Request<hyper::body::Incoming>,
+) -> Response<Full<Bytes>> {
+    let target = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    requests.lock().expect("no panics while locked").push(target.clone());
+    let Some((status, content_type, body)) = answer(&target) else {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        return Response::builder().status(504).body(Full::new(Bytes::new())).expect("valid response");
+    };
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .expect("valid response")
+}
+
+/// Starts the fake on `addr` (port 0 picks a free one).
+pub async fn spawn(addr: SocketAddr) -> std::io::Result<FakeApi> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let fake = FakeApi { addr: listener.local_addr()?, requests: requests.clone() };
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            let requests = requests.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request| {
+                    let requests = requests.clone();
+                    async move { Ok::<_, Infallible>(handle(requests, request).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(fake)
+}
+
+/// One fake for the whole test process, on a runtime of its own so that it
+/// outlives every test's runtime.
+pub fn shared() -> &'static FakeApi {
+    static FAKE: std::sync::OnceLock<FakeApi> = std::sync::OnceLock::new();
+    FAKE.get_or_init(|| {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async {
+                let fake = spawn(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("fake API");
+                sender.send(fake).expect("test thread waits");
+                std::future::pending::<()>().await;
+            });
+        });
+        receiver.recv().expect("fake API started")
+    })
+}

@@ -1,0 +1,213 @@
+//! Runs the real `mcp-host` binary on loopback with real components, and talks
+//! HTTP to it like any client.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::HeaderMap;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ lives in the repo").to_path_buf()
+}
+
+fn path_from_env(var: &str, default: &str) -> PathBuf {
+    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| repo().join(default));
+    assert!(path.exists(), "{} not found (set {var}, or run `make build`)", path.display());
+    path
+}
+
+/// The host binary under test (`MCP_HOST_BIN`).
+pub fn host_bin() -> PathBuf {
+    path_from_env("MCP_HOST_BIN", "target/release/mcp-host")
+}
+
+/// The weather component under test (`WEATHER_WASM`).
+pub fn weather_wasm() -> PathBuf {
+    path_from_env("WEATHER_WASM", "target/wasm32-wasip2/guest/weather.wasm")
+}
+
+/// The policy that points the weather component at `api`.
+pub fn weather_policy(api: &str) -> String {
+    format!(
+        "[outbound]\nallow = [\"{api}\"]\ntimeout_ms = 2000\n\n[env]\nvars = {{ OPEN_METEO_URL = \"{api}\" }}\n"
+    )
+}
+
+/// A running `mcp-host`; killed on drop.
+pub struct Host {
+    child: Child,
+    pub addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The JSON-RPC messages of an SSE body, in order.
+    pub fn sse_messages(&self) -> Vec<Value> {
+        self.body
+            .lines()
+            .filter_map(|line| line.strip_prefix("data: "))
+            .map(|data| serde_json::from_str(data).expect("SSE data is JSON"))
+            .collect()
+    }
+}
+
+pub const JSON_AND_SSE: &str = "application/json, text/event-stream";
+
+impl Host {
+    /// Starts the host with these components: `(name, wasm, policy)`.
+    pub fn start(components: &[(&str, &Path, &str)], extra_args: &[&str]) -> Host {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (name, wasm, policy) in components {
+            std::fs::copy(wasm, dir.path().join(format!("{name}.wasm"))).expect("copy component");
+            std::fs::write(dir.path().join(format!("{name}.toml")), policy).expect("write policy");
+        }
+        let mut child = Command::new(host_bin())
+            .arg("--components")
+            .arg(dir.path())
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra_args)
+            .env_remove("FUNCTIONS_CUSTOMHANDLER_PORT")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start mcp-host");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().expect("log lock").push(line);
+            }
+        });
+        let mut host = Host {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log,
+            _dir: dir,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        };
+        let listening = host.wait_for_log("MCP endpoint at /mcp", Duration::from_secs(10));
+        let addr = listening.split("addr=").nth(1).expect("the listen line names the address");
+        host.addr = addr.trim().parse().expect("a socket address");
+        host.wait_for_log(" ready ", Duration::from_secs(60));
+        host
+    }
+
+    /// Waits for a log line containing `needle` and returns it.
+    pub fn wait_for_log(&mut self, needle: &str, limit: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            if let Some(line) = self.log.lock().expect("log lock").iter().find(|l| l.contains(needle)) {
+                return line.clone();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("mcp-host exited ({status}); log:\n{}", self.log_text());
+            }
+            assert!(
+                started.elapsed() < limit,
+                "no log line {needle:?} within {limit:?}; log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().expect("log lock").join("\n")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends a request with exactly these headers (Host is added by the client
+    /// unless given).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Reply {
+        let mut request = hyper::Request::builder().method(method).uri(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(body.into())).expect("valid request");
+        let response = tokio::time::timeout(Duration::from_secs(30), self.client.request(request))
+            .await
+            .expect("an answer within 30 s")
+            .expect("an HTTP answer");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.expect("a whole body").to_bytes();
+        Reply { status, headers, body: String::from_utf8(body.to_vec()).expect("UTF-8 body") }
+    }
+
+    /// POSTs a JSON-RPC body with the usual MCP headers plus `extra`.
+    pub async fn post(&self, body: &Value, extra: &[(&str, &str)]) -> Reply {
+        let mut headers = vec![("content-type", "application/json"), ("accept", JSON_AND_SSE)];
+        headers.extend_from_slice(extra);
+        self.send("POST", "/mcp", &headers, serde_json::to_vec(body).expect("JSON")).await
+    }
+
+    /// A legacy JSON-RPC request without a session; returns the parsed body.
+    pub async fn rpc(&self, method: &str, params: Value) -> Value {
+        let reply = self.post(&json!({"jsonrpc":"2.0","id":1,"method":method,"params":params}), &[]).await;
+        assert_eq!(reply.status, 200, "{method}: {}", reply.body);
+        reply.json()
+    }
+
+    /// Calls the weather tool; returns the JSON-RPC result.
+    pub async fn call_weather(&self, latitude: f64, longitude: f64) -> Value {
+        let body = self
+            .rpc(
+                "tools/call",
+                json!({"name":"get_current_weather","arguments":{"latitude":latitude,"longitude":longitude}}),
+            )
+            .await;
+        body["result"].clone()
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The text of a tool result's first content block.
+pub fn text(result: &Value) -> &str {
+    result["content"][0]["text"].as_str().unwrap_or_else(|| panic!("no text block in {result}"))
+}
