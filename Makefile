@@ -51,7 +51,7 @@ e2e: build
 	$(CARGO) test --release -p mcp-e2e
 
 clients: build client-deps python-deps
-	cd tests/clients && $(abspath $(NODE)) --test ts/
+	cd tests/clients && $(abspath $(NODE)) --test ts/*.test.mjs
 	$(VENV)/bin/python -m unittest discover -s tests/clients/python -v
 
 wasm-target:
@@ -70,6 +70,7 @@ client-deps: node
 	  cp tests/clients/package.json $(CLIENTS_LOCK) "$(CLIENT_DEPS)/" && \
 	  (cd "$(CLIENT_DEPS)" && npm ci --no-audit --no-fund) && touch "$(CLIENT_DEPS)/.complete"; \
 	fi
+	@[ -L tests/clients/node_modules ] || rm -rf tests/clients/node_modules
 	ln -sfn "$(CLIENT_DEPS)/node_modules" tests/clients/node_modules
 
 # The Python SDK client, in a virtualenv per requirements file.

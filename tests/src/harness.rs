@@ -44,7 +44,13 @@ pub fn weather_policy(api: &str) -> String {
     )
 }
 
-/// A running `mcp-host`; killed on drop.
+/// Where a server writes its log lines.
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// A running server (`mcp-host`, or a component under `wasmtime serve`); killed on drop.
 pub struct Host {
     child: Child,
     pub addr: SocketAddr,
@@ -82,45 +88,79 @@ impl Reply {
 
 pub const JSON_AND_SSE: &str = "application/json, text/event-stream";
 
+/// The `wasmtime` CLI (`WASMTIME_BIN`, else the Makefile's install in the tools cache).
+pub fn wasmtime_bin() -> PathBuf {
+    let default = std::env::var("HOME").map(|home| format!("{home}/.cache/mcp-wasm-tools/wasmtime-48.0.8/bin/wasmtime"));
+    let path = std::env::var_os("WASMTIME_BIN").map(PathBuf::from).or(default.ok().map(PathBuf::from));
+    let path = path.expect("WASMTIME_BIN or HOME is set");
+    assert!(path.exists(), "{} not found (set WASMTIME_BIN, or run `make wasmtime`)", path.display());
+    path
+}
+
 impl Host {
-    /// Starts the host with these components: `(name, wasm, policy)`.
+    /// Starts `mcp-host` with these components: `(name, wasm, policy)`.
     pub fn start(components: &[(&str, &Path, &str)], extra_args: &[&str]) -> Host {
         let dir = tempfile::tempdir().expect("temp dir");
         for (name, wasm, policy) in components {
             std::fs::copy(wasm, dir.path().join(format!("{name}.wasm"))).expect("copy component");
             std::fs::write(dir.path().join(format!("{name}.toml")), policy).expect("write policy");
         }
-        let mut child = Command::new(host_bin())
+        let mut command = Command::new(host_bin());
+        command
             .arg("--components")
             .arg(dir.path())
             .args(["--listen", "127.0.0.1:0"])
             .args(extra_args)
             .env_remove("FUNCTIONS_CUSTOMHANDLER_PORT")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start mcp-host");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                sink.lock().expect("log lock").push(line);
-            }
-        });
-        let mut host = Host {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            log,
-            _dir: dir,
-            client: Client::builder(TokioExecutor::new()).build_http(),
-        };
+            .env("RUST_LOG", "info");
+        let mut host = Host::spawn(command, Stream::Stdout, dir);
         let listening = host.wait_for_log("MCP endpoint at /mcp", Duration::from_secs(10));
         let addr = listening.split("addr=").nth(1).expect("the listen line names the address");
         host.addr = addr.trim().parse().expect("a socket address");
         host.wait_for_log(" ready ", Duration::from_secs(60));
         host
+    }
+
+    /// Runs one component alone under the stock `wasmtime serve`, configured
+    /// through its environment.
+    pub fn serve_alone(wasm: &Path, env: &[(&str, &str)]) -> Host {
+        let mut command = Command::new(wasmtime_bin());
+        command.args(["serve", "-S", "cli", "--addr", "127.0.0.1:0"]);
+        for (name, value) in env {
+            command.arg("--env").arg(format!("{name}={value}"));
+        }
+        command.arg(wasm);
+        let mut host = Host::spawn(command, Stream::Stderr, tempfile::tempdir().expect("temp dir"));
+        let serving = host.wait_for_log("Serving HTTP on http://", Duration::from_secs(60));
+        let addr = serving.split("http://").nth(1).expect("the line names the address");
+        host.addr = addr.trim().trim_end_matches('/').parse().expect("a socket address");
+        host
+    }
+
+    fn spawn(mut command: Command, logs: Stream, dir: tempfile::TempDir) -> Host {
+        let (stdout, stderr) = match logs {
+            Stream::Stdout => (Stdio::piped(), Stdio::inherit()),
+            Stream::Stderr => (Stdio::inherit(), Stdio::piped()),
+        };
+        let mut child = command.stdout(stdout).stderr(stderr).spawn().expect("start the server");
+        let reader: Box<dyn std::io::Read + Send> = match logs {
+            Stream::Stdout => Box::new(child.stdout.take().expect("piped stdout")),
+            Stream::Stderr => Box::new(child.stderr.take().expect("piped stderr")),
+        };
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(reader).lines().map_while(Result::ok) {
+                sink.lock().expect("log lock").push(line);
+            }
+        });
+        Host {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log,
+            _dir: dir,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
     }
 
     /// Waits for a log line containing `needle` and returns it.
@@ -131,7 +171,7 @@ impl Host {
                 return line.clone();
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("mcp-host exited ({status}); log:\n{}", self.log_text());
+                panic!("the server exited ({status}); log:\n{}", self.log_text());
             }
             assert!(
                 started.elapsed() < limit,

@@ -1,0 +1,174 @@
+// End-to-end: the official TypeScript MCP SDK client against mcp-host running
+// the weather component, with Open-Meteo replaced by fake-open-meteo.
+import { describe, before, after, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+
+const REPO = fileURLToPath(new URL('../../..', import.meta.url)); // tests/clients/ts -> repo root
+const MCP_HOST_BIN = process.env.MCP_HOST_BIN ?? join(REPO, 'target/release/mcp-host');
+const FAKE_BIN = process.env.FAKE_OPEN_METEO_BIN ?? join(REPO, 'target/release/fake-open-meteo');
+const WEATHER_WASM = process.env.WEATHER_WASM ?? join(REPO, 'target/wasm32-wasip2/guest/weather.wasm');
+const FIXTURE = join(REPO, 'tests/fixtures/open-meteo/01-current-berlin-timezone-auto.json');
+
+const WIDGET_URI = 'ui://widget/current-weather.html';
+const STARTUP_MS = 20_000;
+const REQUEST = { timeout: 20_000 }; // per MCP request; the SDK default is 60 s
+
+// Spawns a process and keeps draining its output (a full pipe would block its
+// logging), remembering the lines for waitForLine and for failure messages.
+function spawnLogged(cmd, args) {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.lines = [];
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      child.lines.push(line);
+      child.emit('line', line);
+    });
+  }
+  return child;
+}
+
+// Resolves with the match of the first output line matching `re`; rejects if
+// the process fails to start, exits, or stays silent for `ms`.
+function waitForLine(child, re, ms = STARTUP_MS) {
+  const seen = child.lines.map((l) => re.exec(l)).find(Boolean);
+  if (seen) return Promise.resolve(seen);
+  return new Promise((resolve, reject) => {
+    const onLine = (line) => {
+      const m = re.exec(line);
+      if (m) finish(() => resolve(m));
+    };
+    const fail = (why) => finish(() =>
+      reject(new Error(`${child.spawnfile}: ${why} before printing ${re}; output:\n${child.lines.join('\n')}`)));
+    const onExit = (code, signal) => fail(`exited (code ${code}, signal ${signal})`);
+    const onError = (err) => fail(`failed to start (${err.message})`);
+    const timer = setTimeout(() => fail(`nothing within ${ms} ms`), ms);
+    const finish = (settle) => {
+      clearTimeout(timer);
+      child.off('line', onLine).off('exit', onExit).off('error', onError);
+      settle();
+    };
+    child.on('line', onLine).on('exit', onExit).on('error', onError);
+  });
+}
+
+async function stop(child) {
+  if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(killer);
+}
+
+describe('weather component via the TypeScript SDK', () => {
+  let dir, fake, host, client, transport, fixture;
+
+  before(async () => {
+    fixture = JSON.parse(await readFile(FIXTURE, 'utf8'));
+    dir = await mkdtemp(join(tmpdir(), 'mcp-weather-ts-'));
+
+    fake = spawnLogged(FAKE_BIN, ['127.0.0.1:0']);
+    const [, fakeUrl] = await waitForLine(fake, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
+
+    // The policy is the only way the sandboxed component may reach the fake.
+    await copyFile(WEATHER_WASM, join(dir, 'weather.wasm'));
+    await writeFile(join(dir, 'weather.toml'), [
+      '[outbound]',
+      `allow = [${JSON.stringify(fakeUrl)}]`,
+      '[env]',
+      `vars = { OPEN_METEO_URL = ${JSON.stringify(fakeUrl)} }`,
+      '',
+    ].join('\n'));
+
+    host = spawnLogged(MCP_HOST_BIN, ['--components', dir, '--listen', '127.0.0.1:0']);
+    const [, addr] = await waitForLine(host, /MCP endpoint at \/mcp addr=(127\.0\.0\.1:\d+)/);
+    await waitForLine(host, / ready /);
+
+    client = new Client({ name: 'weather-e2e-ts', version: '0.0.0' });
+    transport = new StreamableHTTPClientTransport(new URL(`http://${addr}/mcp`));
+    await client.connect(transport, REQUEST);
+  });
+
+  after(async () => {
+    try {
+      await client?.close();
+    } finally {
+      await stop(host);
+      await stop(fake);
+      if (dir) await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('negotiates a session with server info and capabilities', () => {
+    const info = client.getServerVersion();
+    assert.ok(info?.name, 'serverInfo.name missing');
+    assert.ok(info.version, 'serverInfo.version missing');
+    assert.ok(transport.protocolVersion, 'no protocol version negotiated');
+    const caps = client.getServerCapabilities();
+    assert.ok(caps?.tools, 'tools capability missing');
+    assert.ok(caps.resources, 'resources capability missing');
+  });
+
+  it('lists get_current_weather with schema, annotations and widget template', async () => {
+    const { tools } = await client.listTools(undefined, REQUEST);
+    const tool = tools.find((t) => t.name === 'get_current_weather');
+    assert.ok(tool, `get_current_weather not in ${tools.map((t) => t.name)}`);
+    assert.equal(tool.inputSchema.type, 'object');
+    assert.ok(tool.inputSchema.properties.latitude, 'no latitude property');
+    assert.ok(tool.inputSchema.properties.longitude, 'no longitude property');
+    assert.equal(tool.annotations?.readOnlyHint, true);
+    assert.equal(tool._meta?.['openai/outputTemplate'], WIDGET_URI);
+  });
+
+  it('returns the fake API observation as structured content and text', async () => {
+    // The SDK also validates structuredContent against the listed outputSchema.
+    const result = await client.callTool(
+      { name: 'get_current_weather', arguments: { latitude: 52.52, longitude: 13.41 } },
+      undefined,
+      REQUEST,
+    );
+    assert.notEqual(result.isError, true, JSON.stringify(result.content));
+    const { current, location, observedAt } = result.structuredContent;
+    assert.equal(current.temperature, fixture.current.temperature_2m);
+    assert.equal(current.apparentTemperature, fixture.current.apparent_temperature);
+    assert.equal(current.relativeHumidity, fixture.current.relative_humidity_2m);
+    assert.equal(location.timezone, fixture.timezone);
+    assert.equal(observedAt, fixture.current.time);
+    const text = result.content.find((c) => c.type === 'text')?.text;
+    assert.ok(text?.includes(String(fixture.current.temperature_2m)), `text: ${text}`);
+  });
+
+  it('reports an upstream 400 as a tool error carrying the API reason', async () => {
+    // The fake answers latitude -1 with HTTP 400 and a fixed reason.
+    const result = await client.callTool(
+      { name: 'get_current_weather', arguments: { latitude: -1, longitude: 13.41 } },
+      undefined,
+      REQUEST,
+    );
+    assert.equal(result.isError, true);
+    const text = result.content.find((c) => c.type === 'text')?.text;
+    assert.ok(text?.includes('Given: 95.0.'), `text: ${text}`);
+  });
+
+  it('lists and serves the widget resource', async () => {
+    const { resources } = await client.listResources(undefined, REQUEST);
+    const listed = resources.find((r) => r.uri === WIDGET_URI);
+    assert.ok(listed, `${WIDGET_URI} not in ${resources.map((r) => r.uri)}`);
+    assert.equal(listed.mimeType, 'text/html+skybridge');
+
+    const { contents } = await client.readResource({ uri: WIDGET_URI }, REQUEST);
+    assert.equal(contents.length, 1);
+    assert.equal(contents[0].uri, WIDGET_URI);
+    assert.equal(contents[0].mimeType, 'text/html+skybridge');
+    assert.ok(contents[0].text.includes('<html'), 'widget text is not HTML');
+  });
+});
