@@ -13,6 +13,9 @@ HOST_BIN := target/release/mcp-host
 WEATHER_WASM := target/wasm32-wasip2/guest/weather.wasm
 COMPONENTS := build/components
 
+WASMTIME_VERSION := 48.0.8
+WASMTIME := $(TOOLS)/wasmtime-$(WASMTIME_VERSION)/bin/wasmtime
+
 NODE_DIR := $(TOOLS)/node22
 NODE := $(NODE_DIR)/node_modules/.bin/node
 CLIENTS_LOCK := tests/clients/package-lock.json
@@ -20,7 +23,7 @@ CLIENT_DEPS = $(TOOLS)/npm-clients-$(shell sha256sum $(CLIENTS_LOCK) | cut -c1-1
 PY_REQUIREMENTS := tests/clients/python/requirements.txt
 VENV = $(TOOLS)/venv-clients-$(shell sha256sum $(PY_REQUIREMENTS) | cut -c1-16)
 
-.PHONY: build run test lint unit e2e clients wasm-target node client-deps python-deps clean
+.PHONY: build run serve test lint unit e2e clients wasm-target wasmtime node client-deps python-deps clean
 
 ## build: the host (release), the test fake, and the weather component, assembled in build/components
 build: wasm-target
@@ -35,6 +38,10 @@ build: wasm-target
 run: build
 	$(HOST_BIN) --components $(COMPONENTS) --listen 127.0.0.1:$(PORT)
 
+## serve: run the weather component alone under the stock `wasmtime serve` at http://127.0.0.1:$(PORT)/mcp
+serve: build wasmtime
+	$(WASMTIME) serve -S cli --addr 127.0.0.1:$(PORT) --env OPEN_METEO_URL=$(OPEN_METEO_URL) $(WEATHER_WASM)
+
 ## test: lint, unit tests, end-to-end tests against the real binary, and the official SDK clients
 test: lint build unit e2e clients
 
@@ -47,15 +54,22 @@ unit:
 	$(CARGO) test --release -p mcp-protocol -p mcp-host
 	$(CARGO) test --release -p weather -p mcp-guest --lib
 
-e2e: build
-	$(CARGO) test --release -p mcp-e2e
+e2e: build wasmtime
+	WASMTIME_BIN=$(WASMTIME) $(CARGO) test --release -p mcp-e2e
 
-clients: build client-deps python-deps
+clients: build wasmtime client-deps python-deps
 	cd tests/clients && $(abspath $(NODE)) --test ts/*.test.mjs
+	cd tests/clients && MCP_SERVER=wasmtime-serve WASMTIME_BIN=$(WASMTIME) $(abspath $(NODE)) --test ts/*.test.mjs
 	$(VENV)/bin/python -m unittest discover -s tests/clients/python -v
 
 wasm-target:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+
+# The wasmtime CLI, for `wasmtime serve`: only the features that needs.
+wasmtime: $(WASMTIME)
+$(WASMTIME):
+	$(CARGO) install wasmtime-cli@$(WASMTIME_VERSION) --locked --root $(TOOLS)/wasmtime-$(WASMTIME_VERSION) \
+	  --no-default-features --features run,serve,cranelift,pooling-allocator,parallel-compilation,component-model,component-model-async
 
 # Node 22 (the conformance suite and the Inspector need it), from the npm registry.
 node: $(NODE)

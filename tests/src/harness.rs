@@ -90,7 +90,8 @@ pub const JSON_AND_SSE: &str = "application/json, text/event-stream";
 
 /// The `wasmtime` CLI (`WASMTIME_BIN`, else the Makefile's install in the tools cache).
 pub fn wasmtime_bin() -> PathBuf {
-    let default = std::env::var("HOME").map(|home| format!("{home}/.cache/mcp-wasm-tools/wasmtime-48.0.8/bin/wasmtime"));
+    let default = std::env::var("HOME")
+        .map(|home| format!("{home}/.cache/mcp-wasm-tools/wasmtime-48.0.8/bin/wasmtime"));
     let path = std::env::var_os("WASMTIME_BIN").map(PathBuf::from).or(default.ok().map(PathBuf::from));
     let path = path.expect("WASMTIME_BIN or HOME is set");
     assert!(path.exists(), "{} not found (set WASMTIME_BIN, or run `make wasmtime`)", path.display());

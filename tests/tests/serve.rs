@@ -55,27 +55,51 @@ async fn wasmtime_serve_and_the_host_answer_alike() {
         headers
     };
     let requests: Vec<(Value, Vec<(&str, &str)>)> = vec![
-        (json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}), vec![]),
-        (json!({"jsonrpc":"2.0","method":"notifications/initialized"}), vec![("mcp-protocol-version", "2025-11-25")]),
+        (
+            json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}),
+            vec![],
+        ),
+        (
+            json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+            vec![("mcp-protocol-version", "2025-11-25")],
+        ),
         (json!({"jsonrpc":"2.0","id":2,"method":"ping"}), vec![]),
         (json!({"jsonrpc":"2.0","id":3,"method":"tools/list"}), vec![]),
         (json!({"jsonrpc":"2.0","id":4,"method":"resources/list"}), vec![]),
-        (json!({"jsonrpc":"2.0","id":5,"method":"resources/read","params":{"uri":"ui://widget/current-weather.html"}}), vec![]),
+        (
+            json!({"jsonrpc":"2.0","id":5,"method":"resources/read","params":{"uri":"ui://widget/current-weather.html"}}),
+            vec![],
+        ),
         (json!({"jsonrpc":"2.0","id":6,"method":"resources/read","params":{"uri":"ui://nope"}}), vec![]),
         (call(7, 52.52), vec![]),
         (call(8, -1.0), vec![]),
         (call(9, 95.0), vec![]),
-        (json!({"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"get_current_weather",
-            "arguments":{"latitude":52.52,"longitude":13.41},"_meta":{"progressToken":7}}}), vec![]),
+        (
+            json!({"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"get_current_weather",
+            "arguments":{"latitude":52.52,"longitude":13.41},"_meta":{"progressToken":7}}}),
+            vec![],
+        ),
         (json!({"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"nope"}}), vec![]),
         (json!({"jsonrpc":"2.0","id":12,"method":"no/such"}), vec![]),
         (json!({"jsonrpc":"1.0","id":13,"method":"ping"}), vec![]),
-        (json!([{"jsonrpc":"2.0","id":14,"method":"ping"},{"jsonrpc":"2.0","id":15,"method":"tools/list"}]), vec![("mcp-protocol-version", "2025-03-26")]),
+        (
+            json!([{"jsonrpc":"2.0","id":14,"method":"ping"},{"jsonrpc":"2.0","id":15,"method":"tools/list"}]),
+            vec![("mcp-protocol-version", "2025-03-26")],
+        ),
         (modern(16, "server/discover", json!({})), modern_headers("server/discover", None)),
         (modern(17, "tools/list", json!({})), modern_headers("tools/list", None)),
-        (modern(18, "tools/call", json!({"name":"get_current_weather","arguments":{"latitude":52.52,"longitude":13.41}})),
-            modern_headers("tools/call", Some("get_current_weather"))),
-        (modern(19, "tools/call", json!({"name":"get_current_weather","arguments":{}})), modern_headers("tools/call", Some("wrong"))),
+        (
+            modern(
+                18,
+                "tools/call",
+                json!({"name":"get_current_weather","arguments":{"latitude":52.52,"longitude":13.41}}),
+            ),
+            modern_headers("tools/call", Some("get_current_weather")),
+        ),
+        (
+            modern(19, "tools/call", json!({"name":"get_current_weather","arguments":{}})),
+            modern_headers("tools/call", Some("wrong")),
+        ),
         (modern(20, "ping", json!({})), modern_headers("ping", None)),
     ];
     for (body, extra) in &requests {
@@ -89,8 +113,18 @@ async fn wasmtime_serve_and_the_host_answer_alike() {
         ("POST", "/mcp", json_headers.to_vec(), b"{oops".to_vec()),
         ("POST", "/mcp", vec![("content-type", "text/plain")], b"{}".to_vec()),
         ("POST", "/mcp", vec![("content-type", "application/json"), ("accept", "text/html")], b"{}".to_vec()),
-        ("POST", "/mcp", vec![("content-type", "application/json"), ("origin", "http://evil.example.com")], b"{}".to_vec()),
-        ("POST", "/mcp", vec![("content-type", "application/json"), ("host", "evil.example.com")], b"{}".to_vec()),
+        (
+            "POST",
+            "/mcp",
+            vec![("content-type", "application/json"), ("origin", "http://evil.example.com")],
+            b"{}".to_vec(),
+        ),
+        (
+            "POST",
+            "/mcp",
+            vec![("content-type", "application/json"), ("host", "evil.example.com")],
+            b"{}".to_vec(),
+        ),
         ("POST", "/mcp", json_headers.to_vec(), vec![b' '; 2 << 20]),
         ("GET", "/mcp", vec![("accept", "text/event-stream")], vec![]),
         ("GET", "/", vec![], vec![]),

@@ -20,12 +20,18 @@ use crate::call::{self, Running};
 const DEFAULT_MAX_BODY: usize = 1 << 20;
 
 pub fn handle<S: Server>(request: IncomingRequest, out: ResponseOutparam) {
-    let headers: Vec<(String, String)> = request
+    let mut headers: Vec<(String, String)> = request
         .headers()
         .entries()
         .into_iter()
         .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
         .collect();
+    // wasi:http hands the Host header over as the request's authority.
+    if http::Headers::get(headers.as_slice(), "host").is_none()
+        && let Some(authority) = request.authority()
+    {
+        headers.push(("host".into(), authority));
+    }
     let path = request.path_with_query().unwrap_or_default();
     let path = path.split('?').next().unwrap_or_default();
     let response = match (request.method(), path) {

@@ -17,6 +17,9 @@ const MCP_HOST_BIN = process.env.MCP_HOST_BIN ?? join(REPO, 'target/release/mcp-
 const FAKE_BIN = process.env.FAKE_OPEN_METEO_BIN ?? join(REPO, 'target/release/fake-open-meteo');
 const WEATHER_WASM = process.env.WEATHER_WASM ?? join(REPO, 'target/wasm32-wasip2/guest/weather.wasm');
 const FIXTURE = join(REPO, 'tests/fixtures/open-meteo/01-current-berlin-timezone-auto.json');
+// MCP_SERVER=wasmtime-serve runs the same component alone under the stock wasmtime CLI.
+const SERVE_ALONE = process.env.MCP_SERVER === 'wasmtime-serve';
+const WASMTIME_BIN = process.env.WASMTIME_BIN ?? 'wasmtime';
 
 const WIDGET_URI = 'ui://widget/current-weather.html';
 const STARTUP_MS = 20_000;
@@ -69,7 +72,31 @@ async function stop(child) {
   clearTimeout(killer);
 }
 
-describe('weather component via the TypeScript SDK', () => {
+// Starts the server under test; resolves with its host:port.
+async function startServer(dir, fakeUrl) {
+  if (SERVE_ALONE) {
+    const server = spawnLogged(WASMTIME_BIN, [
+      'serve', '-S', 'cli', '--addr', '127.0.0.1:0', '--env', `OPEN_METEO_URL=${fakeUrl}`, WEATHER_WASM,
+    ]);
+    const [, addr] = await waitForLine(server, /Serving HTTP on http:\/\/(127\.0\.0\.1:\d+)\//);
+    return { server, addr };
+  }
+  // The policy is the only way the sandboxed component may reach the fake.
+  await copyFile(WEATHER_WASM, join(dir, 'weather.wasm'));
+  await writeFile(join(dir, 'weather.toml'), [
+    '[outbound]',
+    `allow = [${JSON.stringify(fakeUrl)}]`,
+    '[env]',
+    `vars = { OPEN_METEO_URL = ${JSON.stringify(fakeUrl)} }`,
+    '',
+  ].join('\n'));
+  const server = spawnLogged(MCP_HOST_BIN, ['--components', dir, '--listen', '127.0.0.1:0']);
+  const [, addr] = await waitForLine(server, /MCP endpoint at \/mcp addr=(127\.0\.0\.1:\d+)/);
+  await waitForLine(server, / ready /);
+  return { server, addr };
+}
+
+describe(`weather component via the TypeScript SDK (${SERVE_ALONE ? 'wasmtime serve' : 'mcp-host'})`, () => {
   let dir, fake, host, client, transport, fixture;
 
   before(async () => {
@@ -79,19 +106,8 @@ describe('weather component via the TypeScript SDK', () => {
     fake = spawnLogged(FAKE_BIN, ['127.0.0.1:0']);
     const [, fakeUrl] = await waitForLine(fake, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
 
-    // The policy is the only way the sandboxed component may reach the fake.
-    await copyFile(WEATHER_WASM, join(dir, 'weather.wasm'));
-    await writeFile(join(dir, 'weather.toml'), [
-      '[outbound]',
-      `allow = [${JSON.stringify(fakeUrl)}]`,
-      '[env]',
-      `vars = { OPEN_METEO_URL = ${JSON.stringify(fakeUrl)} }`,
-      '',
-    ].join('\n'));
-
-    host = spawnLogged(MCP_HOST_BIN, ['--components', dir, '--listen', '127.0.0.1:0']);
-    const [, addr] = await waitForLine(host, /MCP endpoint at \/mcp addr=(127\.0\.0\.1:\d+)/);
-    await waitForLine(host, / ready /);
+    let addr;
+    ({ server: host, addr } = await startServer(dir, fakeUrl));
 
     client = new Client({ name: 'weather-e2e-ts', version: '0.0.0' });
     transport = new StreamableHTTPClientTransport(new URL(`http://${addr}/mcp`));
