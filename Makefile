@@ -23,12 +23,24 @@ CLIENT_DEPS = $(TOOLS)/npm-clients-$(shell sha256sum $(CLIENTS_LOCK) | cut -c1-1
 PY_REQUIREMENTS := tests/clients/python/requirements.txt
 VENV = $(TOOLS)/venv-clients-$(shell sha256sum $(PY_REQUIREMENTS) | cut -c1-16)
 
-.PHONY: build run serve test lint unit e2e clients wasm-target wasmtime node client-deps python-deps clean
+CONFORMANCE_0116 := $(TOOLS)/conformance-0.1.16
+CONFORMANCE_2026 := $(TOOLS)/conformance-0.2.0-alpha.12
+INSPECTOR := $(TOOLS)/inspector-2.12.0
+
+# $(call npm-tool,DIR,PACKAGE@VERSION): installs an npm package once into DIR.
+define npm-tool
+	@if [ ! -f "$(1)/.complete" ]; then \
+	  rm -rf "$(1)" && mkdir -p "$(1)" && cd "$(1)" && npm init -y >/dev/null && \
+	  npm install --no-audit --no-fund $(2) && touch .complete; \
+	fi
+endef
+
+.PHONY: build run serve test lint unit e2e clients conformance wasm-target wasmtime node client-deps python-deps conformance-deps clean
 
 ## build: the host (release), the test fake, and the weather component, assembled in build/components
 build: wasm-target
 	$(CARGO) build --release -p mcp-host -p mcp-e2e --bins
-	$(CARGO) build -p weather --target wasm32-wasip2 --profile guest
+	$(CARGO) build -p weather -p conformance --target wasm32-wasip2 --profile guest
 	mkdir -p $(COMPONENTS)
 	cp $(WEATHER_WASM) $(COMPONENTS)/weather.wasm
 	sed 's#https://api.open-meteo.com#$(OPEN_METEO_URL)#g' guest/weather/weather.toml > $(COMPONENTS)/weather.toml
@@ -42,13 +54,14 @@ run: build
 serve: build wasmtime
 	$(WASMTIME) serve -S cli --addr 127.0.0.1:$(PORT) --env OPEN_METEO_URL=$(OPEN_METEO_URL) $(WEATHER_WASM)
 
-## test: lint, unit tests, end-to-end tests against the real binary, and the official SDK clients
-test: lint build unit e2e clients
+## test: lint, unit tests, end-to-end tests against the real binary, the official SDK clients,
+## and the conformance suites
+test: lint build unit e2e clients conformance
 
 lint: wasm-target
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
-	$(CARGO) clippy -p weather -p mcp-guest --target wasm32-wasip2 --profile guest -- -D warnings
+	$(CARGO) clippy -p weather -p conformance -p mcp-guest --target wasm32-wasip2 --profile guest -- -D warnings
 
 unit:
 	$(CARGO) test --release -p mcp-protocol -p mcp-host
@@ -62,6 +75,17 @@ clients: build wasmtime client-deps python-deps
 	cd tests/clients && MCP_SERVER=wasmtime-serve WASMTIME_BIN=$(WASMTIME) $(abspath $(NODE)) --test ts/*.test.mjs
 	$(VENV)/bin/python -m unittest discover -s tests/clients/python -v
 
+## conformance: the official MCP conformance suites (0.1.16 and 2026-07-28) and the Inspector CLI
+conformance: build conformance-deps
+	NODE_DIR=$(NODE_DIR)/node_modules/.bin CONFORMANCE_0116=$(CONFORMANCE_0116)/node_modules/.bin \
+	CONFORMANCE_2026=$(CONFORMANCE_2026)/node_modules/.bin INSPECTOR=$(INSPECTOR)/node_modules/.bin \
+	  tests/conformance/run.sh
+
+conformance-deps: node
+	$(call npm-tool,$(CONFORMANCE_0116),@modelcontextprotocol/conformance@0.1.16)
+	$(call npm-tool,$(CONFORMANCE_2026),@modelcontextprotocol/conformance@0.2.0-alpha.12)
+	$(call npm-tool,$(INSPECTOR),@modelcontextprotocol/inspector@2.12.0)
+
 wasm-target:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
@@ -72,10 +96,8 @@ $(WASMTIME):
 	  --no-default-features --features run,serve,cranelift,pooling-allocator,parallel-compilation,component-model,component-model-async
 
 # Node 22 (the conformance suite and the Inspector need it), from the npm registry.
-node: $(NODE)
-$(NODE):
-	mkdir -p $(NODE_DIR)
-	cd $(NODE_DIR) && npm init -y >/dev/null && npm install --no-audit --no-fund node@22
+node:
+	$(call npm-tool,$(NODE_DIR),node@22)
 
 # The TypeScript SDK client, installed once per lockfile and linked into tests/clients.
 client-deps: node

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use mcp_protocol::{Implementation, ServerInfo};
+use mcp_protocol::{CompletionRef, Implementation, Offers, ServerInfo};
 use serde_json::Value;
 
 use crate::policy::Policy;
@@ -18,9 +18,13 @@ pub struct Catalog {
     components: Vec<Arc<Loaded>>,
     tool_owner: HashMap<String, usize>,
     resource_owner: HashMap<String, usize>,
-    /// `tools/list` and `resources/list` entries, serialized once at load.
+    prompt_owner: HashMap<String, usize>,
+    template_owner: HashMap<String, usize>,
+    /// List entries, serialized once at load.
     pub tools: Vec<Value>,
     pub resources: Vec<Value>,
+    pub templates: Vec<Value>,
+    pub prompts: Vec<Value>,
     pub server: ServerInfo,
 }
 
@@ -30,37 +34,47 @@ impl Catalog {
             components: Vec::new(),
             tool_owner: HashMap::new(),
             resource_owner: HashMap::new(),
+            prompt_owner: HashMap::new(),
+            template_owner: HashMap::new(),
             tools: Vec::new(),
             resources: Vec::new(),
-            server: ServerInfo::new(implementation(), false),
+            templates: Vec::new(),
+            prompts: Vec::new(),
+            server: ServerInfo::new(implementation(), Offers::default()),
         };
         for component in components {
             if let Err(error) = catalog.add(component) {
                 tracing::error!(error = %format!("{error:#}"), "component refused");
             }
         }
-        catalog.server = ServerInfo::new(implementation(), !catalog.resources.is_empty());
+        let (prompts, templates) = (!catalog.prompts.is_empty(), !catalog.templates.is_empty());
+        let offers = Offers {
+            resources: templates || !catalog.resources.is_empty(),
+            prompts,
+            completions: prompts || templates,
+        };
+        catalog.server = ServerInfo::new(implementation(), offers);
         catalog
     }
 
-    /// Adds a component unless one of its tools or resources is taken.
+    /// Adds a component unless one of its names is taken: tools, prompts,
+    /// resources and templates are each unique across components.
     fn add(&mut self, component: Loaded) -> anyhow::Result<()> {
-        for tool in &component.tools {
-            if let Some(&owner) = self.tool_owner.get(&tool.name) {
+        let kinds: [(&str, Vec<&str>, &HashMap<String, usize>); 4] = [
+            ("tool", component.tools.iter().map(|t| t.name.as_str()).collect(), &self.tool_owner),
+            ("prompt", component.prompts.iter().map(|p| p.name.as_str()).collect(), &self.prompt_owner),
+            ("resource", component.resources.iter().map(|r| r.uri.as_str()).collect(), &self.resource_owner),
+            (
+                "resource template",
+                component.templates.iter().map(|t| t.uri_template.as_str()).collect(),
+                &self.template_owner,
+            ),
+        ];
+        for (kind, names, owners) in kinds {
+            if let Some((name, &owner)) = names.iter().find_map(|n| owners.get(*n).map(|o| (n, o))) {
                 bail!(
-                    "component {}: tool {:?} is already offered by component {}",
+                    "component {}: {kind} {name:?} is already offered by component {}",
                     component.name,
-                    tool.name,
-                    self.components[owner].name
-                );
-            }
-        }
-        for resource in &component.resources {
-            if let Some(&owner) = self.resource_owner.get(&resource.uri) {
-                bail!(
-                    "component {}: resource {:?} is already served by component {}",
-                    component.name,
-                    resource.uri,
                     self.components[owner].name
                 );
             }
@@ -70,9 +84,17 @@ impl Catalog {
             self.tool_owner.insert(tool.name.clone(), index);
             self.tools.push(serde_json::to_value(tool)?);
         }
+        for prompt in &component.prompts {
+            self.prompt_owner.insert(prompt.name.clone(), index);
+            self.prompts.push(serde_json::to_value(prompt)?);
+        }
         for resource in &component.resources {
             self.resource_owner.insert(resource.uri.clone(), index);
             self.resources.push(serde_json::to_value(resource)?);
+        }
+        for template in &component.templates {
+            self.template_owner.insert(template.uri_template.clone(), index);
+            self.templates.push(serde_json::to_value(template)?);
         }
         self.components.push(Arc::new(component));
         Ok(())
@@ -82,8 +104,26 @@ impl Catalog {
         self.tool_owner.get(name).map(|&i| &self.components[i])
     }
 
+    pub fn prompt_owner(&self, name: &str) -> Option<&Arc<Loaded>> {
+        self.prompt_owner.get(name).map(|&i| &self.components[i])
+    }
+
+    /// The component serving `uri`: by exact URI, else the first whose template matches.
     pub fn resource_owner(&self, uri: &str) -> Option<&Arc<Loaded>> {
-        self.resource_owner.get(uri).map(|&i| &self.components[i])
+        let exact = self.resource_owner.get(uri).map(|&i| &self.components[i]);
+        exact.or_else(|| self.components.iter().find(|c| c.templates.iter().any(|t| t.matches(uri))))
+    }
+
+    /// The component that owns what a completion asks about.
+    pub fn completion_owner(&self, reference: &CompletionRef) -> Option<&Arc<Loaded>> {
+        match reference {
+            CompletionRef::Prompt(name) => self.prompt_owner(name),
+            CompletionRef::ResourceTemplate(uri) => self
+                .template_owner
+                .get(uri)
+                .map(|&i| &self.components[i])
+                .or_else(|| self.resource_owner(uri)),
+        }
     }
 
     /// Loads every `NAME.wasm` in `dir`, each with the policy in `NAME.toml`.

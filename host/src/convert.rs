@@ -61,6 +61,113 @@ pub fn resource_contents(contents: wit::ResourceContents) -> Result<p::ResourceC
     Ok(p::ResourceContents { meta, ..converted })
 }
 
+pub fn resource_template(template: wit::ResourceTemplate) -> Result<p::ResourceTemplate, String> {
+    let meta =
+        optional_object(template.meta.as_deref(), &format!("template {:?}: meta", template.uri_template))?;
+    Ok(p::ResourceTemplate {
+        uri_template: template.uri_template,
+        name: template.name,
+        title: template.title,
+        description: template.description,
+        mime_type: template.mime_type,
+        meta,
+    })
+}
+
+pub fn prompt(prompt: wit::Prompt) -> Result<p::Prompt, String> {
+    let meta = optional_object(prompt.meta.as_deref(), &format!("prompt {:?}: meta", prompt.name))?;
+    Ok(p::Prompt {
+        name: prompt.name,
+        title: prompt.title,
+        description: prompt.description,
+        arguments: prompt
+            .arguments
+            .into_iter()
+            .map(|a| p::PromptArgument {
+                name: a.name,
+                title: a.title,
+                description: a.description,
+                required: a.required,
+            })
+            .collect(),
+        meta,
+    })
+}
+
+pub fn prompt_result(result: wit::PromptResult) -> Result<p::GetPromptResult, String> {
+    let messages = result
+        .messages
+        .into_iter()
+        .map(|m| {
+            let role = match m.role {
+                wit::Role::User => p::Role::User,
+                wit::Role::Assistant => p::Role::Assistant,
+            };
+            Ok(p::PromptMessage { role, content: content_block(m.content)? })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(p::GetPromptResult { description: result.description, messages })
+}
+
+pub fn completion(completion: wit::Completion) -> p::Completion {
+    // MCP allows at most 100 values.
+    let mut values = completion.values;
+    let has_more = completion.has_more || values.len() > 100;
+    values.truncate(100);
+    p::Completion { values, total: completion.total, has_more }
+}
+
+pub fn completion_request(request: &p::CompletionRequest) -> wit::CompletionRequest {
+    wit::CompletionRequest {
+        target: match &request.reference {
+            p::CompletionRef::Prompt(name) => wit::CompletionTarget::Prompt(name.clone()),
+            p::CompletionRef::ResourceTemplate(uri) => wit::CompletionTarget::ResourceTemplate(uri.clone()),
+        },
+        argument: request.argument.clone(),
+        value: request.value.clone(),
+        context: serde_json::to_string(&request.context).expect("JSON values always serialize"),
+    }
+}
+
+/// A component's refusal, its input requests checked.
+pub fn call_error(error: wit::CallError) -> p::CallError {
+    match error {
+        wit::CallError::UnknownTool => p::CallError::UnknownTool,
+        wit::CallError::InvalidParams(message) => p::CallError::InvalidParams(message),
+        wit::CallError::Internal(message) => p::CallError::Internal(message),
+        wit::CallError::InputRequired(needed) => {
+            let mut requests = Vec::new();
+            for request in needed.requests {
+                let params = match serde_json::from_str(&request.params) {
+                    Ok(params @ Value::Object(_)) => params,
+                    _ => {
+                        return p::CallError::Internal(format!(
+                            "input request {:?}: params are not a JSON object",
+                            request.key
+                        ));
+                    }
+                };
+                let request = (request.key, p::InputRequest { method: request.method, params });
+                if request.1.capability().is_none() || requests.iter().any(|(key, _)| *key == request.0) {
+                    return p::CallError::Internal(format!(
+                        "input request {:?} is not a client request or repeats a key",
+                        request.0
+                    ));
+                }
+                requests.push(request);
+            }
+            p::CallError::InputRequired(p::InputRequired { requests, state: needed.state })
+        }
+    }
+}
+
+pub fn inputs(inputs: &p::Inputs) -> wit::Inputs {
+    wit::Inputs {
+        responses: serde_json::to_string(&inputs.responses).expect("JSON values always serialize"),
+        state: inputs.state.clone(),
+    }
+}
+
 fn content_block(block: wit::ContentBlock) -> Result<p::ContentBlock, String> {
     Ok(match block {
         wit::ContentBlock::Text(text) => p::ContentBlock::Text { text },
@@ -124,6 +231,8 @@ pub fn call_request(request: &p::CallRequest) -> wit::CallRequest {
         log_level: request.log_level.map(wit_log_level),
         progress: request.progress_token.is_some(),
         meta: request.meta.as_ref().map(json),
+        inputs: request.inputs.as_ref().map(inputs),
+        client_capabilities: json(&request.client_capabilities),
     }
 }
 

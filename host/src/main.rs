@@ -60,7 +60,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tracing::info!(%addr, "listening; MCP endpoint at /mcp");
 
     let (publish, catalog) = watch::channel(None);
-    let app = Arc::new(App { catalog, guard, sessions, max_body: args.max_body_bytes });
+    let app = Arc::new(App {
+        catalog,
+        guard,
+        sessions,
+        max_body: args.max_body_bytes,
+        waiting: Default::default(),
+    });
     let server = tokio::spawn(server::serve(listener, app));
 
     let loaded = Catalog::load_dir(&runtime, &args.components).await?;

@@ -141,23 +141,30 @@ impl Runtime {
             policy: Arc::new(policy),
             tools: Vec::new(),
             resources: Vec::new(),
+            templates: Vec::new(),
+            prompts: Vec::new(),
         };
         let (mut store, instance) = loaded.instantiate().await?;
-        let tools =
-            instance.mcp_tool_tools().call_list_tools(&mut store).await.map_err(|e| anyhow!("{e:?}"))?;
-        let resources = instance
-            .mcp_tool_resources()
-            .call_list_resources(&mut store)
-            .await
-            .map_err(|e| anyhow!("{e:?}"))?;
-        loaded.tools =
-            tools.into_iter().map(convert::tool).collect::<Result<_, _>>().map_err(|e| anyhow!(e))?;
-        loaded.resources =
-            resources.into_iter().map(convert::resource).collect::<Result<_, _>>().map_err(|e| anyhow!(e))?;
+        let store = &mut store;
+        let wasm_error = |e: wasmtime::Error| anyhow!("{e:?}");
+        let tools = instance.mcp_tool_tools().call_list_tools(&mut *store).await.map_err(wasm_error)?;
+        let resources = instance.mcp_tool_resources();
+        let listed = resources.call_list_resources(&mut *store).await.map_err(wasm_error)?;
+        let templates = resources.call_list_resource_templates(&mut *store).await.map_err(wasm_error)?;
+        let prompts = instance.mcp_tool_prompts().call_list_prompts(&mut *store).await.map_err(wasm_error)?;
+        fn all<T, U>(items: Vec<T>, convert: fn(T) -> Result<U, String>) -> anyhow::Result<Vec<U>> {
+            items.into_iter().map(convert).collect::<Result<_, _>>().map_err(|e| anyhow!(e))
+        }
+        loaded.tools = all(tools, convert::tool)?;
+        loaded.resources = all(listed, convert::resource)?;
+        loaded.templates = all(templates, convert::resource_template)?;
+        loaded.prompts = all(prompts, convert::prompt)?;
         tracing::info!(
             component = name,
             tools = loaded.tools.len(),
             resources = loaded.resources.len(),
+            templates = loaded.templates.len(),
+            prompts = loaded.prompts.len(),
             compile_ms = compiled.as_millis() as u64,
             total_ms = started.elapsed().as_millis() as u64,
             "component loaded"
@@ -187,6 +194,8 @@ pub struct Loaded {
     pub policy: Arc<Policy>,
     pub tools: Vec<p::Tool>,
     pub resources: Vec<p::Resource>,
+    pub templates: Vec<p::ResourceTemplate>,
+    pub prompts: Vec<p::Prompt>,
 }
 
 impl Loaded {
@@ -264,31 +273,67 @@ impl Loaded {
         message
     }
 
-    pub async fn read(&self, uri: &str) -> Result<Vec<p::ResourceContents>, p::ReadError> {
-        let limit = self.policy.call_timeout;
-        let read = async {
+    /// Runs one export in a fresh instance within the call time limit; a
+    /// failure is logged and comes back as its text.
+    async fn invoke<R>(
+        &self,
+        what: &str,
+        export: impl AsyncFnOnce(&mut Store<CallState>, &ToolComponent) -> wasmtime::Result<R>,
+    ) -> Result<R, String> {
+        let run = async {
             let (mut store, instance) = self.instantiate().await?;
-            instance
-                .mcp_tool_resources()
-                .call_read_resource(&mut store, uri)
-                .await
-                .map_err(|e| anyhow!("{e:?}"))
+            export(&mut store, &instance).await.map_err(|e| anyhow!("{e:?}"))
         };
-        let failure = match tokio::time::timeout(limit, read).await {
-            Ok(Ok(Ok(contents))) => {
-                return contents
-                    .into_iter()
-                    .map(convert::resource_contents)
-                    .collect::<Result<_, _>>()
-                    .map_err(p::ReadError::Internal);
-            }
-            Ok(Ok(Err(wit::ReadError::NotFound))) => return Err(p::ReadError::NotFound),
-            Ok(Ok(Err(wit::ReadError::Internal(message)))) => message,
+        let failure = match tokio::time::timeout(self.policy.call_timeout, run).await {
+            Ok(Ok(result)) => return Ok(result),
             Ok(Err(error)) => format!("{error:#}"),
             Err(_) => "timed out".into(),
         };
-        tracing::warn!(component = %self.name, uri, error = %failure, "resource read failed");
-        Err(p::ReadError::Internal(failure))
+        tracing::warn!(component = %self.name, what, error = %failure, "component failed");
+        Err(failure)
+    }
+
+    pub async fn read(&self, uri: &str) -> Result<Vec<p::ResourceContents>, p::ReadError> {
+        let read = self.invoke(uri, async |store, instance| {
+            instance.mcp_tool_resources().call_read_resource(store, uri).await
+        });
+        match read.await.map_err(p::ReadError::Internal)? {
+            Ok(contents) => contents
+                .into_iter()
+                .map(convert::resource_contents)
+                .collect::<Result<_, _>>()
+                .map_err(p::ReadError::Internal),
+            Err(wit::ReadError::NotFound) => Err(p::ReadError::NotFound),
+            Err(wit::ReadError::Internal(message)) => Err(p::ReadError::Internal(message)),
+        }
+    }
+
+    pub async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: &p::JsonObject,
+        inputs: Option<&p::Inputs>,
+    ) -> Result<p::GetPromptResult, p::CallError> {
+        let arguments = serde_json::to_string(arguments).expect("JSON values always serialize");
+        let inputs = inputs.map(convert::inputs);
+        let get = self.invoke(name, async |store, instance| {
+            instance.mcp_tool_prompts().call_get_prompt(store, name, &arguments, inputs.as_ref()).await
+        });
+        match get.await.map_err(p::CallError::Internal)? {
+            Ok(result) => convert::prompt_result(result).map_err(p::CallError::Internal),
+            Err(error) => Err(convert::call_error(error)),
+        }
+    }
+
+    pub async fn complete(&self, request: &p::CompletionRequest) -> Result<p::Completion, p::CallError> {
+        let request = convert::completion_request(request);
+        let complete = self.invoke("completion/complete", async |store, instance| {
+            instance.mcp_tool_completion().call_complete(store, &request).await
+        });
+        match complete.await.map_err(p::CallError::Internal)? {
+            Ok(completion) => Ok(convert::completion(completion)),
+            Err(error) => Err(convert::call_error(error)),
+        }
     }
 }
 
@@ -311,8 +356,7 @@ async fn step_call(
                 handle.resource_drop_async(&mut *store).await.map_err(|e| anyhow!("{e:?}"))?;
                 return Ok(match done {
                     Ok(result) => convert::call_result(result).map_err(p::CallError::Internal),
-                    Err(wit::CallError::UnknownTool) => Err(p::CallError::UnknownTool),
-                    Err(wit::CallError::Internal(message)) => Err(p::CallError::Internal(message)),
+                    Err(error) => Err(convert::call_error(error)),
                 });
             }
             wit::CallEvent::Log(message) => convert::call_event(message),

@@ -7,16 +7,21 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Channel, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Channel, Full};
 use hyper::body::Incoming as IncomingBody;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use mcp_protocol::http::{self as transport, Guard, HttpResponse, SESSION_HEADER};
 use mcp_protocol::jsonrpc::{self, Incoming, RpcError};
-use mcp_protocol::{CallError, Context, Op, Outcome, Pending, ReadError, Step, dispatch};
-use serde_json::Value;
+use mcp_protocol::{
+    CallError, Context, Era, InputRequired, Inputs, JsonObject, Op, Outcome, Pending, ReadError, Step,
+    dispatch,
+};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Mutex;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::catalog::Catalog;
 use crate::sessions::Sessions;
@@ -34,6 +39,62 @@ pub struct App {
     pub guard: Guard,
     pub sessions: Sessions,
     pub max_body: usize,
+    /// Requests sent to clients during calls, by id, waiting for the answer.
+    pub waiting: Mutex<HashMap<String, oneshot::Sender<Result<Value, Value>>>>,
+}
+
+/// Client requests that may wait for an answer at once, across all calls.
+const MAX_WAITING: usize = 10_000;
+
+impl App {
+    /// Hands a client's answer to the call that asked.
+    fn answered(&self, id: &Value, outcome: Result<Value, Value>) {
+        let waiter =
+            id.as_str().and_then(|id| self.waiting.lock().expect("no panics while locked").remove(id));
+        if let Some(waiter) = waiter {
+            let _ = waiter.send(outcome);
+        }
+    }
+
+    /// Sends a round of input requests on the call's stream and waits for the
+    /// client's answers, by request key.
+    async fn ask(&self, needed: &InputRequired, frames: &mpsc::Sender<Frame>) -> Result<JsonObject, String> {
+        let mut asked = Vec::new();
+        for (key, request) in &needed.requests {
+            let mut nonce = [0u8; 12];
+            getrandom::fill(&mut nonce).map_err(|e| format!("no randomness: {e}"))?;
+            let id = format!("mcp-host-{}", nonce.iter().map(|b| format!("{b:02x}")).collect::<String>());
+            let (sender, receiver) = oneshot::channel();
+            {
+                let mut waiting = self.waiting.lock().expect("no panics while locked");
+                if waiting.len() >= MAX_WAITING {
+                    return Err(
+                        "The server is waiting on too many clients right now; try again shortly.".into()
+                    );
+                }
+                waiting.insert(id.clone(), sender);
+            }
+            let message =
+                json!({ "jsonrpc": "2.0", "id": id, "method": request.method, "params": request.params });
+            if frames.send(Frame::Message(message)).await.is_err() {
+                return Err("The client went away.".into());
+            }
+            asked.push((key, request, id, receiver));
+        }
+        let mut responses = JsonObject::new();
+        for (key, request, id, receiver) in asked {
+            let answer = tokio::time::timeout(INPUT_WAIT, receiver).await;
+            self.waiting.lock().expect("no panics while locked").remove(&id);
+            match answer {
+                Ok(Ok(Ok(result))) => {
+                    responses.insert(key.clone(), result);
+                }
+                Ok(Ok(Err(error))) => return Err(format!("The client declined {}: {error}", request.method)),
+                _ => return Err(format!("The client did not answer {} in time.", request.method)),
+            }
+        }
+        Ok(responses)
+    }
 }
 
 /// Accepts connections until the process ends.
@@ -83,7 +144,7 @@ fn full(response: HttpResponse) -> Response<Body> {
     builder.body(Full::new(Bytes::from(response.body)).boxed()).expect("valid status and headers")
 }
 
-async fn handle(app: &App, request: Request<IncomingBody>) -> Response<Body> {
+async fn handle(app: &Arc<App>, request: Request<IncomingBody>) -> Response<Body> {
     match (request.uri().path(), request.method()) {
         ("/", &Method::GET | &Method::HEAD) => full(HttpResponse::empty(200)),
         ("/", _) => full(HttpResponse::empty(405).with_header("allow", "GET, HEAD")),
@@ -92,7 +153,7 @@ async fn handle(app: &App, request: Request<IncomingBody>) -> Response<Body> {
     }
 }
 
-async fn mcp(app: &App, request: Request<IncomingBody>) -> Response<Body> {
+async fn mcp(app: &Arc<App>, request: Request<IncomingBody>) -> Response<Body> {
     let (parts, body) = request.into_parts();
     let headers = HeaderView(&parts.headers);
     if let Err(refused) = app.guard.check(&headers) {
@@ -125,21 +186,31 @@ fn delete(app: &App, headers: &HeaderView) -> HttpResponse {
 
 async fn read_body(
     headers: &HeaderView<'_>,
-    body: IncomingBody,
+    mut body: IncomingBody,
     limit: usize,
 ) -> Result<Bytes, HttpResponse> {
     let declared = transport::Headers::get(headers, "content-length").and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    if declared.is_some_and(|n| n > limit.max(transport::DRAIN_LIMIT)) {
         return Err(transport::payload_too_large(limit));
     }
-    match tokio::time::timeout(READ_TIMEOUT, Limited::new(body, limit).collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(transport::payload_too_large(limit))
+    let read = async {
+        let mut bytes = Vec::new();
+        let mut seen = 0;
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame.map(|f| f.into_data().unwrap_or_default()) else {
+                return Err(transport::invalid_request("the request body could not be read"));
+            };
+            seen += data.len();
+            if seen > limit.max(transport::DRAIN_LIMIT) {
+                break;
+            }
+            if seen <= limit {
+                bytes.extend_from_slice(&data);
+            }
         }
-        Ok(Err(_)) => Err(transport::invalid_request("the request body could not be read")),
-        Err(_) => Err(HttpResponse::empty(408)),
-    }
+        if seen > limit { Err(transport::payload_too_large(limit)) } else { Ok(Bytes::from(bytes)) }
+    };
+    tokio::time::timeout(READ_TIMEOUT, read).await.unwrap_or_else(|_| Err(HttpResponse::empty(408)))
 }
 
 async fn catalog(app: &App) -> Option<Arc<Catalog>> {
@@ -178,7 +249,7 @@ impl Record {
     }
 }
 
-async fn post(app: &App, headers: &HeaderView<'_>, body: IncomingBody) -> Response<Body> {
+async fn post(app: &Arc<App>, headers: &HeaderView<'_>, body: IncomingBody) -> Response<Body> {
     let body = match read_body(headers, body, app.max_body).await {
         Ok(body) => body,
         Err(response) => return full(response),
@@ -194,52 +265,71 @@ async fn post(app: &App, headers: &HeaderView<'_>, body: IncomingBody) -> Respon
         ));
     };
     let session = transport::Headers::get(headers, SESSION_HEADER);
+    let known = session.and_then(|id| app.sessions.check(id));
     let mut cx = Context::from_headers(headers);
-    cx.session_version = session.and_then(|id| app.sessions.check(id));
     cx.session_log_level = session.and_then(|id| app.sessions.level(id));
+    (cx.session_version, cx.session_capabilities) =
+        known.clone().map_or((None, None), |(v, c)| (Some(v), Some(c)));
     let single = post.messages.len() == 1;
     let mut replies = Vec::new();
     let mut opened = None;
     for incoming in post.messages {
         let record = Record::of(&incoming);
-        if let Incoming::Message(message) = &incoming {
-            // A legacy request naming a session we do not know must start over;
-            // `initialize` with a stale id simply opens a new session.
-            let stale = session.is_some() && cx.session_version.is_none();
-            if stale && message.method != "initialize" && !dispatch::is_stateless(message, &cx) {
-                let reply = session_not_found(message.id.as_ref().unwrap_or(&Value::Null));
-                if let Some(record) = &record {
-                    record.log(&reply.1);
+        let mut capabilities = JsonObject::new();
+        match &incoming {
+            Incoming::Message(message) => {
+                // A legacy request naming a session we do not know must start over;
+                // `initialize` with a stale id simply opens a new session.
+                let stale = session.is_some() && known.is_none();
+                if stale && message.method != "initialize" && !dispatch::is_stateless(message, &cx) {
+                    let reply = session_not_found(message.id.as_ref().unwrap_or(&Value::Null));
+                    if let Some(record) = &record {
+                        record.log(&reply.1);
+                    }
+                    replies.push(reply);
+                    continue;
                 }
-                replies.push(reply);
-                continue;
+                if message.method == "initialize" {
+                    capabilities = message
+                        .params
+                        .get("capabilities")
+                        .and_then(Value::as_object)
+                        .cloned()
+                        .unwrap_or_default();
+                }
             }
+            Incoming::Response { id, outcome } => app.answered(id, outcome.clone()),
+            Incoming::Invalid { .. } => {}
         }
         let (status, reply) = match mcp_protocol::step(incoming, &cx, &catalog.server) {
             Step::Reply { status, body } => (status, body),
             Step::Accepted => continue,
             Step::Initialized { body, version } => {
-                opened = Some(app.sessions.open(version));
+                opened = Some(app.sessions.open(version, &capabilities));
                 (200, body)
             }
             Step::SetLevel { level, body } => {
-                if let Some(id) = session.filter(|_| cx.session_version.is_some()) {
+                if let Some(id) = session.filter(|_| known.is_some()) {
                     app.sessions.set_level(id, level);
                 }
                 (200, body)
             }
-            Step::Perform(pending) => match (&pending.op, record) {
-                (Op::CallTool(_), Some(record)) if single => {
-                    return call(catalog.clone(), pending, post.accept, record).await;
-                }
-                (_, record) => {
-                    let reply = pending.finish(perform(&catalog, &pending).await, &catalog.server);
-                    if let Some(record) = &record {
-                        record.log(&reply);
+            Step::Perform(mut pending) => match unseal(app, &mut pending) {
+                Err(refused) => refused,
+                Ok(()) => match (&pending.op, record) {
+                    (Op::CallTool(_), Some(record)) if single => {
+                        return call(app.clone(), catalog.clone(), *pending, post.accept, record).await;
                     }
-                    replies.push((200, reply));
-                    continue;
-                }
+                    (_, record) => {
+                        let outcome = perform(&catalog, &pending).await;
+                        let reply = finish(app, &catalog, &pending, outcome);
+                        if let Some(record) = &record {
+                            record.log(&reply.1);
+                        }
+                        replies.push(reply);
+                        continue;
+                    }
+                },
             },
         };
         if let Some(record) = &record {
@@ -254,14 +344,64 @@ async fn post(app: &App, headers: &HeaderView<'_>, body: IncomingBody) -> Respon
     full(response)
 }
 
+/// Opens the request state a 2026-07-28 client echoes; a state this host did
+/// not seal for this tool or prompt is refused (-32602).
+fn unseal(app: &App, pending: &mut Pending) -> Result<(), (u16, Value)> {
+    let (owner, inputs) = match &mut pending.op {
+        Op::CallTool(request) => (request.name.clone(), &mut request.inputs),
+        Op::GetPrompt { name, inputs, .. } => (name.clone(), inputs),
+        _ => return Ok(()),
+    };
+    let Some(inputs) = inputs else { return Ok(()) };
+    let Some(sealed) = inputs.state.take() else { return Ok(()) };
+    match app.sessions.unseal(&owner, &sealed) {
+        Some(state) => {
+            inputs.state = Some(state);
+            Ok(())
+        }
+        None => Err((
+            200,
+            jsonrpc::failure(
+                &pending.id,
+                &RpcError::invalid_params("requestState failed its integrity check"),
+            ),
+        )),
+    }
+}
+
+/// Renders an outcome, sealing any request state a component hands out.
+fn finish(app: &App, catalog: &Catalog, pending: &Pending, mut outcome: Outcome) -> (u16, Value) {
+    let owner = match &pending.op {
+        Op::CallTool(request) => request.name.as_str(),
+        Op::GetPrompt { name, .. } => name.as_str(),
+        _ => "",
+    };
+    if let Outcome::Call(Err(CallError::InputRequired(needed)))
+    | Outcome::Prompt(Err(CallError::InputRequired(needed))) = &mut outcome
+    {
+        needed.state = needed.state.take().map(|state| app.sessions.seal(owner, &state));
+    }
+    pending.finish(outcome, &catalog.server)
+}
+
 /// Performs an `Op` whose notifications nobody can receive.
 async fn perform(catalog: &Catalog, pending: &Pending) -> Outcome {
     match &pending.op {
         Op::ListTools => Outcome::Tools(catalog.tools.clone()),
         Op::ListResources => Outcome::Resources(catalog.resources.clone()),
+        Op::ListResourceTemplates => Outcome::Templates(catalog.templates.clone()),
+        Op::ListPrompts => Outcome::Prompts(catalog.prompts.clone()),
         Op::ReadResource { uri } => Outcome::Read(match catalog.resource_owner(uri) {
             Some(component) => component.read(uri).await,
             None => Err(ReadError::NotFound),
+        }),
+        Op::GetPrompt { name, arguments, inputs } => Outcome::Prompt(match catalog.prompt_owner(name) {
+            Some(component) => component.get_prompt(name, arguments, inputs.as_ref()).await,
+            None => Err(CallError::UnknownTool),
+        }),
+        Op::Complete(request) => Outcome::Completion(match catalog.completion_owner(&request.reference) {
+            Some(component) => component.complete(request).await,
+            None => Err(CallError::InvalidParams("nothing to complete by that reference".into())),
         }),
         Op::CallTool(request) => Outcome::Call(match catalog.tool_owner(&request.name) {
             Some(component) => {
@@ -273,70 +413,114 @@ async fn perform(catalog: &Catalog, pending: &Pending) -> Outcome {
     }
 }
 
-type CallResult = Result<mcp_protocol::CallToolResult, CallError>;
+/// What a running call sends its client.
+enum Frame {
+    /// A notification or a request for the client, on the call's stream.
+    Message(Value),
+    /// The final answer and its HTTP status.
+    Done(u16, Value),
+}
 
-fn finish(pending: &Pending, catalog: &Catalog, result: Result<CallResult, tokio::task::JoinError>) -> Value {
-    let result = result.unwrap_or_else(|e| Err(CallError::Internal(format!("call task failed: {e}"))));
-    pending.finish(Outcome::Call(result), &catalog.server)
+/// How many times a legacy call may ask its client for input.
+const MAX_INPUT_ROUNDS: usize = 8;
+/// How long a call waits for the client to answer one round of requests.
+const INPUT_WAIT: Duration = Duration::from_secs(120);
+
+/// Runs a call to its end, sending its notifications as frames; for clients of
+/// the session revisions it also asks for any input the tool needs and calls
+/// again with the answers.
+async fn drive(
+    app: Arc<App>,
+    catalog: Arc<Catalog>,
+    pending: Pending,
+    stream: bool,
+    frames: mpsc::Sender<Frame>,
+) {
+    let Op::CallTool(request) = &pending.op else { unreachable!("only calls are driven") };
+    let mut request = request.clone();
+    let legacy = matches!(pending.era, Era::Legacy(_));
+    let result = match catalog.tool_owner(&request.name).cloned() {
+        None => Err(CallError::UnknownTool),
+        Some(component) => {
+            let mut round = 0;
+            loop {
+                let (events, mut received) = mpsc::channel(64);
+                let task = {
+                    let (component, request) = (component.clone(), request.clone());
+                    tokio::spawn(async move { component.call(&request, events).await })
+                };
+                while let Some(event) = received.recv().await {
+                    if let Some(note) = pending.notification(&event).filter(|_| stream) {
+                        let _ = frames.send(Frame::Message(note)).await;
+                    }
+                }
+                let result =
+                    task.await.unwrap_or_else(|e| Err(CallError::Internal(format!("call task failed: {e}"))));
+                let needed = match result {
+                    Err(CallError::InputRequired(needed))
+                        if legacy
+                            && stream
+                            && round < MAX_INPUT_ROUNDS
+                            && pending.missing_capabilities(&needed).is_empty() =>
+                    {
+                        needed
+                    }
+                    result => break result,
+                };
+                round += 1;
+                match app.ask(&needed, &frames).await {
+                    Ok(responses) => request.inputs = Some(Inputs { responses, state: needed.state }),
+                    Err(message) => break Ok(mcp_protocol::CallToolResult::error(message)),
+                }
+            }
+        }
+    };
+    let (status, reply) = finish(&app, &catalog, &pending, Outcome::Call(result));
+    let _ = frames.send(Frame::Done(status, reply)).await;
 }
 
 /// Runs a tool call: a JSON answer if it finishes before it has anything to
-/// report, else an SSE stream that carries each notification as it happens.
+/// report, else an SSE stream that carries each message as it happens.
 async fn call(
+    app: Arc<App>,
     catalog: Arc<Catalog>,
     pending: Pending,
     accept: transport::Accept,
     record: Record,
 ) -> Response<Body> {
-    let Op::CallTool(request) = &pending.op else { unreachable!("only calls are streamed") };
-    let Some(component) = catalog.tool_owner(&request.name).cloned() else {
-        let reply = pending.finish(Outcome::Call(Err(CallError::UnknownTool)), &catalog.server);
-        record.log(&reply);
-        return full(HttpResponse::json(200, &reply));
-    };
-    let (events, mut received) = mpsc::channel(64);
-    let task = {
-        let request = request.clone();
-        tokio::spawn(async move { component.call(&request, events).await })
-    };
-    // Wait for the first notification worth sending, or the end of the call.
-    let first = loop {
-        match received.recv().await {
-            None => break None,
-            Some(event) if accept.sse => {
-                if let Some(note) = pending.notification(&event) {
-                    break Some(note);
-                }
-            }
-            Some(_) => {}
+    let (frames, mut received) = mpsc::channel(64);
+    tokio::spawn(drive(app, catalog, pending, accept.sse, frames));
+    let first = received.recv().await.unwrap_or_else(|| {
+        Frame::Done(500, jsonrpc::failure(&Value::Null, &RpcError::new(-32603, "Internal error")))
+    });
+    let first = match first {
+        Frame::Done(status, reply) => {
+            record.log(&reply);
+            let response = if accept.json || status != 200 {
+                HttpResponse::json(status, &reply)
+            } else {
+                HttpResponse { status, headers: transport::sse_headers(), body: transport::sse_event(&reply) }
+            };
+            return full(response);
         }
-    };
-    let Some(first) = first else {
-        let reply = finish(&pending, &catalog, task.await);
-        record.log(&reply);
-        let response = if accept.json {
-            HttpResponse::json(200, &reply)
-        } else {
-            HttpResponse {
-                status: 200,
-                headers: transport::sse_headers(),
-                body: transport::sse_event(&reply),
-            }
-        };
-        return full(response);
+        Frame::Message(message) => message,
     };
     let (mut sender, body) = Channel::<Bytes, Infallible>::new(16);
     tokio::spawn(async move {
-        // A client that went away ends the sends; the call itself still runs to its end.
+        // A client that went away ends the sends; the call itself runs to its end.
         let mut open = sender.send_data(transport::sse_event(&first).into()).await.is_ok();
-        while let Some(event) = received.recv().await {
-            if let Some(note) = pending.notification(&event).filter(|_| open) {
-                open = sender.send_data(transport::sse_event(&note).into()).await.is_ok();
+        while let Some(frame) = received.recv().await {
+            let message = match frame {
+                Frame::Message(message) => message,
+                Frame::Done(_, reply) => {
+                    record.log(&reply);
+                    reply
+                }
+            };
+            if open {
+                open = sender.send_data(transport::sse_event(&message).into()).await.is_ok();
             }
         }
-        let reply = finish(&pending, &catalog, task.await);
-        record.log(&reply);
-        let _ = sender.send_data(transport::sse_event(&reply).into()).await;
     });
     let mut response = Response::builder().status(StatusCode::OK);
     for (name, value) in transport::sse_headers() {

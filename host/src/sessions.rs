@@ -1,9 +1,11 @@
-//! Session ids for the revisions that have sessions (2025-03-26 … 2025-11-25).
+//! Session ids for the revisions that have sessions (2025-03-26 … 2025-11-25),
+//! and sealed request state for input-required rounds.
 //!
-//! An id is signed, not stored: it carries the negotiated revision and when it
-//! was issued, plus an HMAC-SHA256 tag, so any instance holding the same key
-//! accepts it (a Functions app scales out with no shared memory). Ended ids and
-//! log levels are remembered per instance, in bounded maps.
+//! An id is signed, not stored: it carries the negotiated revision, the client
+//! capabilities that matter to the host, and when it was issued, plus an
+//! HMAC-SHA256 tag, so any instance holding the same key accepts it (a
+//! Functions app scales out with no shared memory). Ended ids and log levels
+//! are remembered per instance, in bounded maps.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,12 +14,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
-use mcp_protocol::{LogLevel, Version};
+use mcp_protocol::{JsonObject, LogLevel, Version};
+use serde_json::json;
 use sha2::Sha256;
 
 const NONCE: usize = 16;
 const TAG: usize = 16;
-const PAYLOAD: usize = 1 + 8 + NONCE;
+const PAYLOAD: usize = 2 + 8 + NONCE;
+/// Client capabilities remembered in a session id, one bit each.
+const CAPABILITIES: [&str; 3] = ["sampling", "elicitation", "roots"];
 /// Sessions older than this are gone; clients then start a new one.
 const LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// Entries kept per map before the oldest are dropped.
@@ -77,30 +82,58 @@ impl Sessions {
         mac
     }
 
-    pub fn open(&self, version: Version) -> String {
+    pub fn open(&self, version: Version, capabilities: &JsonObject) -> String {
         let mut payload = [0u8; PAYLOAD];
         payload[0] = Version::ALL.iter().position(|v| *v == version).unwrap_or(0) as u8;
-        payload[1..9].copy_from_slice(&now_secs().to_be_bytes());
-        getrandom::fill(&mut payload[9..]).expect("the OS provides randomness");
+        payload[1] = CAPABILITIES
+            .iter()
+            .enumerate()
+            .filter(|(_, name)| capabilities.contains_key(**name))
+            .fold(0, |bits, (i, _)| bits | 1 << i);
+        payload[2..10].copy_from_slice(&now_secs().to_be_bytes());
+        getrandom::fill(&mut payload[10..]).expect("the OS provides randomness");
         let tag = self.tag(&payload).finalize().into_bytes();
         let mut id = payload.to_vec();
         id.extend_from_slice(&tag[..TAG]);
         URL_SAFE_NO_PAD.encode(id)
     }
 
-    /// The session's revision, if `id` is one of ours, current and not ended.
-    pub fn check(&self, id: &str) -> Option<Version> {
+    /// The session's revision and client capabilities, if `id` is one of ours,
+    /// current and not ended.
+    pub fn check(&self, id: &str) -> Option<(Version, JsonObject)> {
         let bytes = URL_SAFE_NO_PAD.decode(id).ok().filter(|b| b.len() == PAYLOAD + TAG)?;
         let (payload, tag) = bytes.split_at(PAYLOAD);
         self.tag(payload).verify_truncated_left(tag).ok()?;
-        let issued = u64::from_be_bytes(payload[1..9].try_into().ok()?);
+        let issued = u64::from_be_bytes(payload[2..10].try_into().ok()?);
         if now_secs().saturating_sub(issued) > LIFETIME.as_secs() {
             return None;
         }
         if self.ended.lock().expect("no panics while locked").get(id).is_some() {
             return None;
         }
-        Version::ALL.get(usize::from(payload[0])).copied()
+        let capabilities = CAPABILITIES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| payload[1] & 1 << i != 0)
+            .map(|(_, name)| (name.to_string(), json!({})))
+            .collect();
+        Some((*Version::ALL.get(usize::from(payload[0]))?, capabilities))
+    }
+
+    /// Signs a component's request state, bound to what it belongs to (a tool
+    /// or prompt name), so the client can only echo it back unchanged.
+    pub fn seal(&self, owner: &str, state: &str) -> String {
+        let tag = self.tag(&sealed_payload(owner, state)).finalize().into_bytes();
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(state), URL_SAFE_NO_PAD.encode(&tag[..TAG]))
+    }
+
+    /// The state inside `sealed`, if this host sealed it for `owner`.
+    pub fn unseal(&self, owner: &str, sealed: &str) -> Option<String> {
+        let (state, tag) = sealed.split_once('.')?;
+        let state = String::from_utf8(URL_SAFE_NO_PAD.decode(state).ok()?).ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        self.tag(&sealed_payload(owner, &state)).verify_truncated_left(&tag).ok()?;
+        Some(state)
     }
 
     pub fn end(&self, id: &str) {
@@ -116,6 +149,10 @@ impl Sessions {
     }
 }
 
+fn sealed_payload(owner: &str, state: &str) -> Vec<u8> {
+    [b"request-state\0", owner.as_bytes(), b"\0", state.as_bytes()].concat()
+}
+
 fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
@@ -127,9 +164,12 @@ mod tests {
     #[test]
     fn ids_round_trip_and_resist_forgery() {
         let sessions = Sessions::new(None).unwrap();
-        let id = sessions.open(Version::V2025_06_18);
+        let caps = json!({"sampling": {}, "experimental": {}}).as_object().unwrap().clone();
+        let id = sessions.open(Version::V2025_06_18, &caps);
         assert!(id.bytes().all(|b| (0x21..=0x7e).contains(&b)), "visible ASCII");
-        assert_eq!(sessions.check(&id), Some(Version::V2025_06_18));
+        let (version, remembered) = sessions.check(&id).unwrap();
+        assert_eq!(version, Version::V2025_06_18);
+        assert_eq!(remembered.keys().collect::<Vec<_>>(), ["sampling"]);
 
         let mut forged = URL_SAFE_NO_PAD.decode(&id).unwrap();
         forged[0] ^= 1;
@@ -140,15 +180,24 @@ mod tests {
         let shared = "k".repeat(32);
         let a = Sessions::new(Some(&shared)).unwrap();
         let b = Sessions::new(Some(&shared)).unwrap();
-        assert_eq!(
-            b.check(&a.open(Version::V2025_11_25)),
-            Some(Version::V2025_11_25),
-            "same key, other instance"
-        );
+        let opened = a.open(Version::V2025_11_25, &JsonObject::new());
+        assert_eq!(b.check(&opened).map(|(v, _)| v), Some(Version::V2025_11_25), "same key, other instance");
         assert!(Sessions::new(Some("short")).is_err());
 
         sessions.end(&id);
         assert_eq!(sessions.check(&id), None);
+    }
+
+    #[test]
+    fn sealed_state_resists_tampering() {
+        let sessions = Sessions::new(None).unwrap();
+        let sealed = sessions.seal("tool_a", "round=2");
+        assert_eq!(sessions.unseal("tool_a", &sealed).as_deref(), Some("round=2"));
+        assert_eq!(sessions.unseal("tool_b", &sealed), None, "bound to its owner");
+        let (_, tag) = sealed.split_once('.').unwrap();
+        let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode("round=9"));
+        assert_eq!(sessions.unseal("tool_a", &forged), None);
+        assert_eq!(sessions.unseal("tool_a", "round=2"), None);
     }
 
     #[test]

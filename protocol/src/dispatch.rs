@@ -11,10 +11,11 @@ use serde_json::{Map, Value, json};
 use crate::http::{Headers, METHOD_HEADER, NAME_HEADER, PROTOCOL_VERSION_HEADER};
 use crate::jsonrpc::{
     self, HEADER_MISMATCH, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, Incoming, METHOD_NOT_FOUND,
-    Message, RESOURCE_NOT_FOUND, RpcError, UNSUPPORTED_PROTOCOL_VERSION,
+    MISSING_CLIENT_CAPABILITY, Message, RESOURCE_NOT_FOUND, RpcError, UNSUPPORTED_PROTOCOL_VERSION,
 };
 use crate::types::{
-    CallError, CallEvent, CallRequest, CallToolResult, Implementation, JsonObject, LogLevel, ReadError,
+    CallError, CallEvent, CallRequest, CallToolResult, Completion, CompletionRef, CompletionRequest,
+    GetPromptResult, Implementation, InputRequired, Inputs, JsonObject, LogLevel, ReadError,
     ResourceContents,
 };
 use crate::version::Version;
@@ -35,12 +36,27 @@ pub struct ServerInfo {
     pub ttl_ms: u64,
 }
 
+/// What kinds of things a server offers besides tools.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Offers {
+    pub resources: bool,
+    pub prompts: bool,
+    /// Prompts or resource templates whose arguments can be completed.
+    pub completions: bool,
+}
+
 impl ServerInfo {
-    /// A server offering tools, logging, and resources when it has any.
-    pub fn new(implementation: Implementation, has_resources: bool) -> Self {
+    /// A server offering tools and logging, and the other kinds it has.
+    pub fn new(implementation: Implementation, offers: Offers) -> Self {
         let mut capabilities = json!({ "tools": { "listChanged": false }, "logging": {} });
-        if has_resources {
-            capabilities["resources"] = json!({ "subscribe": false, "listChanged": false });
+        if offers.resources {
+            capabilities["resources"] = json!({ "subscribe": true, "listChanged": false });
+        }
+        if offers.prompts {
+            capabilities["prompts"] = json!({ "listChanged": false });
+        }
+        if offers.completions {
+            capabilities["completions"] = json!({});
         }
         Self { implementation, instructions: None, capabilities, ttl_ms: 60_000 }
     }
@@ -73,6 +89,8 @@ pub struct Context<'a> {
     pub session_version: Option<Version>,
     /// The level the session chose with `logging/setLevel`.
     pub session_log_level: Option<LogLevel>,
+    /// The capabilities the client declared when it opened its session.
+    pub session_capabilities: Option<JsonObject>,
 }
 
 impl<'a> Context<'a> {
@@ -91,8 +109,12 @@ impl<'a> Context<'a> {
 pub enum Op {
     ListTools,
     ListResources,
+    ListResourceTemplates,
     ReadResource { uri: String },
     CallTool(CallRequest),
+    ListPrompts,
+    GetPrompt { name: String, arguments: JsonObject, inputs: Option<Inputs> },
+    Complete(CompletionRequest),
 }
 
 /// A request waiting for its `Op` to finish.
@@ -101,6 +123,8 @@ pub struct Pending {
     pub id: Value,
     pub era: Era,
     pub op: Op,
+    /// What the client said it supports (`_meta` or the session's `initialize`).
+    pub client_capabilities: JsonObject,
 }
 
 /// The outcome of an `Op`.
@@ -110,8 +134,14 @@ pub enum Outcome {
     Tools(Vec<Value>),
     /// Pre-serialized resource definitions.
     Resources(Vec<Value>),
+    /// Pre-serialized resource templates.
+    Templates(Vec<Value>),
+    /// Pre-serialized prompt definitions.
+    Prompts(Vec<Value>),
     Read(Result<Vec<ResourceContents>, ReadError>),
     Call(Result<CallToolResult, CallError>),
+    Prompt(Result<GetPromptResult, CallError>),
+    Completion(Result<Completion, CallError>),
 }
 
 /// What to do with one message.
@@ -134,7 +164,7 @@ pub enum Step {
         level: LogLevel,
         body: Value,
     },
-    Perform(Pending),
+    Perform(Box<Pending>),
 }
 
 impl Step {
@@ -147,7 +177,7 @@ impl Step {
 pub fn step(incoming: Incoming, cx: &Context, server: &ServerInfo) -> Step {
     match incoming {
         Incoming::Message(message) => route(message, cx, server),
-        Incoming::Response => Step::Accepted,
+        Incoming::Response { .. } => Step::Accepted,
         Incoming::Invalid { id, error } => Step::error(400, &id, error),
     }
 }
@@ -219,7 +249,15 @@ fn route_legacy(message: Message, cx: &Context, server: &ServerInfo) -> Step {
             Some(level) => Step::SetLevel { level, body: jsonrpc::success(&id, json!({})) },
             None => Step::error(200, &id, RpcError::invalid_params("level must be an RFC 5424 level name")),
         },
-        _ => route_common(id, &method, params, era, log_level),
+        // Resources change only when a component is replaced; a subscription needs no state here.
+        "resources/subscribe" | "resources/unsubscribe" => match params.get("uri") {
+            Some(Value::String(_)) => Step::Reply { status: 200, body: jsonrpc::success(&id, json!({})) },
+            _ => Step::error(200, &id, RpcError::invalid_params(format!("{method} needs a uri string"))),
+        },
+        _ => {
+            let capabilities = cx.session_capabilities.clone().unwrap_or_default();
+            route_common(id, &method, params, era, log_level, capabilities)
+        }
     }
 }
 
@@ -230,21 +268,10 @@ fn route_stateless(message: Message, cx: &Context, server: &ServerInfo) -> Step 
         Ok(meta) => meta,
         Err(error) => return Step::error(400, &id, error),
     };
-    let requested = meta[META_PROTOCOL_VERSION].as_str().unwrap_or_default();
-    let version = match Version::parse(requested).filter(|v| v.is_stateless()) {
-        Some(version) => version,
-        None => {
-            return Step::error(
-                400,
-                &id,
-                RpcError::new(
-                    UNSUPPORTED_PROTOCOL_VERSION,
-                    format!("Unsupported protocol version: {requested}"),
-                )
-                .with_data(json!({ "supported": Version::supported_strings(), "requested": requested })),
-            );
-        }
-    };
+    let capabilities = client_capabilities(meta);
+    let requested = meta[META_PROTOCOL_VERSION].as_str().unwrap_or_default().to_owned();
+    let requested = requested.as_str();
+    // The header must echo `_meta` before the version itself is judged.
     if cx.protocol_version != Some(requested) {
         return Step::error(
             400,
@@ -252,6 +279,14 @@ fn route_stateless(message: Message, cx: &Context, server: &ServerInfo) -> Step 
             header_mismatch(PROTOCOL_VERSION_HEADER, cx.protocol_version, requested),
         );
     }
+    let Some(version) = Version::parse(requested).filter(|v| v.is_stateless()) else {
+        return Step::error(
+            400,
+            &id,
+            RpcError::new(UNSUPPORTED_PROTOCOL_VERSION, format!("Unsupported protocol version: {requested}"))
+                .with_data(json!({ "supported": Version::supported_strings(), "requested": requested })),
+        );
+    };
     if cx.mcp_method != Some(method.as_str()) {
         return Step::error(400, &id, header_mismatch(METHOD_HEADER, cx.mcp_method, &method));
     }
@@ -283,16 +318,22 @@ fn route_stateless(message: Message, cx: &Context, server: &ServerInfo) -> Step 
     let era = Era::Stateless(version);
     match method.as_str() {
         "server/discover" => {
+            // 2026-07-28 replaced resources/subscribe with subscriptions/listen,
+            // which this server does not offer.
+            let mut capabilities = server.capabilities.clone();
+            if let Some(resources) = capabilities.get_mut("resources").and_then(Value::as_object_mut) {
+                resources.remove("subscribe");
+            }
             let mut result = json!({
                 "supportedVersions": Version::supported_strings(),
-                "capabilities": server.capabilities,
+                "capabilities": capabilities,
             });
             if let Some(instructions) = &server.instructions {
                 result["instructions"] = json!(instructions);
             }
             Step::Reply { status: 200, body: jsonrpc::success(&id, stateless_result(result, server, true)) }
         }
-        _ => match route_common(id, &method, params, era, log_level) {
+        _ => match route_common(id, &method, params, era, log_level, capabilities) {
             // Methods this revision removed or never had are 404 on the wire.
             Step::Reply { body, .. } if body["error"]["code"] == METHOD_NOT_FOUND => {
                 Step::Reply { status: 404, body }
@@ -302,6 +343,10 @@ fn route_stateless(message: Message, cx: &Context, server: &ServerInfo) -> Step 
     }
 }
 
+fn client_capabilities(meta: &JsonObject) -> JsonObject {
+    meta.get(META_CLIENT_CAPABILITIES).and_then(Value::as_object).cloned().unwrap_or_default()
+}
+
 /// Methods both revisions share.
 fn route_common(
     id: Value,
@@ -309,28 +354,121 @@ fn route_common(
     mut params: JsonObject,
     era: Era,
     log_level: Option<LogLevel>,
+    client_capabilities: JsonObject,
 ) -> Step {
-    let list = |op: Op, params: &JsonObject| match params.get("cursor") {
-        // We answer every list in one page, so no cursor of ours exists.
-        Some(_) => Step::error(200, &id, RpcError::invalid_params("invalid cursor")),
-        None => Step::Perform(Pending { id: id.clone(), era, op }),
-    };
-    match method {
-        "tools/list" => list(Op::ListTools, &params),
-        "resources/list" => list(Op::ListResources, &params),
+    let stateless = matches!(era, Era::Stateless(_));
+    let op = match method {
+        "tools/list" | "resources/list" | "resources/templates/list" | "prompts/list" => {
+            // We answer every list in one page, so no cursor of ours exists.
+            if params.contains_key("cursor") {
+                return Step::error(200, &id, RpcError::invalid_params("invalid cursor"));
+            }
+            match method {
+                "tools/list" => Op::ListTools,
+                "resources/list" => Op::ListResources,
+                "resources/templates/list" => Op::ListResourceTemplates,
+                _ => Op::ListPrompts,
+            }
+        }
         "resources/read" => match params.remove("uri") {
-            Some(Value::String(uri)) => Step::Perform(Pending { id, era, op: Op::ReadResource { uri } }),
-            _ => Step::error(200, &id, RpcError::invalid_params("resources/read needs a uri string")),
+            Some(Value::String(uri)) => Op::ReadResource { uri },
+            _ => return Step::error(200, &id, RpcError::invalid_params("resources/read needs a uri string")),
         },
-        "tools/call" => match call_request(params, log_level) {
-            Ok(request) => Step::Perform(Pending { id, era, op: Op::CallTool(request) }),
-            Err(error) => Step::error(200, &id, error),
+        "tools/call" => match call_request(params, log_level, stateless, &client_capabilities) {
+            Ok(request) => Op::CallTool(request),
+            Err(error) => return Step::error(200, &id, error),
         },
-        _ => Step::error(200, &id, RpcError::new(METHOD_NOT_FOUND, format!("Method not found: {method}"))),
-    }
+        "prompts/get" => match prompt_request(params, stateless) {
+            Ok(op) => op,
+            Err(error) => return Step::error(200, &id, error),
+        },
+        "completion/complete" => match completion_request(&params) {
+            Ok(request) => Op::Complete(request),
+            Err(error) => return Step::error(200, &id, error),
+        },
+        _ => {
+            return Step::error(
+                200,
+                &id,
+                RpcError::new(METHOD_NOT_FOUND, format!("Method not found: {method}")),
+            );
+        }
+    };
+    Step::Perform(Box::new(Pending { id, era, op, client_capabilities }))
 }
 
-fn call_request(mut params: JsonObject, log_level: Option<LogLevel>) -> Result<CallRequest, RpcError> {
+/// `inputResponses` and `requestState` of a retried 2026-07-28 request.
+fn inputs(params: &mut JsonObject, stateless: bool) -> Result<Option<Inputs>, RpcError> {
+    let responses = params.remove("inputResponses");
+    let state = params.remove("requestState");
+    if !stateless || (responses.is_none() && state.is_none()) {
+        return Ok(None);
+    }
+    let responses = match responses {
+        None => JsonObject::new(),
+        Some(Value::Object(responses)) if responses.values().all(Value::is_object) => responses,
+        Some(_) => {
+            return Err(RpcError::invalid_params("inputResponses must map each key to a result object"));
+        }
+    };
+    let state = match state {
+        None => None,
+        Some(Value::String(state)) => Some(state),
+        Some(_) => return Err(RpcError::invalid_params("requestState must be a string")),
+    };
+    Ok(Some(Inputs { responses, state }))
+}
+
+fn prompt_request(mut params: JsonObject, stateless: bool) -> Result<Op, RpcError> {
+    let name = match params.remove("name") {
+        Some(Value::String(name)) => name,
+        _ => return Err(RpcError::invalid_params("prompts/get needs a prompt name string")),
+    };
+    let arguments = match params.remove("arguments") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(arguments)) if arguments.values().all(Value::is_string) => arguments,
+        Some(_) => return Err(RpcError::invalid_params("prompt arguments must be an object of strings")),
+    };
+    Ok(Op::GetPrompt { name, arguments, inputs: inputs(&mut params, stateless)? })
+}
+
+fn completion_request(params: &JsonObject) -> Result<CompletionRequest, RpcError> {
+    let text = |value: Option<&Value>, what: &str| {
+        value
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| RpcError::invalid_params(what.to_owned()))
+    };
+    let reference = params.get("ref").and_then(Value::as_object);
+    let field = |key: &str| reference.and_then(|r| r.get(key));
+    let reference = match field("type").and_then(Value::as_str) {
+        Some("ref/prompt") => CompletionRef::Prompt(text(field("name"), "ref.name must be a string")?),
+        Some("ref/resource") => {
+            CompletionRef::ResourceTemplate(text(field("uri"), "ref.uri must be a string")?)
+        }
+        _ => return Err(RpcError::invalid_params("ref must be a ref/prompt or ref/resource")),
+    };
+    let argument = params.get("argument");
+    let context = params
+        .get("context")
+        .and_then(|c| c.get("arguments"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    Ok(CompletionRequest {
+        reference,
+        argument: text(argument.and_then(|a| a.get("name")), "argument.name must be a string")?,
+        value: text(argument.and_then(|a| a.get("value")), "argument.value must be a string")?,
+        context,
+    })
+}
+
+fn call_request(
+    mut params: JsonObject,
+    log_level: Option<LogLevel>,
+    stateless: bool,
+    client_capabilities: &JsonObject,
+) -> Result<CallRequest, RpcError> {
     let name = match params.remove("name") {
         Some(Value::String(name)) => name,
         _ => return Err(RpcError::invalid_params("tools/call needs a tool name string")),
@@ -349,7 +487,16 @@ fn call_request(mut params: JsonObject, log_level: Option<LogLevel>) -> Result<C
         return Err(RpcError::invalid_params("progressToken must be a string or an integer"));
     }
     meta.retain(|key, _| !key.starts_with("io.modelcontextprotocol/"));
-    Ok(CallRequest { name, arguments, log_level, progress_token, meta: (!meta.is_empty()).then_some(meta) })
+    let inputs = inputs(&mut params, stateless)?;
+    Ok(CallRequest {
+        name,
+        arguments,
+        log_level,
+        progress_token,
+        meta: (!meta.is_empty()).then_some(meta),
+        inputs,
+        client_capabilities: client_capabilities.clone(),
+    })
 }
 
 /// The `_meta` every 2026-07-28 request must carry.
@@ -400,43 +547,118 @@ fn stateless_result(mut result: Value, server: &ServerInfo, cacheable: bool) -> 
 }
 
 impl Pending {
-    /// The JSON-RPC response for this request's outcome.
-    pub fn finish(&self, outcome: Outcome, server: &ServerInfo) -> Value {
+    /// The name the request was about (tool, prompt or resource).
+    fn target(&self) -> &str {
+        match &self.op {
+            Op::CallTool(request) => &request.name,
+            Op::GetPrompt { name, .. } => name,
+            Op::ReadResource { uri } => uri,
+            _ => "",
+        }
+    }
+
+    /// The client capabilities these input requests need and it did not declare.
+    pub fn missing_capabilities(&self, needed: &InputRequired) -> Vec<&'static str> {
+        let mut missing: Vec<_> = needed
+            .requests
+            .iter()
+            .filter_map(|(_, request)| request.capability())
+            .filter(|capability| !self.client_capabilities.contains_key(*capability))
+            .collect();
+        missing.dedup();
+        missing
+    }
+
+    /// The JSON-RPC response for this request's outcome, and its HTTP status.
+    pub fn finish(&self, outcome: Outcome, server: &ServerInfo) -> (u16, Value) {
         let id = &self.id;
+        let stateless = matches!(self.era, Era::Stateless(_));
+        let failure = |status: u16, error: RpcError| (status, jsonrpc::failure(id, &error));
         let (result, cacheable) = match outcome {
             Outcome::Tools(tools) => (json!({ "tools": tools }), true),
             Outcome::Resources(resources) => (json!({ "resources": resources }), true),
+            Outcome::Templates(templates) => (json!({ "resourceTemplates": templates }), true),
+            Outcome::Prompts(prompts) => (json!({ "prompts": prompts }), true),
             Outcome::Read(Ok(contents)) => (json!({ "contents": contents }), true),
             Outcome::Read(Err(ReadError::NotFound)) => {
-                let uri = match &self.op {
-                    Op::ReadResource { uri } => uri.as_str(),
-                    _ => "",
-                };
-                let code = match self.era {
-                    Era::Legacy(_) => RESOURCE_NOT_FOUND,
-                    Era::Stateless(_) => INVALID_PARAMS,
-                };
-                let error = RpcError::new(code, format!("Resource not found: {uri}"))
-                    .with_data(json!({ "uri": uri }));
-                return jsonrpc::failure(id, &error);
+                let code = if stateless { INVALID_PARAMS } else { RESOURCE_NOT_FOUND };
+                let uri = self.target();
+                return failure(
+                    200,
+                    RpcError::new(code, format!("Resource not found: {uri}"))
+                        .with_data(json!({ "uri": uri })),
+                );
             }
             Outcome::Call(Ok(result)) => (serde_json::to_value(result).expect("results serialize"), false),
-            Outcome::Call(Err(CallError::UnknownTool)) => {
-                let name = match &self.op {
-                    Op::CallTool(request) => request.name.as_str(),
-                    _ => "",
+            Outcome::Prompt(Ok(result)) => (serde_json::to_value(result).expect("results serialize"), false),
+            Outcome::Completion(Ok(completion)) => (json!({ "completion": completion }), false),
+            Outcome::Call(Err(error)) | Outcome::Prompt(Err(error)) | Outcome::Completion(Err(error)) => {
+                return self.error(error, server);
+            }
+            Outcome::Read(Err(ReadError::Internal(_))) => {
+                return failure(200, RpcError::new(INTERNAL_ERROR, "Internal error"));
+            }
+        };
+        let result = if stateless { stateless_result(result, server, cacheable) } else { result };
+        (200, jsonrpc::success(id, result))
+    }
+
+    fn error(&self, error: CallError, server: &ServerInfo) -> (u16, Value) {
+        let id = &self.id;
+        let kind = if matches!(self.op, Op::GetPrompt { .. }) { "prompt" } else { "tool" };
+        let error = match error {
+            CallError::UnknownTool => RpcError::invalid_params(format!("Unknown {kind}: {}", self.target())),
+            CallError::InvalidParams(message) => RpcError::invalid_params(message),
+            CallError::Internal(_) => RpcError::new(INTERNAL_ERROR, "Internal error"),
+            CallError::InputRequired(needed) => return self.input_required(needed, server),
+        };
+        (200, jsonrpc::failure(id, &error))
+    }
+
+    /// 2026-07-28 asks the client to retry with answers; earlier revisions
+    /// cannot, unless the caller bridged the requests itself before finishing.
+    fn input_required(&self, needed: InputRequired, server: &ServerInfo) -> (u16, Value) {
+        let missing = self.missing_capabilities(&needed);
+        match self.era {
+            Era::Stateless(_) if !missing.is_empty() => {
+                let error = RpcError::new(
+                    MISSING_CLIENT_CAPABILITY,
+                    format!("this request needs the client capabilities: {}", missing.join(", ")),
+                )
+                .with_data(json!({
+                    "requiredCapabilities": missing.iter().map(|c| (c.to_string(), json!({}))).collect::<Map<_, _>>()
+                }));
+                (400, jsonrpc::failure(&self.id, &error))
+            }
+            Era::Stateless(_) => {
+                let requests: Map<String, Value> = needed
+                    .requests
+                    .into_iter()
+                    .map(|(key, request)| {
+                        (key, json!({ "method": request.method, "params": request.params }))
+                    })
+                    .collect();
+                let mut result = stateless_result(json!({ "inputRequests": requests }), server, false);
+                result["resultType"] = json!("input_required");
+                if let Some(state) = needed.state {
+                    result["requestState"] = json!(state);
+                }
+                (200, jsonrpc::success(&self.id, result))
+            }
+            Era::Legacy(_) => {
+                let message = if missing.is_empty() {
+                    "This needs answers from the client, which it did not give.".to_owned()
+                } else {
+                    format!("This needs a client that supports {}.", missing.join(" and "))
                 };
-                return jsonrpc::failure(id, &RpcError::invalid_params(format!("Unknown tool: {name}")));
+                match self.op {
+                    Op::CallTool(_) => {
+                        (200, jsonrpc::success(&self.id, json!(CallToolResult::error(message))))
+                    }
+                    _ => (200, jsonrpc::failure(&self.id, &RpcError::invalid_params(message))),
+                }
             }
-            Outcome::Read(Err(ReadError::Internal(_))) | Outcome::Call(Err(CallError::Internal(_))) => {
-                return jsonrpc::failure(id, &RpcError::new(INTERNAL_ERROR, "Internal error"));
-            }
-        };
-        let result = match self.era {
-            Era::Legacy(_) => result,
-            Era::Stateless(_) => stateless_result(result, server, cacheable),
-        };
-        jsonrpc::success(id, result)
+        }
     }
 
     /// The notification for an event of this call, if the client asked for it.
@@ -575,9 +797,8 @@ mod tests {
         assert_eq!(request.log_level, None, "no logs before logging/setLevel");
         let cx = Context { session_log_level: Some(LogLevel::Info), ..Context::default() };
         let m = message(json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"get"}}));
-        let Step::Perform(Pending { op: Op::CallTool(request), .. }) = route(m, &cx, &server()) else {
-            panic!()
-        };
+        let Step::Perform(pending) = route(m, &cx, &server()) else { panic!() };
+        let Op::CallTool(request) = pending.op else { panic!() };
         assert_eq!(request.log_level, Some(LogLevel::Info));
 
         for params in [json!({}), json!({"name":5}), json!({"name":"x","arguments":[1]})] {
@@ -609,7 +830,7 @@ mod tests {
         else {
             panic!()
         };
-        let body = pending.finish(Outcome::Tools(vec![json!({"name":"a"})]), &server());
+        let (_, body) = pending.finish(Outcome::Tools(vec![json!({"name":"a"})]), &server());
         assert_eq!(body["result"]["tools"][0]["name"], "a");
         assert_eq!(body["result"]["cacheScope"], "public");
         assert_eq!(body["result"]["resultType"], "complete");
@@ -633,6 +854,12 @@ mod tests {
         let (status, body) = reply(route(m, &cx, &server()));
         assert_eq!((status, body["error"]["code"].clone()), (400, json!(UNSUPPORTED_PROTOCOL_VERSION)));
         assert_eq!(body["error"]["data"]["requested"], "2030-01-01");
+
+        // A header that disagrees with _meta is a mismatch, even if _meta names an unknown version.
+        let mut odd = modern("tools/list", json!({}));
+        odd.params["_meta"][META_PROTOCOL_VERSION] = json!("v999.0.0");
+        let (status, body) = reply(route(odd, &modern_cx("tools/list", None), &server()));
+        assert_eq!((status, body["error"]["code"].clone()), (400, json!(HEADER_MISMATCH)));
 
         // Header mismatches.
         for cx in [
@@ -690,11 +917,12 @@ mod tests {
             id: json!(1),
             era: Era::Legacy(Version::V2025_11_25),
             op: Op::ReadResource { uri: "x://y".into() },
+            client_capabilities: Map::new(),
         };
-        let body = legacy.finish(Outcome::Read(Err(ReadError::NotFound)), &server());
+        let (_, body) = legacy.finish(Outcome::Read(Err(ReadError::NotFound)), &server());
         assert_eq!(body["error"]["code"], RESOURCE_NOT_FOUND);
         let modern = Pending { era: Era::Stateless(Version::V2026_07_28), ..legacy.clone() };
-        let body = modern.finish(Outcome::Read(Err(ReadError::NotFound)), &server());
+        let (_, body) = modern.finish(Outcome::Read(Err(ReadError::NotFound)), &server());
         assert_eq!(body["error"]["code"], INVALID_PARAMS);
         assert_eq!(body["error"]["data"]["uri"], "x://y");
 
@@ -707,17 +935,116 @@ mod tests {
                 log_level: None,
                 progress_token: Some(json!(5)),
                 meta: None,
+                inputs: None,
+                client_capabilities: Map::new(),
             }),
+            client_capabilities: Map::new(),
         };
-        let body = call.finish(Outcome::Call(Err(CallError::UnknownTool)), &server());
+        let (_, body) = call.finish(Outcome::Call(Err(CallError::UnknownTool)), &server());
         assert_eq!(body["error"]["message"], "Unknown tool: zzz");
-        let body = call.finish(Outcome::Call(Err(CallError::Internal("secret detail".into()))), &server());
+        let (_, body) =
+            call.finish(Outcome::Call(Err(CallError::Internal("secret detail".into()))), &server());
         assert_eq!(body["error"], json!({"code": INTERNAL_ERROR, "message": "Internal error"}));
-        let body = call.finish(Outcome::Call(Ok(CallToolResult::error("bad"))), &server());
+        let (_, body) = call.finish(Outcome::Call(Ok(CallToolResult::error("bad"))), &server());
         assert_eq!(body["result"], json!({"content":[{"type":"text","text":"bad"}],"isError":true}));
         let note = call
             .notification(&CallEvent::Progress { progress: 0.5, total: Some(1.0), message: None })
             .unwrap();
         assert_eq!(note["params"], json!({"progressToken":5,"progress":0.5,"total":1.0}));
+    }
+
+    fn elicitation(key: &str) -> InputRequired {
+        let request =
+            crate::InputRequest { method: "elicitation/create".into(), params: json!({"message": "?"}) };
+        InputRequired { requests: vec![(key.into(), request)], state: Some("sealed".into()) }
+    }
+
+    #[test]
+    fn input_required_per_era() {
+        let modern = |capabilities: Value| Pending {
+            id: json!(7),
+            era: Era::Stateless(Version::V2026_07_28),
+            op: Op::ListTools,
+            client_capabilities: capabilities.as_object().unwrap().clone(),
+        };
+        let (status, body) = modern(json!({"elicitation": {}}))
+            .finish(Outcome::Call(Err(CallError::InputRequired(elicitation("k")))), &server());
+        assert_eq!(status, 200);
+        let result = &body["result"];
+        assert_eq!(result["resultType"], "input_required");
+        assert_eq!(result["inputRequests"]["k"]["method"], "elicitation/create");
+        assert_eq!(result["requestState"], "sealed");
+
+        let (status, body) = modern(json!({}))
+            .finish(Outcome::Call(Err(CallError::InputRequired(elicitation("k")))), &server());
+        assert_eq!((status, body["error"]["code"].clone()), (400, json!(MISSING_CLIENT_CAPABILITY)));
+        assert_eq!(body["error"]["data"]["requiredCapabilities"], json!({"elicitation": {}}));
+
+        let call = Op::CallTool(CallRequest {
+            name: "t".into(),
+            arguments: Map::new(),
+            log_level: None,
+            progress_token: None,
+            meta: None,
+            inputs: None,
+            client_capabilities: Map::new(),
+        });
+        let legacy = Pending { era: Era::Legacy(Version::V2025_11_25), op: call, ..modern(json!({})) };
+        let (_, body) =
+            legacy.finish(Outcome::Call(Err(CallError::InputRequired(elicitation("k")))), &server());
+        assert_eq!(body["result"]["isError"], true, "a legacy client that cannot answer gets a tool error");
+    }
+
+    #[test]
+    fn retried_requests_carry_their_inputs() {
+        let mut m = modern(
+            "tools/call",
+            json!({"name":"t","inputResponses":{"k":{"action":"accept"}},"requestState":"s"}),
+        );
+        let Step::Perform(p) = route(m.clone(), &modern_cx("tools/call", Some("t")), &server()) else {
+            panic!()
+        };
+        let Op::CallTool(request) = &p.op else { panic!() };
+        let inputs = request.inputs.as_ref().unwrap();
+        assert_eq!(
+            (inputs.responses["k"]["action"].clone(), inputs.state.as_deref()),
+            (json!("accept"), Some("s"))
+        );
+
+        m.params["inputResponses"] = json!("not an object");
+        let (status, body) = reply(route(m, &modern_cx("tools/call", Some("t")), &server()));
+        assert_eq!((status, body["error"]["code"].clone()), (200, json!(INVALID_PARAMS)));
+    }
+
+    #[test]
+    fn completion_requests() {
+        let parse = |params: Value| completion_request(params.as_object().unwrap());
+        let request =
+            parse(json!({"ref":{"type":"ref/prompt","name":"p"},"argument":{"name":"a","value":"pa"},
+            "context":{"arguments":{"b":"x"}}}))
+            .unwrap();
+        assert_eq!(request.reference, CompletionRef::Prompt("p".into()));
+        assert_eq!((request.argument.as_str(), request.value.as_str()), ("a", "pa"));
+        assert_eq!(request.context["b"], "x");
+        assert!(parse(json!({"ref":{"type":"ref/other"},"argument":{"name":"a","value":""}})).is_err());
+        assert!(
+            parse(json!({"ref":{"type":"ref/resource","uri":"x://{id}"},"argument":{"name":"a"}})).is_err()
+        );
+    }
+
+    #[test]
+    fn templates_match_their_expansions() {
+        let template = crate::ResourceTemplate {
+            uri_template: "test://template/{id}/data".into(),
+            name: "t".into(),
+            title: None,
+            description: None,
+            mime_type: None,
+            meta: None,
+        };
+        assert!(template.matches("test://template/123/data"));
+        assert!(!template.matches("test://template//data"));
+        assert!(!template.matches("test://template/1/2/data"));
+        assert!(!template.matches("test://template/123/other"));
     }
 }

@@ -257,6 +257,11 @@ pub fn method_not_allowed() -> HttpResponse {
         .with_header("allow", "POST, DELETE")
 }
 
+/// How much of an oversized body is read and discarded before answering 413,
+/// so that an ordinary client sees the answer instead of a reset connection.
+/// Bodies declared larger than this are refused without reading them.
+pub const DRAIN_LIMIT: usize = 8 << 20;
+
 /// A body larger than the configured bound.
 pub fn payload_too_large(limit: usize) -> HttpResponse {
     HttpResponse::rpc_error(

@@ -61,8 +61,12 @@ pub struct Message {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
     Message(Message),
-    /// A response to a server-to-client request; we send none, so it is dropped.
-    Response,
+    /// A client's answer to a request the server sent it: its id, and the
+    /// `result` or the `error` object.
+    Response {
+        id: Value,
+        outcome: Result<Value, Value>,
+    },
     /// Not a JSON-RPC message; answer with this error (id `null` if unknown).
     Invalid {
         id: Value,
@@ -87,7 +91,11 @@ impl Incoming {
             Some(Value::String(method)) => method,
             Some(_) => return invalid(reply_id, "\"method\" must be a string"),
             None if id.is_some() && (object.contains_key("result") || object.contains_key("error")) => {
-                return Incoming::Response;
+                let outcome = match object.remove("result") {
+                    Some(result) => Ok(result),
+                    None => Err(object.remove("error").unwrap_or(Value::Null)),
+                };
+                return Incoming::Response { id: reply_id, outcome };
             }
             None => return invalid(reply_id, "\"method\" is missing"),
         };
@@ -161,10 +169,13 @@ mod tests {
 
     #[test]
     fn recognises_client_responses() {
-        assert_eq!(Incoming::parse(json!({"jsonrpc":"2.0","id":1,"result":{}})), Incoming::Response);
         assert_eq!(
-            Incoming::parse(json!({"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"x"}})),
-            Incoming::Response
+            Incoming::parse(json!({"jsonrpc":"2.0","id":1,"result":{"a":1}})),
+            Incoming::Response { id: json!(1), outcome: Ok(json!({"a":1})) }
+        );
+        assert_eq!(
+            Incoming::parse(json!({"jsonrpc":"2.0","id":"s","error":{"code":1,"message":"x"}})),
+            Incoming::Response { id: json!("s"), outcome: Err(json!({"code":1,"message":"x"})) }
         );
     }
 

@@ -12,7 +12,7 @@ pub mod jsonrpc;
 pub mod types;
 pub mod version;
 
-pub use dispatch::{Context, Era, Op, Outcome, Pending, ServerInfo, Step, route, step};
+pub use dispatch::{Context, Era, Offers, Op, Outcome, Pending, ServerInfo, Step, route, step};
 pub use types::*;
 pub use version::Version;
 

@@ -168,10 +168,15 @@ impl CallToolResult {
     }
 }
 
-/// Why a call produced no result.
+/// Why a call, prompt or read produced no result.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallError {
+    /// No tool, prompt or resource by that name (-32602).
     UnknownTool,
+    /// The arguments do not fit (-32602), for prompts; tools answer with `isError`.
+    InvalidParams(String),
+    /// The client must answer these requests first (then call again).
+    InputRequired(InputRequired),
     /// Logged by the server, answered as a generic internal error.
     Internal(String),
 }
@@ -201,4 +206,152 @@ pub struct CallRequest {
     pub progress_token: Option<Value>,
     /// The request's `_meta` without the progress token.
     pub meta: Option<JsonObject>,
+    /// Answers to the input this call asked for in an earlier round.
+    pub inputs: Option<Inputs>,
+    /// What the client declared it supports.
+    pub client_capabilities: JsonObject,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceTemplate {
+    /// An RFC 6570 template such as `test://template/{id}/data`.
+    pub uri_template: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
+    pub meta: Option<JsonObject>,
+}
+
+impl ResourceTemplate {
+    /// Whether `uri` is an expansion of this template (simple `{name}` variables,
+    /// each matching one or more characters other than `/`).
+    pub fn matches(&self, uri: &str) -> bool {
+        fn matches(template: &str, uri: &str) -> bool {
+            match template.find('{') {
+                None => template == uri,
+                Some(start) => {
+                    let Some(end) = template[start..].find('}').map(|e| start + e) else { return false };
+                    let (literal, rest) = (&template[..start], &template[end + 1..]);
+                    let Some(uri) = uri.strip_prefix(literal) else { return false };
+                    (1..=uri.len())
+                        .take_while(|&n| !uri[..n].contains('/'))
+                        .any(|n| uri.is_char_boundary(n) && matches(rest, &uri[n..]))
+                }
+            }
+        }
+        matches(&self.uri_template, uri)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PromptArgument {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Prompt {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arguments: Vec<PromptArgument>,
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
+    pub meta: Option<JsonObject>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptMessage {
+    pub role: Role,
+    pub content: ContentBlock,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct GetPromptResult {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub messages: Vec<PromptMessage>,
+}
+
+/// A request for the client (elicitation, sampling, roots) that a tool or
+/// prompt needs answered before it can finish.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputRequest {
+    /// e.g. `elicitation/create`, `sampling/createMessage`, `roots/list`.
+    pub method: String,
+    pub params: Value,
+}
+
+impl InputRequest {
+    /// The client capability this request needs.
+    pub fn capability(&self) -> Option<&'static str> {
+        match self.method.as_str() {
+            "sampling/createMessage" => Some("sampling"),
+            "elicitation/create" => Some("elicitation"),
+            "roots/list" => Some("roots"),
+            _ => None,
+        }
+    }
+}
+
+/// Answers the client must give before the work can finish: requests by key,
+/// and state to hand back with the answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputRequired {
+    pub requests: Vec<(String, InputRequest)>,
+    pub state: Option<String>,
+}
+
+/// The client's answers to earlier input requests, and the state it echoes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Inputs {
+    pub responses: JsonObject,
+    pub state: Option<String>,
+}
+
+/// What `completion/complete` asks about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CompletionRef {
+    Prompt(String),
+    ResourceTemplate(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompletionRequest {
+    pub reference: CompletionRef,
+    pub argument: String,
+    pub value: String,
+    /// Values of the other arguments already given.
+    pub context: JsonObject,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Completion {
+    pub values: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u32>,
+    #[serde(default)]
+    pub has_more: bool,
 }

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use mcp_protocol as p;
 use serde_json::Value;
 
-use crate::bindings::exports::mcp::tool::{resources, tools};
+use crate::bindings::exports::mcp::tool::{completion, prompts, resources, tools};
 use crate::bindings::mcp::tool::types as wit;
 use crate::call::{Running, Step};
 use crate::{Exported, Server};
@@ -25,12 +25,101 @@ impl<E: Exported> resources::Guest for E {
         E::Server::resources().into_iter().map(resource).collect()
     }
 
+    fn list_resource_templates() -> Vec<wit::ResourceTemplate> {
+        E::Server::resource_templates()
+            .into_iter()
+            .map(|t| wit::ResourceTemplate {
+                uri_template: t.uri_template,
+                name: t.name,
+                title: t.title,
+                description: t.description,
+                mime_type: t.mime_type,
+                meta: t.meta.map(json),
+            })
+            .collect()
+    }
+
     fn read_resource(uri: String) -> Result<Vec<wit::ResourceContents>, wit::ReadError> {
         match E::Server::read(&uri) {
             Ok(contents) => Ok(contents.into_iter().map(resource_contents).collect()),
             Err(p::ReadError::NotFound) => Err(wit::ReadError::NotFound),
             Err(p::ReadError::Internal(message)) => Err(wit::ReadError::Internal(message)),
         }
+    }
+}
+
+impl<E: Exported> prompts::Guest for E {
+    fn list_prompts() -> Vec<wit::Prompt> {
+        E::Server::prompts()
+            .into_iter()
+            .map(|prompt| wit::Prompt {
+                name: prompt.name,
+                title: prompt.title,
+                description: prompt.description,
+                arguments: prompt
+                    .arguments
+                    .into_iter()
+                    .map(|a| wit::PromptArgument {
+                        name: a.name,
+                        title: a.title,
+                        description: a.description,
+                        required: a.required,
+                    })
+                    .collect(),
+                meta: prompt.meta.map(json),
+            })
+            .collect()
+    }
+
+    fn get_prompt(
+        name: String,
+        arguments: String,
+        inputs: Option<wit::Inputs>,
+    ) -> Result<wit::PromptResult, wit::CallError> {
+        let arguments = match serde_json::from_str(&arguments) {
+            Ok(Value::Object(arguments)) => arguments,
+            _ => return Err(wit::CallError::InvalidParams("arguments must be a JSON object".into())),
+        };
+        let inputs = inputs.map(self::inputs).transpose().map_err(wit::CallError::InvalidParams)?;
+        let result = E::Server::get_prompt(&name, &arguments, inputs.as_ref()).map_err(call_error)?;
+        Ok(wit::PromptResult {
+            description: result.description,
+            messages: result
+                .messages
+                .into_iter()
+                .map(|m| wit::PromptMessage {
+                    role: match m.role {
+                        p::Role::User => wit::Role::User,
+                        p::Role::Assistant => wit::Role::Assistant,
+                    },
+                    content: content_block(m.content),
+                })
+                .collect(),
+        })
+    }
+}
+
+impl<E: Exported> completion::Guest for E {
+    fn complete(request: wit::CompletionRequest) -> Result<wit::Completion, wit::CallError> {
+        let context = match serde_json::from_str(&request.context) {
+            Ok(Value::Object(context)) => context,
+            _ => p::JsonObject::new(),
+        };
+        let request = p::CompletionRequest {
+            reference: match request.target {
+                wit::CompletionTarget::Prompt(name) => p::CompletionRef::Prompt(name),
+                wit::CompletionTarget::ResourceTemplate(uri) => p::CompletionRef::ResourceTemplate(uri),
+            },
+            argument: request.argument,
+            value: request.value,
+            context,
+        };
+        let completion = E::Server::complete(&request).map_err(call_error)?;
+        Ok(wit::Completion {
+            values: completion.values,
+            total: completion.total,
+            has_more: completion.has_more,
+        })
     }
 }
 
@@ -80,7 +169,19 @@ fn call_request(request: wit::CallRequest) -> Result<p::CallRequest, String> {
         // The host keeps the client's token; the component only needs to know one exists.
         progress_token: request.progress.then_some(Value::Bool(true)),
         meta,
+        inputs: request.inputs.map(inputs).transpose()?,
+        client_capabilities: match serde_json::from_str(&request.client_capabilities) {
+            Ok(Value::Object(capabilities)) => capabilities,
+            _ => p::JsonObject::new(),
+        },
     })
+}
+
+fn inputs(inputs: wit::Inputs) -> Result<p::Inputs, String> {
+    match serde_json::from_str(&inputs.responses) {
+        Ok(Value::Object(responses)) => Ok(p::Inputs { responses, state: inputs.state }),
+        _ => Err("the host sent input responses that are not a JSON object".into()),
+    }
 }
 
 fn json(value: impl serde::Serialize) -> String {
@@ -188,6 +289,15 @@ fn call_result(result: p::CallToolResult) -> wit::CallResult {
 fn call_error(error: p::CallError) -> wit::CallError {
     match error {
         p::CallError::UnknownTool => wit::CallError::UnknownTool,
+        p::CallError::InvalidParams(message) => wit::CallError::InvalidParams(message),
+        p::CallError::InputRequired(needed) => wit::CallError::InputRequired(wit::InputRequired {
+            requests: needed
+                .requests
+                .into_iter()
+                .map(|(key, r)| wit::InputRequest { key, method: r.method, params: json(r.params) })
+                .collect(),
+            state: needed.state,
+        }),
         p::CallError::Internal(message) => wit::CallError::Internal(message),
     }
 }

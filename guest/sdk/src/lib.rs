@@ -9,7 +9,10 @@
 use std::future::Future;
 
 pub use mcp_protocol as protocol;
-use mcp_protocol::{CallError, CallRequest, CallToolResult, ReadError, Resource, ResourceContents, Tool};
+use mcp_protocol::{
+    CallError, CallRequest, CallToolResult, Completion, CompletionRequest, GetPromptResult, Inputs,
+    JsonObject, Prompt, ReadError, Resource, ResourceContents, ResourceTemplate, Tool,
+};
 #[doc(hidden)]
 pub use wasip2;
 
@@ -45,9 +48,46 @@ pub trait Server: 'static {
         Vec::new()
     }
 
+    /// Every resource template, in a fixed order; reads of matching URIs come to `read`.
+    fn resource_templates() -> Vec<ResourceTemplate> {
+        Vec::new()
+    }
+
     fn read(uri: &str) -> Result<Vec<ResourceContents>, ReadError> {
         let _ = uri;
         Err(ReadError::NotFound)
+    }
+
+    /// Every prompt, in a fixed order.
+    fn prompts() -> Vec<Prompt> {
+        Vec::new()
+    }
+
+    /// Fills in one prompt; `inputs` holds answers to input it asked for before.
+    fn get_prompt(
+        name: &str,
+        arguments: &JsonObject,
+        inputs: Option<&Inputs>,
+    ) -> Result<GetPromptResult, CallError> {
+        let _ = (name, arguments, inputs);
+        Err(CallError::UnknownTool)
+    }
+
+    /// Suggestions for a prompt argument or template variable.
+    fn complete(request: &CompletionRequest) -> Result<Completion, CallError> {
+        let _ = request;
+        Ok(Completion::default())
+    }
+
+    /// What the component offers besides tools, for its capabilities.
+    fn offers() -> protocol::Offers {
+        let prompts = !Self::prompts().is_empty();
+        let templates = !Self::resource_templates().is_empty();
+        protocol::Offers {
+            resources: templates || !Self::resources().is_empty(),
+            prompts,
+            completions: prompts || templates,
+        }
     }
 
     /// Name and version reported when the component serves HTTP alone.

@@ -71,21 +71,25 @@ fn max_body() -> usize {
 fn read_body(request: &IncomingRequest, headers: &[(String, String)]) -> Result<Vec<u8>, HttpResponse> {
     let limit = max_body();
     let declared = http::Headers::get(headers, "content-length").and_then(|v| v.trim().parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    if declared.is_some_and(|n| n > limit.max(http::DRAIN_LIMIT)) {
         return Err(http::payload_too_large(limit));
     }
     let unreadable = || http::invalid_request("the request body could not be read");
     let body = request.consume().map_err(|()| unreadable())?;
     let stream = body.stream().map_err(|()| unreadable())?;
-    let mut bytes = Vec::new();
+    let (mut bytes, mut seen) = (Vec::new(), 0);
     loop {
         match stream.blocking_read(64 * 1024) {
             Ok(chunk) => {
-                if bytes.len() + chunk.len() > limit {
+                seen += chunk.len();
+                if seen > limit.max(http::DRAIN_LIMIT) {
                     return Err(http::payload_too_large(limit));
                 }
-                bytes.extend_from_slice(&chunk);
+                if seen <= limit {
+                    bytes.extend_from_slice(&chunk);
+                }
             }
+            Err(StreamError::Closed) if seen > limit => return Err(http::payload_too_large(limit)),
             Err(StreamError::Closed) => return Ok(bytes),
             Err(StreamError::LastOperationFailed(_)) => return Err(unreadable()),
         }
@@ -97,7 +101,7 @@ fn post<S: Server>(headers: &[(String, String)], body: &[u8], out: ResponseOutpa
         Ok(post) => post,
         Err(response) => return send(out, &response),
     };
-    let server = ServerInfo::new(S::implementation(), !S::resources().is_empty());
+    let server = ServerInfo::new(S::implementation(), S::offers());
     let cx = Context::from_headers(headers);
     let mut replies = Vec::new();
     let single = post.messages.len() == 1;
@@ -109,12 +113,9 @@ fn post<S: Server>(headers: &[(String, String)], body: &[u8], out: ResponseOutpa
             Step::Perform(pending) => match &pending.op {
                 Op::CallTool(request) if single && post.accept.sse => {
                     let running = Running::start::<S>(request.clone());
-                    return stream_call(pending, running, &server, post.accept.json, out);
+                    return stream_call(*pending, running, &server, post.accept.json, out);
                 }
-                _ => {
-                    let outcome = perform::<S>(&pending);
-                    replies.push((200, pending.finish(outcome, &server)));
-                }
+                _ => replies.push(pending.finish(perform::<S>(&pending), &server)),
             },
         }
     }
@@ -126,7 +127,15 @@ fn perform<S: Server>(pending: &Pending) -> Outcome {
     match &pending.op {
         Op::ListTools => Outcome::Tools(S::tools().iter().map(to_value).collect()),
         Op::ListResources => Outcome::Resources(S::resources().iter().map(to_value).collect()),
+        Op::ListResourceTemplates => {
+            Outcome::Templates(S::resource_templates().iter().map(to_value).collect())
+        }
         Op::ReadResource { uri } => Outcome::Read(S::read(uri)),
+        Op::ListPrompts => Outcome::Prompts(S::prompts().iter().map(to_value).collect()),
+        Op::GetPrompt { name, arguments, inputs } => {
+            Outcome::Prompt(S::get_prompt(name, arguments, inputs.as_ref()))
+        }
+        Op::Complete(request) => Outcome::Completion(S::complete(request)),
         Op::CallTool(request) => {
             let mut running = Running::start::<S>(request.clone());
             loop {
@@ -163,7 +172,7 @@ fn stream_call(
                 write_all(body, &http::sse_event(&note));
             }
             call::Step::Done(result) => {
-                let reply = pending.finish(Outcome::Call(result), server);
+                let (status, reply) = pending.finish(Outcome::Call(result), server);
                 match stream {
                     Some((outgoing, body)) => {
                         write_all(&body, &http::sse_event(&reply));
@@ -171,11 +180,11 @@ fn stream_call(
                         let _ = OutgoingBody::finish(outgoing, None);
                     }
                     None => {
-                        let response = if json_ok {
-                            HttpResponse::json(200, &reply)
+                        let response = if json_ok || status != 200 {
+                            HttpResponse::json(status, &reply)
                         } else {
                             HttpResponse {
-                                status: 200,
+                                status,
                                 headers: http::sse_headers(),
                                 body: http::sse_event(&reply),
                             }
