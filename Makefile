@@ -23,6 +23,11 @@ CLIENT_DEPS = $(TOOLS)/npm-clients-$(shell sha256sum $(CLIENTS_LOCK) | cut -c1-1
 PY_REQUIREMENTS := tests/clients/python/requirements.txt
 VENV = $(TOOLS)/venv-clients-$(shell sha256sum $(PY_REQUIREMENTS) | cut -c1-16)
 
+CHROMIUM ?= /usr/bin/chromium
+BROWSER_LOCK := tests/browser/package-lock.json
+BROWSER_DEPS = $(TOOLS)/npm-browser-$(shell sha256sum $(BROWSER_LOCK) | cut -c1-16)
+SCREENSHOT_DIR ?= build/screenshots
+
 CONFORMANCE_0116 := $(TOOLS)/conformance-0.1.16
 CONFORMANCE_2026 := $(TOOLS)/conformance-0.2.0-alpha.12
 INSPECTOR := $(TOOLS)/inspector-2.12.0
@@ -35,7 +40,8 @@ define npm-tool
 	fi
 endef
 
-.PHONY: build run serve test lint unit e2e clients conformance wasm-target wasmtime node client-deps python-deps conformance-deps clean
+.PHONY: build run serve test lint unit e2e clients browser widget-screenshots conformance wasm-target wasmtime \
+	node client-deps python-deps browser-deps conformance-deps chromium clean
 
 ## build: the host (release), the test fake, and the weather component, assembled in build/components
 build: wasm-target
@@ -55,8 +61,8 @@ serve: build wasmtime
 	$(WASMTIME) serve -S cli --addr 127.0.0.1:$(PORT) --env OPEN_METEO_URL=$(OPEN_METEO_URL) $(WEATHER_WASM)
 
 ## test: lint, unit tests, end-to-end tests against the real binary, the official SDK clients,
-## and the conformance suites
-test: lint build unit e2e clients conformance
+## the widget in a real browser, and the conformance suites
+test: lint build unit e2e clients browser conformance
 
 lint: wasm-target
 	$(CARGO) fmt --all -- --check
@@ -75,6 +81,15 @@ clients: build wasmtime client-deps python-deps
 	cd tests/clients && MCP_SERVER=wasmtime-serve WASMTIME_BIN=$(WASMTIME) $(abspath $(NODE)) --test ts/*.test.mjs
 	$(VENV)/bin/python -m unittest discover -s tests/clients/python -v
 
+## browser: the widget in headless Chromium behind both harness hosts; screenshots in $(SCREENSHOT_DIR)
+browser: build chromium browser-deps
+	cd tests/browser && CHROMIUM_BIN=$(CHROMIUM) SCREENSHOT_DIR=$(abspath $(SCREENSHOT_DIR)) $(abspath $(NODE)) --test widget.test.mjs
+
+## widget-screenshots: refresh the README's screenshots from a browser run
+widget-screenshots: browser
+	cp $(SCREENSHOT_DIR)/mcp-apps-light.png docs/widget-light.png
+	cp $(SCREENSHOT_DIR)/mcp-apps-dark.png docs/widget-dark.png
+
 ## conformance: the official MCP conformance suites (0.1.16 and 2026-07-28) and the Inspector CLI
 conformance: build conformance-deps
 	NODE_DIR=$(NODE_DIR)/node_modules/.bin CONFORMANCE_0116=$(CONFORMANCE_0116)/node_modules/.bin \
@@ -85,6 +100,20 @@ conformance-deps: node
 	$(call npm-tool,$(CONFORMANCE_0116),@modelcontextprotocol/conformance@0.1.16)
 	$(call npm-tool,$(CONFORMANCE_2026),@modelcontextprotocol/conformance@0.2.0-alpha.12)
 	$(call npm-tool,$(INSPECTOR),@modelcontextprotocol/inspector@2.12.0)
+
+# Debian's Chromium from apt (Playwright's own browser downloads are never used).
+chromium:
+	@command -v $(CHROMIUM) >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+# playwright-core, installed once per lockfile and linked into tests/browser.
+browser-deps: node
+	@if [ ! -f "$(BROWSER_DEPS)/.complete" ]; then \
+	  rm -rf "$(BROWSER_DEPS)" && mkdir -p "$(BROWSER_DEPS)" && \
+	  cp tests/browser/package.json $(BROWSER_LOCK) "$(BROWSER_DEPS)/" && \
+	  (cd "$(BROWSER_DEPS)" && npm ci --no-audit --no-fund) && touch "$(BROWSER_DEPS)/.complete"; \
+	fi
+	@[ -L tests/browser/node_modules ] || rm -rf tests/browser/node_modules
+	ln -sfn "$(BROWSER_DEPS)/node_modules" tests/browser/node_modules
 
 wasm-target:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
@@ -119,4 +148,4 @@ python-deps:
 
 clean:
 	$(CARGO) clean
-	rm -rf build tests/clients/node_modules
+	rm -rf build tests/clients/node_modules tests/browser/node_modules

@@ -33,8 +33,13 @@ async fn lists_the_tool_with_schema_annotations_and_widget_meta() {
     assert_eq!(hints["openWorldHint"], true);
     assert_eq!(hints["title"], "Current weather");
     let meta = &tool["_meta"];
+    // ChatGPT's template (skybridge) and the MCP Apps resource: one HTML, two forms.
     assert_eq!(meta["openai/outputTemplate"], "ui://widget/current-weather.html");
-    assert_eq!(meta["ui"]["resourceUri"], "ui://widget/current-weather.html");
+    assert_eq!(meta["ui"]["resourceUri"], "ui://widget/current-weather.mcp-app.html");
+    assert_eq!(meta["ui/resourceUri"], "ui://widget/current-weather.mcp-app.html");
+    // Callable from the widget (refresh): both hosts' spellings.
+    assert_eq!(meta["ui"]["visibility"], json!(["model", "app"]));
+    assert_eq!(meta["openai/widgetAccessible"], true);
     for key in ["openai/toolInvocation/invoking", "openai/toolInvocation/invoked"] {
         let status = meta[key].as_str().unwrap();
         assert!(!status.is_empty() && status.chars().count() <= 64, "{key}: {status}");
@@ -96,21 +101,71 @@ async fn calls_the_forecast_api_and_returns_what_it_served() {
 async fn serves_the_widget() {
     let host = start();
     let list = host.rpc("resources/list", json!({})).await;
-    let widget = &list["result"]["resources"][0];
-    assert_eq!(widget["uri"], "ui://widget/current-weather.html");
-    assert_eq!(widget["mimeType"], "text/html+skybridge");
+    let listed = list["result"]["resources"].as_array().expect("a resources array");
+    let forms = [
+        ("ui://widget/current-weather.html", "text/html+skybridge"),
+        ("ui://widget/current-weather.mcp-app.html", "text/html;profile=mcp-app"),
+    ];
+    assert_eq!(listed.len(), forms.len(), "{list}");
+    let mut texts = Vec::new();
+    for (uri, mime) in forms {
+        let entry = listed.iter().find(|r| r["uri"] == uri).unwrap_or_else(|| panic!("{uri} in {list}"));
+        assert_eq!(entry["mimeType"], mime);
+        assert_eq!(entry["_meta"]["ui"]["prefersBorder"], true);
 
-    let read = host.rpc("resources/read", json!({"uri":"ui://widget/current-weather.html"})).await;
-    let contents = &read["result"]["contents"][0];
-    assert_eq!(contents["mimeType"], "text/html+skybridge");
-    let html = contents["text"].as_str().unwrap();
-    assert!(html.starts_with("<!doctype html>"));
-    for needle in ["openai:set_globals", "ui/notifications/tool-result", "structuredContent", "Open-Meteo"] {
-        assert!(html.contains(needle), "{needle}");
+        let read = host.rpc("resources/read", json!({ "uri": uri })).await;
+        let contents = read["result"]["contents"].as_array().expect("contents");
+        assert_eq!(contents.len(), 1, "{read}");
+        let contents = &contents[0];
+        assert_eq!((&contents["uri"], &contents["mimeType"]), (&json!(uri), &json!(mime)));
+        let html = contents["text"].as_str().unwrap();
+        assert!(html.starts_with("<!doctype html>"));
+        assert_eq!(entry["size"], html.len());
+        for needle in [
+            "openai:set_globals",
+            "ui/initialize",
+            "ui/notifications/tool-result",
+            "ui/notifications/size-changed",
+            "structuredContent",
+            "tools/call",
+            "callTool",
+            "Open-Meteo",
+        ] {
+            assert!(html.contains(needle), "{needle}");
+        }
+        assert!(!html.contains("<script src") && !html.contains("<link"), "self-contained");
+        // What both kinds of host read: no outside domains, a border, a description.
+        let meta = &contents["_meta"];
+        assert_eq!(meta["openai/widgetCSP"], json!({"connect_domains": [], "resource_domains": []}));
+        assert_eq!(meta["ui"]["csp"], json!({"connectDomains": [], "resourceDomains": []}));
+        assert_eq!(meta["ui"]["prefersBorder"], true);
+        assert_eq!(meta["openai/widgetPrefersBorder"], true);
+        assert!(meta["openai/widgetDescription"].as_str().is_some_and(|d| d.len() > 20), "{meta}");
+        assert!(meta.get("openai/widgetDomain").is_none(), "WIDGET_DOMAIN is not granted here");
+        texts.push(html.to_owned());
     }
-    assert!(!html.contains("<script src") && !html.contains("<link"), "self-contained");
-    assert_eq!(contents["_meta"]["openai/widgetCSP"], json!({"connect_domains": [], "resource_domains": []}));
-    assert_eq!(contents["_meta"]["ui"]["prefersBorder"], true);
+    assert_eq!(texts[0], texts[1], "one widget in two forms");
+}
+
+/// `WIDGET_DOMAIN`, granted by the policy, becomes ChatGPT's `openai/widgetDomain`
+/// (and never `ui.domain`, which Claude only accepts in its own format).
+#[tokio::test]
+async fn the_chatgpt_widget_domain_comes_from_the_policy() {
+    let api = fake::shared().url();
+    let policy = weather_policy(&api).replace(
+        "vars = { OPEN_METEO_URL",
+        "vars = { WIDGET_DOMAIN = \"https://weather.example.com\", OPEN_METEO_URL",
+    );
+    assert!(policy.contains("WIDGET_DOMAIN"), "{policy}");
+    let host = Host::start(&[("weather", &weather_wasm(), &policy)], &[]);
+    let list = host.rpc("resources/list", json!({})).await;
+    for entry in list["result"]["resources"].as_array().expect("resources") {
+        assert_eq!(entry["_meta"]["openai/widgetDomain"], "https://weather.example.com", "{entry}");
+        let read = host.rpc("resources/read", json!({ "uri": entry["uri"] })).await;
+        let meta = &read["result"]["contents"][0]["_meta"];
+        assert_eq!(meta["openai/widgetDomain"], "https://weather.example.com", "{read}");
+        assert!(meta["ui"].get("domain").is_none(), "{read}");
+    }
 }
 
 /// Calls with these coordinates and returns the error text, checking `isError`.

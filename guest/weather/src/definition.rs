@@ -4,9 +4,56 @@ use mcp_guest::protocol::{JsonObject, Resource, ResourceContents, Tool, ToolAnno
 use serde_json::{Value, json};
 
 pub const TOOL_NAME: &str = "get_current_weather";
+/// The widget as ChatGPT's Apps SDK reads it (`openai/outputTemplate`).
 pub const WIDGET_URI: &str = "ui://widget/current-weather.html";
 pub const WIDGET_MIME: &str = "text/html+skybridge";
+/// The same widget as an MCP Apps resource (`_meta.ui.resourceUri`): hosts enable
+/// the `ui/*` postMessage bridge only for this MIME type.
+pub const MCP_APP_URI: &str = "ui://widget/current-weather.mcp-app.html";
+pub const MCP_APP_MIME: &str = "text/html;profile=mcp-app";
 const WIDGET_HTML: &str = include_str!("widget.html");
+
+/// One form of the widget: where it lives and what type it is served as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Widget {
+    /// `text/html+skybridge`, for ChatGPT's `window.openai` bridge.
+    Skybridge,
+    /// `text/html;profile=mcp-app`, for MCP Apps hosts (Claude, VS Code, Goose, ChatGPT…).
+    McpApp,
+}
+
+impl Widget {
+    pub const ALL: [Widget; 2] = [Widget::Skybridge, Widget::McpApp];
+
+    pub fn from_uri(uri: &str) -> Option<Widget> {
+        Widget::ALL.into_iter().find(|w| w.uri() == uri)
+    }
+
+    pub fn uri(self) -> &'static str {
+        match self {
+            Widget::Skybridge => WIDGET_URI,
+            Widget::McpApp => MCP_APP_URI,
+        }
+    }
+
+    pub fn mime_type(self) -> &'static str {
+        match self {
+            Widget::Skybridge => WIDGET_MIME,
+            Widget::McpApp => MCP_APP_MIME,
+        }
+    }
+}
+
+/// The origin ChatGPT should render the widget under (`openai/widgetDomain`),
+/// from a configured value: `weather.example.com` and `https://weather.example.com/`
+/// both mean `https://weather.example.com`; blank means unset.
+pub fn widget_domain(configured: Option<&str>) -> Option<String> {
+    let value = configured?.trim().trim_end_matches('/');
+    if value.is_empty() {
+        return None;
+    }
+    Some(if value.contains("://") { value.to_owned() } else { format!("https://{value}") })
+}
 
 fn object(value: Value) -> JsonObject {
     match value {
@@ -87,36 +134,51 @@ pub fn tool() -> Tool {
             "openai/toolInvocation/invoking": "Checking the current weather…",
             "openai/toolInvocation/invoked": "Current weather ready",
             "openai/widgetAccessible": true,
-            "ui": { "resourceUri": WIDGET_URI, "visibility": ["model", "app"] },
+            "ui": { "resourceUri": MCP_APP_URI, "visibility": ["model", "app"] },
+            // The flat key of early MCP Apps drafts, still read by some hosts.
+            "ui/resourceUri": MCP_APP_URI,
         }))),
     }
 }
 
-fn widget_meta() -> JsonObject {
-    object(json!({
-        "openai/widgetDescription": "Shows the current temperature, conditions, wind and humidity for the requested place.",
+/// What both kinds of host read about the widget: no outside domains at all
+/// (everything is inline), a bordered card, and a summary for the model.
+/// `domain` is the configured ChatGPT sandbox origin; `ui.domain` is left
+/// unset on purpose, since Claude rejects any value but its own hash.
+fn widget_meta(domain: Option<&str>) -> JsonObject {
+    let mut meta = object(json!({
+        "openai/widgetDescription": "Shows the current temperature, conditions, feels-like, wind, gusts and humidity \
+            for the requested place, with a button to refresh them.",
         "openai/widgetPrefersBorder": true,
         "openai/widgetCSP": { "connect_domains": [], "resource_domains": [] },
         "ui": { "prefersBorder": true, "csp": { "connectDomains": [], "resourceDomains": [] } },
-    }))
+    }));
+    if let Some(domain) = domain {
+        meta.insert("openai/widgetDomain".into(), domain.into());
+    }
+    meta
 }
 
-pub fn widget_resource() -> Resource {
+pub fn widget_resource(widget: Widget, domain: Option<&str>) -> Resource {
+    let (name, title) = match widget {
+        Widget::Skybridge => ("current-weather-widget", "Current weather widget"),
+        Widget::McpApp => ("current-weather-mcp-app", "Current weather widget (MCP Apps)"),
+    };
     Resource {
-        uri: WIDGET_URI.into(),
-        name: "current-weather-widget".into(),
-        title: Some("Current weather widget".into()),
+        uri: widget.uri().into(),
+        name: name.into(),
+        title: Some(title.into()),
         description: Some("Interactive card that renders get_current_weather results.".into()),
-        mime_type: Some(WIDGET_MIME.into()),
+        mime_type: Some(widget.mime_type().into()),
         size: Some(WIDGET_HTML.len() as u64),
-        meta: Some(widget_meta()),
+        meta: Some(widget_meta(domain)),
     }
 }
 
-pub fn widget_contents() -> ResourceContents {
+pub fn widget_contents(widget: Widget, domain: Option<&str>) -> ResourceContents {
     ResourceContents {
-        meta: Some(widget_meta()),
-        ..ResourceContents::text(WIDGET_URI, Some(WIDGET_MIME.into()), WIDGET_HTML.into())
+        meta: Some(widget_meta(domain)),
+        ..ResourceContents::text(widget.uri(), Some(widget.mime_type().into()), WIDGET_HTML.into())
     }
 }
 
@@ -132,7 +194,55 @@ mod tests {
         for key in ["openai/toolInvocation/invoking", "openai/toolInvocation/invoked"] {
             assert!(meta[key].as_str().unwrap().chars().count() <= 64, "{key}");
         }
-        assert_eq!(meta["ui"]["resourceUri"], meta["openai/outputTemplate"]);
+        assert_eq!(meta["openai/outputTemplate"], WIDGET_URI);
+        assert_eq!(meta["ui"]["resourceUri"], MCP_APP_URI);
+        assert_eq!(meta["ui/resourceUri"], MCP_APP_URI);
+        assert_eq!(meta["ui"]["visibility"], json!(["model", "app"]));
+        assert_eq!(meta["openai/widgetAccessible"], true);
+    }
+
+    #[test]
+    fn both_forms_serve_the_same_html_with_their_own_type() {
+        for widget in Widget::ALL {
+            assert_eq!(Widget::from_uri(widget.uri()), Some(widget));
+            let listed = widget_resource(widget, None);
+            let read = widget_contents(widget, None);
+            assert_eq!((listed.uri.as_str(), read.uri.as_str()), (widget.uri(), widget.uri()));
+            assert_eq!(listed.mime_type, read.mime_type);
+            assert_eq!(read.text.as_deref(), Some(WIDGET_HTML));
+            assert_eq!(listed.size, Some(WIDGET_HTML.len() as u64));
+            let meta = read.meta.unwrap();
+            assert_eq!(meta["ui"]["csp"], json!({ "connectDomains": [], "resourceDomains": [] }));
+            assert_eq!(meta["openai/widgetCSP"], json!({ "connect_domains": [], "resource_domains": [] }));
+            assert_eq!(
+                (&meta["ui"]["prefersBorder"], &meta["openai/widgetPrefersBorder"]),
+                (&json!(true), &json!(true))
+            );
+            assert!(meta["openai/widgetDescription"].as_str().unwrap().len() > 20);
+            assert!(!meta.contains_key("openai/widgetDomain") && meta["ui"].get("domain").is_none());
+        }
+        assert_eq!(Widget::Skybridge.mime_type(), "text/html+skybridge");
+        assert_eq!(Widget::McpApp.mime_type(), "text/html;profile=mcp-app");
+        assert_eq!(Widget::from_uri("ui://widget/other.html"), None);
+    }
+
+    #[test]
+    fn the_chatgpt_widget_domain_is_configurable() {
+        assert_eq!(widget_domain(None), None);
+        assert_eq!(widget_domain(Some("  ")), None);
+        assert_eq!(
+            widget_domain(Some("weather.example.com")).as_deref(),
+            Some("https://weather.example.com")
+        );
+        assert_eq!(widget_domain(Some("https://w.example.com/")).as_deref(), Some("https://w.example.com"));
+        let domain = widget_domain(Some("https://weather.example.com"));
+        for widget in Widget::ALL {
+            let listed = widget_resource(widget, domain.as_deref()).meta.unwrap();
+            let read = widget_contents(widget, domain.as_deref()).meta.unwrap();
+            assert_eq!(listed["openai/widgetDomain"], "https://weather.example.com");
+            assert_eq!(read["openai/widgetDomain"], "https://weather.example.com");
+            assert!(read["ui"].get("domain").is_none(), "Claude rejects foreign ui.domain values");
+        }
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //!
 //! Configuration (environment, granted by the host's policy or `wasmtime serve --env`):
 //! - `OPEN_METEO_URL`: the API base, default `https://api.open-meteo.com`;
-//! - `OPEN_METEO_API_KEY`: optional key for the commercial endpoint.
+//! - `OPEN_METEO_API_KEY`: optional key for the commercial endpoint;
+//! - `WIDGET_DOMAIN`: optional origin ChatGPT renders the widget under
+//!   (`openai/widgetDomain`, required for app submission), e.g. `https://weather.example.com`.
 
 use std::time::Duration;
 
@@ -15,6 +17,8 @@ use mcp_guest::{Context, Server};
 
 mod definition;
 mod forecast;
+
+use definition::Widget;
 
 pub use forecast::{Conditions, Query};
 
@@ -41,15 +45,15 @@ impl Server for Weather {
         })
     }
 
+    /// The widget twice, one HTML: for ChatGPT's Apps SDK and for MCP Apps hosts.
     fn resources() -> Vec<Resource> {
-        vec![definition::widget_resource()]
+        let domain = widget_domain();
+        Widget::ALL.into_iter().map(|widget| definition::widget_resource(widget, domain.as_deref())).collect()
     }
 
     fn read(uri: &str) -> Result<Vec<ResourceContents>, ReadError> {
-        match uri {
-            definition::WIDGET_URI => Ok(vec![definition::widget_contents()]),
-            _ => Err(ReadError::NotFound),
-        }
+        let widget = Widget::from_uri(uri).ok_or(ReadError::NotFound)?;
+        Ok(vec![definition::widget_contents(widget, widget_domain().as_deref())])
     }
 
     fn implementation() -> Implementation {
@@ -62,6 +66,11 @@ impl Server for Weather {
 }
 
 mcp_guest::export!(Weather);
+
+/// `WIDGET_DOMAIN`, as granted by the host's policy.
+fn widget_domain() -> Option<String> {
+    definition::widget_domain(std::env::var("WIDGET_DOMAIN").ok().as_deref())
+}
 
 async fn current_weather(query: &Query, cx: &Context) -> CallToolResult {
     let base = std::env::var("OPEN_METEO_URL").unwrap_or_else(|_| DEFAULT_BASE_URL.into());

@@ -22,7 +22,8 @@ FAKE_BIN = os.environ.get("FAKE_OPEN_METEO_BIN", str(REPO / "target/release/fake
 WEATHER_WASM = os.environ.get("WEATHER_WASM", str(REPO / "target/wasm32-wasip2/guest/weather.wasm"))
 FIXTURE = REPO / "tests/fixtures/open-meteo/01-current-berlin-timezone-auto.json"
 
-WIDGET_URI = "ui://widget/current-weather.html"
+WIDGET_URI = "ui://widget/current-weather.html"  # ChatGPT's template (skybridge)
+MCP_APP_URI = "ui://widget/current-weather.mcp-app.html"  # the same widget for MCP Apps hosts
 STARTUP_S = 20.0
 REQUEST_S = 20.0  # per MCP request
 
@@ -134,6 +135,9 @@ class WeatherOverMcp(unittest.IsolatedAsyncioTestCase):
         self.assertIn("longitude", tool.input_schema["properties"])
         self.assertIs(tool.annotations.read_only_hint, True)
         self.assertEqual(tool.meta["openai/outputTemplate"], WIDGET_URI)
+        self.assertEqual(tool.meta["ui"]["resourceUri"], MCP_APP_URI)
+        self.assertEqual(tool.meta["ui"]["visibility"], ["model", "app"])
+        self.assertIs(tool.meta["openai/widgetAccessible"], True)
 
     async def test_call_returns_fixture_observation(self):
         async with self.session() as session:
@@ -155,15 +159,22 @@ class WeatherOverMcp(unittest.IsolatedAsyncioTestCase):
         self.assertIn("Given: 95.0.", self.text_of(result))
 
     async def test_widget_resource(self):
+        forms = {WIDGET_URI: "text/html+skybridge", MCP_APP_URI: "text/html;profile=mcp-app"}
         async with self.session() as session:
             resources = {str(r.uri): r for r in (await session.list_resources()).resources}
-            contents = (await session.read_resource(WIDGET_URI)).contents
-        self.assertIn(WIDGET_URI, resources)
-        self.assertEqual(resources[WIDGET_URI].mime_type, "text/html+skybridge")
-        self.assertEqual(len(contents), 1)
-        self.assertEqual(str(contents[0].uri), WIDGET_URI)
-        self.assertEqual(contents[0].mime_type, "text/html+skybridge")
-        self.assertIn("<html", contents[0].text)
+            read = {uri: (await session.read_resource(uri)).contents for uri in forms}
+        self.assertEqual(sorted(resources), sorted(forms))
+        for uri, mime_type in forms.items():
+            contents = read[uri]
+            self.assertEqual(resources[uri].mime_type, mime_type)
+            self.assertEqual(len(contents), 1)
+            self.assertEqual(str(contents[0].uri), uri)
+            self.assertEqual(contents[0].mime_type, mime_type)
+            self.assertTrue(contents[0].text.startswith("<!doctype html>"))
+            meta = contents[0].meta
+            self.assertEqual(meta["ui"]["csp"], {"connectDomains": [], "resourceDomains": []})
+            self.assertIs(meta["ui"]["prefersBorder"], True)
+        self.assertEqual(read[WIDGET_URI][0].text, read[MCP_APP_URI][0].text)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ const FIXTURE = join(REPO, 'tests/fixtures/open-meteo/01-current-berlin-timezone
 const SERVE_ALONE = process.env.MCP_SERVER === 'wasmtime-serve';
 const WASMTIME_BIN = process.env.WASMTIME_BIN ?? 'wasmtime';
 
-const WIDGET_URI = 'ui://widget/current-weather.html';
+const WIDGET_URI = 'ui://widget/current-weather.html'; // ChatGPT's template (skybridge)
+const MCP_APP_URI = 'ui://widget/current-weather.mcp-app.html'; // the same widget for MCP Apps hosts
 const STARTUP_MS = 20_000;
 const REQUEST = { timeout: 20_000 }; // per MCP request; the SDK default is 60 s
 
@@ -143,6 +144,9 @@ describe(`weather component via the TypeScript SDK (${SERVE_ALONE ? 'wasmtime se
     assert.ok(tool.inputSchema.properties.longitude, 'no longitude property');
     assert.equal(tool.annotations?.readOnlyHint, true);
     assert.equal(tool._meta?.['openai/outputTemplate'], WIDGET_URI);
+    assert.equal(tool._meta?.ui?.resourceUri, MCP_APP_URI);
+    assert.deepEqual(tool._meta?.ui?.visibility, ['model', 'app']);
+    assert.equal(tool._meta?.['openai/widgetAccessible'], true);
   });
 
   it('returns the fake API observation as structured content and text', async () => {
@@ -175,16 +179,23 @@ describe(`weather component via the TypeScript SDK (${SERVE_ALONE ? 'wasmtime se
     assert.ok(text?.includes('Given: 95.0.'), `text: ${text}`);
   });
 
-  it('lists and serves the widget resource', async () => {
+  it('lists and serves the widget resource in both forms', async () => {
     const { resources } = await client.listResources(undefined, REQUEST);
-    const listed = resources.find((r) => r.uri === WIDGET_URI);
-    assert.ok(listed, `${WIDGET_URI} not in ${resources.map((r) => r.uri)}`);
-    assert.equal(listed.mimeType, 'text/html+skybridge');
+    assert.deepEqual(resources.map((r) => r.uri).sort(), [MCP_APP_URI, WIDGET_URI].sort());
+    const texts = [];
+    for (const [uri, mimeType] of [[WIDGET_URI, 'text/html+skybridge'], [MCP_APP_URI, 'text/html;profile=mcp-app']]) {
+      const listed = resources.find((r) => r.uri === uri);
+      assert.equal(listed.mimeType, mimeType);
 
-    const { contents } = await client.readResource({ uri: WIDGET_URI }, REQUEST);
-    assert.equal(contents.length, 1);
-    assert.equal(contents[0].uri, WIDGET_URI);
-    assert.equal(contents[0].mimeType, 'text/html+skybridge');
-    assert.ok(contents[0].text.includes('<html'), 'widget text is not HTML');
+      const { contents } = await client.readResource({ uri }, REQUEST);
+      assert.equal(contents.length, 1);
+      assert.equal(contents[0].uri, uri);
+      assert.equal(contents[0].mimeType, mimeType);
+      assert.ok(contents[0].text.startsWith('<!doctype html>'), 'widget text is not HTML');
+      assert.deepEqual(contents[0]._meta?.ui?.csp, { connectDomains: [], resourceDomains: [] });
+      assert.equal(contents[0]._meta?.ui?.prefersBorder, true);
+      texts.push(contents[0].text);
+    }
+    assert.equal(texts[0], texts[1], 'one widget, two forms');
   });
 });
