@@ -4,6 +4,7 @@
 mod catalog;
 mod config;
 mod convert;
+mod egress;
 mod outbound;
 mod policy;
 mod runtime;

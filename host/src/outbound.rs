@@ -1,5 +1,6 @@
 //! Outbound HTTP for components: only to the destinations their policy names,
-//! and never for longer than the policy allows.
+//! never to a private address the policy does not name exactly, at most so
+//! many requests per call, each bounded in time and size.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,27 +8,28 @@ use std::time::Duration;
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
+use crate::egress;
 use crate::policy::Policy;
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
+type Sent = Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), Error>> + Send>;
 
 /// The `wasi:http` hooks of one call's store.
 pub struct Outbound {
     component: Arc<str>,
     policy: Arc<Policy>,
+    /// Requests this call has made so far.
+    sent: usize,
 }
 
 impl Outbound {
     pub fn new(component: Arc<str>, policy: Arc<Policy>) -> Self {
-        Self { component, policy }
+        Self { component, policy, sent: 0 }
     }
 
-    fn allowed(&self, uri: &http::Uri) -> bool {
-        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
-        let Some(host) = uri.host() else { return false };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        self.policy.outbound.iter().any(|d| d.matches(https, host, port))
+    fn deny(&self, policy: &str, destination: &str, why: &str) -> Sent {
+        tracing::warn!(component = %self.component, policy, destination, "outbound request denied: {why}");
+        Box::new(async { Err(Error::HttpRequestDenied) })
     }
 }
 
@@ -45,36 +47,60 @@ fn clamp(options: Option<RequestOptions>, limit: Duration) -> RequestOptions {
 impl WasiHttpHooks for Outbound {
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         fut: IoFuture,
-    ) -> Box<dyn Future<Output = wasmtime_wasi_http::Result<(http::Response<WasiBody>, IoFuture)>> + Send>
-    {
+    ) -> Sent {
         drop(fut);
         let uri = request.uri().clone();
-        if !self.allowed(&uri) {
-            tracing::warn!(
-                component = %self.component,
-                policy = "outbound.allow",
-                destination = %format!("{}://{}", uri.scheme_str().unwrap_or("?"), uri.authority().map_or("?", |a| a.as_str())),
-                "outbound request denied"
-            );
-            return Box::new(async { Err(Error::HttpRequestDenied) });
+        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let shown = format!(
+            "{}://{}",
+            if https { "https" } else { "http" },
+            uri.authority().map_or("?", |a| a.as_str())
+        );
+        let Some(destination) = self.policy.outbound.iter().find(|d| d.matches(https, &host, port)) else {
+            return self.deny("outbound.allow", &shown, "not in the allow-list");
+        };
+        self.sent += 1;
+        if self.sent > self.policy.max_requests {
+            let why = format!("more than {} requests in one call", self.policy.max_requests);
+            return self.deny("outbound.max_requests", &shown, &why);
         }
-        let limit = self.policy.outbound_timeout;
+        let named_address = destination.host.parse::<std::net::IpAddr>().is_ok();
+        let (limit, max_bytes) = (self.policy.outbound_timeout, self.policy.max_response_bytes);
         let options = clamp(options, limit);
         let component = self.component.clone();
         Box::new(async move {
-            let sent =
-                tokio::time::timeout(limit, wasmtime_wasi_http::default_send_request(request, Some(options)));
-            match sent.await {
-                Ok(Ok((response, io))) => Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture)),
-                Ok(Err(error)) => Err(error),
-                Err(_) => {
-                    tracing::warn!(%component, policy = "outbound.timeout_ms", limit_ms = limit.as_millis() as u64, "outbound request timed out");
-                    Err(Error::ConnectionTimeout)
-                }
+            let exchange = async {
+                let address = egress::resolve(&host, port, named_address).await.inspect_err(|e| {
+                    if matches!(e, Error::HttpRequestDenied) {
+                        tracing::warn!(%component, policy = "outbound.allow", destination = %shown,
+                            "outbound request denied: the name resolves to a non-public address");
+                    }
+                })?;
+                let connect_timeout = options.connect_timeout.unwrap_or(limit);
+                let mut sender = egress::connect(address, &host, https, connect_timeout).await?;
+                // On the wire the target is origin-form; Host names the server.
+                let target = uri.path_and_query().map_or("/", |p| p.as_str());
+                *request.uri_mut() = target.parse().map_err(|_| Error::HttpRequestUriInvalid)?;
+                let first_byte = options.first_byte_timeout.unwrap_or(limit);
+                let response = tokio::time::timeout(first_byte, sender.send_request(request))
+                    .await
+                    .map_err(|_| Error::ConnectionReadTimeout)?
+                    .map_err(Error::from)?;
+                let idle = options.between_bytes_timeout.unwrap_or(limit);
+                Ok(response.map(|body| egress::Bounded::new(body, max_bytes, idle).boxed_unsync()))
+            };
+            let outcome =
+                tokio::time::timeout(limit, exchange).await.unwrap_or(Err(Error::ConnectionTimeout));
+            if let Err(Error::ConnectionTimeout | Error::ConnectionReadTimeout) = &outcome {
+                tracing::warn!(%component, policy = "outbound.timeout_ms", limit_ms = limit.as_millis() as u64,
+                    destination = %shown, "outbound request timed out");
             }
+            outcome.map(|response| (response, Box::new(async { Ok(()) }) as IoFuture))
         })
     }
 }
@@ -95,24 +121,5 @@ mod tests {
         assert_eq!(clamped.connect_timeout, Some(limit));
         assert_eq!(clamped.first_byte_timeout, Some(Duration::from_secs(1)));
         assert_eq!(clamped.between_bytes_timeout, Some(limit));
-    }
-
-    #[test]
-    fn matches_scheme_host_and_port() {
-        let policy =
-            Policy::parse(r#"outbound.allow = ["https://api.example.com", "http://127.0.0.1:9000"]"#, |_| {
-                None
-            })
-            .unwrap();
-        let outbound = Outbound::new("c".into(), Arc::new(policy));
-        let ok = |uri: &str| outbound.allowed(&uri.parse().unwrap());
-        assert!(ok("https://api.example.com/v1/forecast?x=1"));
-        assert!(ok("https://API.example.com:443/"));
-        assert!(ok("http://127.0.0.1:9000/v1"));
-        assert!(!ok("http://api.example.com/"));
-        assert!(!ok("https://api.example.com:8443/"));
-        assert!(!ok("https://api.example.com.evil.net/"));
-        assert!(!ok("http://127.0.0.1:9001/"));
-        assert!(!ok("http://169.254.169.254/"));
     }
 }

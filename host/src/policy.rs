@@ -26,6 +26,8 @@ struct OutboundFile {
     #[serde(default)]
     allow: Vec<String>,
     timeout_ms: Option<u64>,
+    max_requests: Option<usize>,
+    max_response_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -42,6 +44,8 @@ struct EnvFile {
 struct LimitsFile {
     memory_mb: Option<u64>,
     timeout_ms: Option<u64>,
+    max_concurrent: Option<usize>,
+    max_result_bytes: Option<usize>,
 }
 
 /// A destination a component may call: scheme, host and port must all match.
@@ -103,15 +107,27 @@ pub struct Policy {
     pub outbound_timeout: Duration,
     /// Environment variables the component sees, and nothing else.
     pub env: Vec<(String, String)>,
+    /// Outbound requests one call may make.
+    pub max_requests: usize,
+    /// Largest outbound response body.
+    pub max_response_bytes: usize,
     pub memory_bytes: usize,
     /// Longest one call may run, in wall-clock time.
     pub call_timeout: Duration,
+    /// Instances of this component that may run at once; more calls wait briefly, then are refused.
+    pub max_concurrent: usize,
+    /// Largest result a call may return (content, structured content and `_meta` together).
+    pub max_result_bytes: usize,
 }
 
 impl Policy {
     const DEFAULT_MEMORY_MB: u64 = 64;
     const DEFAULT_TIMEOUT_MS: u64 = 30_000;
     const DEFAULT_OUTBOUND_TIMEOUT_MS: u64 = 10_000;
+    const DEFAULT_MAX_REQUESTS: usize = 8;
+    const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 << 20;
+    const DEFAULT_MAX_CONCURRENT: usize = 32;
+    const DEFAULT_MAX_RESULT_BYTES: usize = 1 << 20;
 
     /// Reads a policy file; `lookup` resolves `inherit`ed variables.
     pub fn parse(text: &str, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
@@ -137,12 +153,36 @@ impl Policy {
         if call_timeout == 0 || outbound_timeout == 0 {
             bail!("timeouts must be positive");
         }
+        let positive = |value: Option<usize>, default: usize, key: &str| match value {
+            Some(0) => bail!("{key} must be positive"),
+            value => Ok(value.unwrap_or(default)),
+        };
         Ok(Policy {
             outbound,
             outbound_timeout: Duration::from_millis(outbound_timeout),
             env: env.into_iter().collect(),
+            max_requests: positive(
+                file.outbound.max_requests,
+                Self::DEFAULT_MAX_REQUESTS,
+                "outbound.max_requests",
+            )?,
+            max_response_bytes: positive(
+                file.outbound.max_response_bytes,
+                Self::DEFAULT_MAX_RESPONSE_BYTES,
+                "outbound.max_response_bytes",
+            )?,
             memory_bytes: usize::try_from(memory_mb << 20)?,
             call_timeout: Duration::from_millis(call_timeout),
+            max_concurrent: positive(
+                file.limits.max_concurrent,
+                Self::DEFAULT_MAX_CONCURRENT,
+                "limits.max_concurrent",
+            )?,
+            max_result_bytes: positive(
+                file.limits.max_result_bytes,
+                Self::DEFAULT_MAX_RESULT_BYTES,
+                "limits.max_result_bytes",
+            )?,
         })
     }
 

@@ -26,10 +26,23 @@ wasmtime::component::bindgen!({
 
 pub use mcp::tool::types as wit;
 
-/// How often the engine's epoch advances; the granularity of call deadlines.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// How often the engine's epoch advances. A running guest yields to the
+/// executor at every tick, so this is the longest slice a compute-bound guest
+/// holds a worker thread before other requests get a turn.
+const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// Log and progress events one call may send; more are dropped.
 const MAX_EVENTS_PER_CALL: usize = 1_000;
+/// How long a call waits for one of its component's instance slots.
+const QUEUE_WAIT: Duration = Duration::from_secs(2);
+
+/// A wasmtime error as an `anyhow` one, keeping a trap's kind so that
+/// deadlines and the like can be told apart from other failures.
+fn wasm_error(error: wasmtime::Error) -> anyhow::Error {
+    match error.downcast_ref::<Trap>() {
+        Some(trap) => anyhow::Error::new(*trap).context(format!("{error:?}")),
+        None => anyhow!("{error:?}"),
+    }
+}
 
 /// What one call's store holds.
 pub struct CallState {
@@ -127,7 +140,7 @@ impl Runtime {
         let runtime = self.clone();
         let component = tokio::task::spawn_blocking(move || Component::new(&runtime.engine, &wasm))
             .await?
-            .map_err(|e| anyhow!("{e:?}"))
+            .map_err(wasm_error)
             .context("not a valid WASI 0.2 component")?;
         let compiled = started.elapsed();
         let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| anyhow!("{e}"))?;
@@ -138,6 +151,7 @@ impl Runtime {
             name: name.into(),
             pre,
             engine: self.engine.clone(),
+            slots: Arc::new(tokio::sync::Semaphore::new(policy.max_concurrent)),
             policy: Arc::new(policy),
             tools: Vec::new(),
             resources: Vec::new(),
@@ -146,7 +160,6 @@ impl Runtime {
         };
         let (mut store, instance) = loaded.instantiate().await?;
         let store = &mut store;
-        let wasm_error = |e: wasmtime::Error| anyhow!("{e:?}");
         let tools = instance.mcp_tool_tools().call_list_tools(&mut *store).await.map_err(wasm_error)?;
         let resources = instance.mcp_tool_resources();
         let listed = resources.call_list_resources(&mut *store).await.map_err(wasm_error)?;
@@ -192,6 +205,8 @@ pub struct Loaded {
     pre: ToolComponentPre<CallState>,
     engine: Engine,
     pub policy: Arc<Policy>,
+    /// One permit per instance that may run at once (`limits.max_concurrent`).
+    slots: Arc<tokio::sync::Semaphore>,
     pub tools: Vec<p::Tool>,
     pub resources: Vec<p::Resource>,
     pub templates: Vec<p::ResourceTemplate>,
@@ -199,6 +214,19 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// A slot to run in: waits up to `QUEUE_WAIT` while the component is at its
+    /// concurrency limit, then gives up with a message for the client.
+    async fn slot(&self, what: &str) -> Result<tokio::sync::OwnedSemaphorePermit, String> {
+        match tokio::time::timeout(QUEUE_WAIT, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => {
+                let limit = self.policy.max_concurrent;
+                tracing::warn!(component = %self.name, what, policy = "limits.max_concurrent", limit, "call refused: busy");
+                Err(format!("The tool is busy ({limit} calls already running); please try again shortly."))
+            }
+        }
+    }
+
     /// A fresh, isolated instance with this component's grants and limits.
     async fn instantiate(&self) -> anyhow::Result<(Store<CallState>, ToolComponent)> {
         let mut wasi = WasiCtxBuilder::new();
@@ -214,9 +242,12 @@ impl Loaded {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        let ticks = self.policy.call_timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()) as u64;
-        store.set_epoch_deadline(ticks.max(1));
-        let instance = self.pre.instantiate_async(&mut store).await.map_err(|e| anyhow!("{e:?}"))?;
+        // Yield to the executor at every epoch tick, so a guest that computes
+        // forever cannot hold a worker thread; the wall-clock limit around each
+        // call then drops it at its deadline.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+        let instance = self.pre.instantiate_async(&mut store).await.map_err(wasm_error)?;
         Ok((store, instance))
     }
 
@@ -227,6 +258,10 @@ impl Loaded {
         request: &p::CallRequest,
         events: mpsc::Sender<p::CallEvent>,
     ) -> Result<p::CallToolResult, p::CallError> {
+        let _slot = match self.slot(&request.name).await {
+            Ok(slot) => slot,
+            Err(busy) => return Ok(p::CallToolResult::error(busy)),
+        };
         let limit = self.policy.call_timeout;
         let mut memory_hit = false;
         let run = self.run_call(request, events, &mut memory_hit);
@@ -245,9 +280,18 @@ impl Loaded {
         memory_hit: &mut bool,
     ) -> anyhow::Result<Result<p::CallToolResult, p::CallError>> {
         let (mut store, instance) = self.instantiate().await?;
-        let result = step_call(&mut store, &instance, request, events).await;
+        let result = step_call(&mut store, &instance, request, events, self.policy.max_result_bytes).await;
         *memory_hit = store.data().limiter.hit;
-        result
+        let limit = self.policy.max_result_bytes;
+        Ok(match result? {
+            Err(Oversized(size)) => {
+                tracing::warn!(component = %self.name, tool = %request.name, policy = "limits.max_result_bytes", limit, size, "result refused");
+                Ok(p::CallToolResult::error(format!(
+                    "The tool's result ({size} bytes) is larger than the limit ({limit} bytes)."
+                )))
+            }
+            Ok(outcome) => outcome,
+        })
     }
 
     /// A message for the client, and one log line for the operator.
@@ -280,9 +324,10 @@ impl Loaded {
         what: &str,
         export: impl AsyncFnOnce(&mut Store<CallState>, &ToolComponent) -> wasmtime::Result<R>,
     ) -> Result<R, String> {
+        let _slot = self.slot(what).await?;
         let run = async {
             let (mut store, instance) = self.instantiate().await?;
-            export(&mut store, &instance).await.map_err(|e| anyhow!("{e:?}"))
+            export(&mut store, &instance).await.map_err(wasm_error)
         };
         let failure = match tokio::time::timeout(self.policy.call_timeout, run).await {
             Ok(Ok(result)) => return Ok(result),
@@ -337,26 +382,52 @@ impl Loaded {
     }
 }
 
+/// A result larger than the policy allows, by its size in bytes.
+struct Oversized(usize);
+
+/// The bytes a result carries: text, media, embedded resources and JSON.
+fn result_size(result: &wit::CallResult) -> usize {
+    let contents = |c: &wit::ResourceContents| match &c.body {
+        wit::ResourceBody::Text(text) => text.len(),
+        wit::ResourceBody::Blob(bytes) => bytes.len(),
+    };
+    let blocks: usize = result
+        .content
+        .iter()
+        .map(|block| match block {
+            wit::ContentBlock::Text(text) => text.len(),
+            wit::ContentBlock::Image(media) | wit::ContentBlock::Audio(media) => media.data.len(),
+            wit::ContentBlock::Resource(resource) => contents(resource),
+            wit::ContentBlock::ResourceLink(link) => link.uri.len(),
+        })
+        .sum();
+    blocks
+        + result.structured_content.as_ref().map_or(0, String::len)
+        + result.meta.as_ref().map_or(0, String::len)
+}
+
 async fn step_call(
     store: &mut Store<CallState>,
     instance: &ToolComponent,
     request: &p::CallRequest,
     events: mpsc::Sender<p::CallEvent>,
-) -> anyhow::Result<Result<p::CallToolResult, p::CallError>> {
+    max_result_bytes: usize,
+) -> anyhow::Result<Result<Result<p::CallToolResult, p::CallError>, Oversized>> {
     let calls = instance.mcp_tool_tools().tool_call();
-    let handle = calls
-        .call_constructor(&mut *store, &convert::call_request(request))
-        .await
-        .map_err(|e| anyhow!("{e:?}"))?;
+    let handle =
+        calls.call_constructor(&mut *store, &convert::call_request(request)).await.map_err(wasm_error)?;
     let mut sent = 0;
     loop {
-        let event = calls.call_next(&mut *store, handle).await.map_err(|e| anyhow!("{e:?}"))?;
+        let event = calls.call_next(&mut *store, handle).await.map_err(wasm_error)?;
         let event = match event {
             wit::CallEvent::Done(done) => {
-                handle.resource_drop_async(&mut *store).await.map_err(|e| anyhow!("{e:?}"))?;
+                handle.resource_drop_async(&mut *store).await.map_err(wasm_error)?;
                 return Ok(match done {
-                    Ok(result) => convert::call_result(result).map_err(p::CallError::Internal),
-                    Err(error) => Err(convert::call_error(error)),
+                    Ok(result) if result_size(&result) > max_result_bytes => {
+                        Err(Oversized(result_size(&result)))
+                    }
+                    Ok(result) => Ok(convert::call_result(result).map_err(p::CallError::Internal)),
+                    Err(error) => Ok(Err(convert::call_error(error))),
                 });
             }
             wit::CallEvent::Log(message) => convert::call_event(message),

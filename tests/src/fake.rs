@@ -6,6 +6,7 @@
 //! - `-3.0`: 503 overloaded;  `-4.0`: 200 with a body that is not a forecast;
 //! - `-5.0`: 502 with an HTML body, as a proxy in front of the API would send;
 //! - `-6.0`: never answers within a minute (timeouts);
+//! - `-7.0`: 200 with a 3 MiB body (response size limits);
 //! - anything else: 200 with the Berlin current-conditions fixture.
 
 use std::convert::Infallible;
@@ -22,6 +23,9 @@ pub const BERLIN: &str = include_str!("../fixtures/open-meteo/01-current-berlin-
 const LATITUDE_ERROR: &str = include_str!("../fixtures/open-meteo/90-error-400-latitude.json");
 const RATE_LIMITED: &str = include_str!("../fixtures/open-meteo/92-error-429-minutely.json");
 const OVERLOADED: &str = include_str!("../fixtures/open-meteo/93-error-503-overloaded.json");
+
+/// A body far larger than any forecast.
+static LARGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| " ".repeat(3 << 20));
 
 /// A running fake; it stops when the runtime does.
 pub struct FakeApi {
@@ -53,6 +57,7 @@ fn answer(path_and_query: &str) -> Option<(u16, &'static str, &'static str)> {
         Some(-4.0) => (200, JSON, r#"{"latitude":1.0,"unexpected":true}"#),
         Some(-5.0) => (502, "text/html", "<html><body>502 Bad Gateway</body></html>"),
         Some(-6.0) => return None,
+        Some(-7.0) => (200, JSON, LARGE.as_str()),
         _ => (200, JSON, BERLIN),
     })
 }

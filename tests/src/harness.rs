@@ -37,6 +37,11 @@ pub fn weather_wasm() -> PathBuf {
     path_from_env("WEATHER_WASM", "target/wasm32-wasip2/guest/weather.wasm")
 }
 
+/// The hostile test component (`HOSTILE_WASM`).
+pub fn hostile_wasm() -> PathBuf {
+    path_from_env("HOSTILE_WASM", "target/wasm32-wasip2/guest/hostile.wasm")
+}
+
 /// The policy that points the weather component at `api`.
 pub fn weather_policy(api: &str) -> String {
     format!(
@@ -101,6 +106,15 @@ pub fn wasmtime_bin() -> PathBuf {
 impl Host {
     /// Starts `mcp-host` with these components: `(name, wasm, policy)`.
     pub fn start(components: &[(&str, &Path, &str)], extra_args: &[&str]) -> Host {
+        Host::start_with_env(components, extra_args, &[])
+    }
+
+    /// Starts `mcp-host` with extra environment variables of its own.
+    pub fn start_with_env(
+        components: &[(&str, &Path, &str)],
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Host {
         let dir = tempfile::tempdir().expect("temp dir");
         for (name, wasm, policy) in components {
             std::fs::copy(wasm, dir.path().join(format!("{name}.wasm"))).expect("copy component");
@@ -113,7 +127,8 @@ impl Host {
             .args(["--listen", "127.0.0.1:0"])
             .args(extra_args)
             .env_remove("FUNCTIONS_CUSTOMHANDLER_PORT")
-            .env("RUST_LOG", "info");
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied());
         let mut host = Host::spawn(command, Stream::Stdout, dir);
         let listening = host.wait_for_log("MCP endpoint at /mcp", Duration::from_secs(10));
         let addr = listening.split("addr=").nth(1).expect("the listen line names the address");
@@ -227,6 +242,19 @@ impl Host {
         let reply = self.post(&json!({"jsonrpc":"2.0","id":1,"method":method,"params":params}), &[]).await;
         assert_eq!(reply.status, 200, "{method}: {}", reply.body);
         reply.json()
+    }
+
+    /// The host process's resident memory, in bytes.
+    pub fn rss(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("the host runs");
+        let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).expect("VmRSS is reported");
+        kb.trim().trim_end_matches("kB").trim().parse::<u64>().expect("a number of kB") * 1024
+    }
+
+    /// Calls any tool; returns the JSON-RPC result.
+    pub async fn call(&self, name: &str, arguments: Value) -> Value {
+        self.rpc("tools/call", json!({"name": name, "arguments": arguments})).await["result"].clone()
     }
 
     /// Calls the weather tool; returns the JSON-RPC result.

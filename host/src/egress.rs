@@ -1,0 +1,202 @@
+//! Outbound connections for components: DNS resolved here, every address
+//! vetted, and the connection made to the vetted address, so a name that
+//! resolves (or re-resolves) to a private address cannot reach inside.
+
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use wasmtime_wasi_http::Error;
+
+/// Whether `ip` is an ordinary public Internet address. Loopback, private,
+/// link-local (cloud metadata at 169.254.169.254), shared, documentation,
+/// multicast and reserved ranges are not, nor Azure's platform address.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            !(v4.is_unspecified()
+                || v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_multicast()
+                || a == 0
+                || a >= 240
+                || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
+                || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+                || (a == 198 && (18..20).contains(&b)) // benchmarking
+                || v4.octets() == [168, 63, 129, 16]) // Azure wireserver
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                !(v6.is_unspecified()
+                    || v6.is_loopback()
+                    || v6.is_multicast()
+                    || (first & 0xfe00) == 0xfc00 // unique local, fd00::/8 included
+                    || (first & 0xffc0) == 0xfe80 // link-local
+                    || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
+                    || first == 0x2001 && v6.segments()[1] == 0x0db8 // documentation
+                    || first == 0x0064 && v6.segments()[1] == 0xff9b) // NAT64
+            }
+        },
+    }
+}
+
+/// Where a request may connect: the first address of `host` that is public,
+/// or `host` itself when it is an IP address the policy names exactly.
+pub async fn resolve(host: &str, port: u16, named_address: bool) -> Result<SocketAddr, Error> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return if named_address || is_public(ip) {
+            Ok(SocketAddr::new(ip, port))
+        } else {
+            Err(Error::HttpRequestDenied)
+        };
+    }
+    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|_| Error::DnsError { rcode: None, info_code: None })?
+        .collect();
+    // All or nothing: a name with any private address is refused outright.
+    if addresses.is_empty() || !addresses.iter().all(|a| is_public(a.ip())) {
+        return Err(Error::HttpRequestDenied);
+    }
+    Ok(addresses[0])
+}
+
+static TLS: LazyLock<tokio_rustls::TlsConnector> = LazyLock::new(|| {
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
+    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+});
+
+/// Connects to `address`, speaking TLS for `https` with `host` as the name the
+/// certificate must carry.
+pub async fn connect(
+    address: SocketAddr,
+    host: &str,
+    https: bool,
+    timeout: Duration,
+) -> Result<hyper::client::conn::http1::SendRequest<wasmtime_wasi_http::WasiBody>, Error> {
+    let connect = async {
+        let stream = TcpStream::connect(address).await.map_err(Error::Connect)?;
+        let _ = stream.set_nodelay(true);
+        if https {
+            let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+                .map_err(|_| Error::HttpRequestUriInvalid)?;
+            let tls = TLS.connect(name, stream).await.map_err(Error::Tls)?;
+            handshake(tls).await
+        } else {
+            handshake(stream).await
+        }
+    };
+    tokio::time::timeout(timeout, connect).await.map_err(|_| Error::ConnectionTimeout)?
+}
+
+async fn handshake<S>(
+    stream: S,
+) -> Result<hyper::client::conn::http1::SendRequest<wasmtime_wasi_http::WasiBody>, Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(Error::from)?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+/// A response body that fails past `limit` bytes or after `idle` without data.
+pub struct Bounded {
+    inner: hyper::body::Incoming,
+    limit: usize,
+    read: usize,
+    idle: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Bounded {
+    pub fn new(inner: hyper::body::Incoming, limit: usize, idle: Duration) -> Self {
+        Self { inner, limit, read: 0, idle, timer: Box::pin(tokio::time::sleep(idle)) }
+    }
+}
+
+impl Body for Bounded {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                self.read += frame.data_ref().map_or(0, Bytes::len);
+                if self.read > self.limit {
+                    return Poll::Ready(Some(Err(Error::HttpResponseBodySize(Some(self.limit as u64)))));
+                }
+                let deadline = tokio::time::Instant::now() + self.idle;
+                self.timer.as_mut().reset(deadline);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Error::from(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => match self.timer.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(Error::ConnectionReadTimeout))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "168.63.129.16",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "fd00::1",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["1.1.1.1", "93.184.216.34", "2606:4700:4700::1111", "::ffff:8.8.8.8"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[tokio::test]
+    async fn names_and_addresses_are_vetted() {
+        assert!(resolve("127.0.0.1", 80, false).await.is_err(), "a private literal needs naming");
+        assert_eq!(resolve("127.0.0.1", 80, true).await.unwrap(), "127.0.0.1:80".parse().unwrap());
+        assert!(resolve("169.254.169.254", 80, false).await.is_err());
+        // `localhost` resolves to loopback: refused even though a name was allowed.
+        assert!(resolve("localhost", 80, false).await.is_err());
+    }
+}

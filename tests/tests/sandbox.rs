@@ -1,0 +1,273 @@
+//! The sandbox: a hostile component tries everything it must not do, next to
+//! the weather component on the same host. Every attempt ends only its own
+//! call, within its limit, with a clear tool error and a log line naming the
+//! policy; the weather tool keeps answering.
+
+use std::time::{Duration, Instant};
+
+use mcp_e2e::fake;
+use mcp_e2e::harness::{Host, hostile_wasm, text, weather_policy, weather_wasm};
+use serde_json::{Value, json};
+
+fn hostile_policy(api: &str) -> String {
+    let named = api.replace("127.0.0.1", "localhost");
+    format!(
+        r#"
+[outbound]
+# The fake by address, which the policy names exactly; and by a name that resolves to loopback.
+allow = ["{api}", "{named}"]
+timeout_ms = 1000
+max_requests = 3
+max_response_bytes = 1048576
+
+[env]
+vars = {{ VISIBLE = "granted" }}
+
+[limits]
+memory_mb = 16
+timeout_ms = 1500
+max_result_bytes = 1048576
+max_concurrent = 2
+"#
+    )
+}
+
+fn start() -> Host {
+    let api = fake::shared().url();
+    let components = [
+        ("weather", &*weather_wasm(), weather_policy(&api)),
+        ("hostile", &*hostile_wasm(), hostile_policy(&api)),
+    ];
+    let components: Vec<_> = components.iter().map(|(n, w, p)| (*n, *w, p.as_str())).collect();
+    Host::start_with_env(
+        &components,
+        &[],
+        &[("HOST_SECRET", "s3cr3t"), ("IDENTITY_ENDPOINT", "http://127.0.0.1:8081/msi/token")],
+    )
+}
+
+async fn weather_still_works(host: &Host) {
+    let result = host.call_weather(52.52, 13.41).await;
+    assert_eq!(result["structuredContent"]["current"]["temperature"], 6.3, "{result}");
+}
+
+/// Calls a hostile tool; returns its error text and how long the call took.
+async fn contained(host: &Host, tool: &str, arguments: Value) -> (String, Duration) {
+    let started = Instant::now();
+    let result = host.call(tool, arguments).await;
+    assert_eq!(result["isError"], true, "{tool}: {result}");
+    (text(&result).to_owned(), started.elapsed())
+}
+
+#[tokio::test]
+async fn an_infinite_loop_is_stopped_at_its_deadline() {
+    let mut host = start();
+    let (message, took) = contained(&host, "spin", json!({})).await;
+    assert!(message.contains("did not finish within 1500 ms"), "{message}");
+    assert!(took >= Duration::from_millis(1400) && took < Duration::from_secs(5), "{took:?}");
+    host.wait_for_log("limit=\"limits.timeout_ms\"", Duration::from_secs(5));
+    eprintln!("infinite loop stopped after {took:?}");
+    weather_still_works(&host).await;
+}
+
+#[tokio::test]
+async fn a_memory_bomb_hits_its_cap() {
+    let mut host = start();
+    let (message, took) = contained(&host, "allocate", json!({})).await;
+    assert!(message.contains("ran out of memory (limit 16 MiB)"), "{message}");
+    host.wait_for_log("limit=\"limits.memory_mb\"", Duration::from_secs(5));
+    eprintln!("memory bomb stopped at 16 MiB after {took:?}");
+    weather_still_works(&host).await;
+}
+
+#[tokio::test]
+async fn a_panic_ends_only_its_call() {
+    let host = start();
+    let (message, _) = contained(&host, "panic", json!({})).await;
+    assert!(message.contains("failed unexpectedly"), "{message}");
+    weather_still_works(&host).await;
+}
+
+#[tokio::test]
+async fn a_huge_result_is_refused() {
+    let mut host = start();
+    let (message, _) = contained(&host, "huge_result", json!({"bytes": 2 << 20})).await;
+    assert!(message.contains("larger than the limit (1048576 bytes)"), "{message}");
+    host.wait_for_log("policy=\"limits.max_result_bytes\"", Duration::from_secs(5));
+    // Just under the cap is fine.
+    let ok = host.call("huge_result", json!({"bytes": 1000})).await;
+    assert_eq!(ok["isError"], Value::Null);
+    weather_still_works(&host).await;
+}
+
+/// What one hostile `fetch` call reports.
+async fn fetch(host: &Host, url: &str, times: u32) -> String {
+    let result = host.call("fetch", json!({"url": url, "times": times})).await;
+    text(&result).to_owned()
+}
+
+#[tokio::test]
+async fn outbound_requests_go_only_where_the_policy_says() {
+    let mut host = start();
+    let api = fake::shared().url();
+    let forecast = "/v1/forecast?latitude=52.52&longitude=13.41";
+    // The exact address the policy names works.
+    assert!(fetch(&host, &format!("{api}{forecast}"), 1).await.starts_with("HTTP 200"));
+    // Not in the allow-list: metadata endpoints, other hosts, other ports, HTTPS to a plain-HTTP entry.
+    for url in [
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://168.63.129.16/machine".to_owned(),
+        "http://127.0.0.1:8081/msi/token".to_owned(),
+        "https://example.com/".to_owned(),
+        api.replace("http://", "https://"),
+    ] {
+        let outcome = fetch(&host, &url, 1).await;
+        assert!(outcome.contains("not allowed by this component's policy"), "{url}: {outcome}");
+    }
+    host.wait_for_log("policy=\"outbound.allow\"", Duration::from_secs(5));
+    // Allowed by name, but the name resolves to 127.0.0.1: refused after DNS resolution.
+    let named = api.replace("127.0.0.1", "localhost");
+    let outcome = fetch(&host, &format!("{named}{forecast}"), 1).await;
+    assert!(outcome.contains("not allowed"), "{outcome}");
+    host.wait_for_log("resolves to a non-public address", Duration::from_secs(5));
+    weather_still_works(&host).await;
+}
+
+#[tokio::test]
+async fn outbound_time_size_and_count_are_capped() {
+    let mut host = start();
+    let api = fake::shared().url();
+    let started = Instant::now();
+    let slow = fetch(&host, &format!("{api}/v1/forecast?latitude=-6&longitude=0"), 1).await;
+    assert!(slow.contains("failed"), "{slow}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the 1 s outbound limit holds: {:?}",
+        started.elapsed()
+    );
+    host.wait_for_log("policy=\"outbound.timeout_ms\"", Duration::from_secs(5));
+
+    let large = fetch(&host, &format!("{api}/v1/forecast?latitude=-7&longitude=0"), 1).await;
+    assert!(large.contains("failed"), "a 3 MiB body over the 1 MiB cap: {large}");
+
+    let many = fetch(&host, &format!("{api}/v1/forecast?latitude=1&longitude=1"), 5).await;
+    let outcomes: Vec<_> = many.lines().collect();
+    assert_eq!(outcomes.iter().filter(|o| o.starts_with("HTTP 200")).count(), 3, "{many}");
+    assert!(outcomes[3..].iter().all(|o| o.contains("not allowed")), "{many}");
+    host.wait_for_log("policy=\"outbound.max_requests\"", Duration::from_secs(5));
+    weather_still_works(&host).await;
+}
+
+#[tokio::test]
+async fn the_environment_holds_only_what_the_policy_grants() {
+    let host = start();
+    let result = host.call("env", json!({})).await;
+    let seen: Value = serde_json::from_str(text(&result)).unwrap();
+    assert_eq!(seen, json!([["VISIBLE", "granted"]]), "no host variables, no secrets, no identity endpoint");
+}
+
+#[tokio::test]
+async fn excess_concurrent_calls_get_a_busy_error() {
+    let mut host = start();
+    // Two slots, six spinning calls of 1.5 s each: two run, two take the freed
+    // slots at 1.5 s, and the last two give up after waiting 2 s.
+    let results = join_all((0..6).map(|_| host.call("spin", json!({}))).collect()).await;
+    let busy = results.iter().filter(|r| text(r).contains("busy")).count();
+    assert!(busy >= 2, "{results:?}");
+    assert!(results.iter().all(|r| r["isError"] == true));
+    host.wait_for_log("policy=\"limits.max_concurrent\"", Duration::from_secs(5));
+    weather_still_works(&host).await;
+}
+
+/// Polls every future to completion concurrently (a tiny join_all).
+async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("every future finished")).collect()
+}
+
+#[tokio::test]
+async fn a_bounded_load_with_hostile_calls_mixed_in() {
+    let host = start();
+    for _ in 0..20 {
+        weather_still_works(&host).await;
+    }
+    let baseline = host.rss();
+    let started = Instant::now();
+    let mut calls = Vec::new();
+    for i in 0..200 {
+        let host = &host;
+        calls.push(async move {
+            match i % 4 {
+                3 => {
+                    let (tool, arguments) = [
+                        ("panic", json!({})),
+                        ("allocate", json!({})),
+                        ("huge_result", json!({"bytes": 2 << 20})),
+                        ("fetch", json!({"url": "http://169.254.169.254/"})),
+                    ][(i / 4) % 4]
+                        .clone();
+                    (false, host.call(tool, arguments).await)
+                }
+                _ => (true, host.call_weather(52.52, 13.41).await),
+            }
+        });
+    }
+    let results = join_all(calls).await;
+    let elapsed = started.elapsed();
+    let healthy: Vec<_> = results.iter().filter(|(healthy, _)| *healthy).map(|(_, r)| r).collect();
+    let failed = healthy.iter().filter(|r| r["structuredContent"]["current"]["temperature"] != 6.3).count();
+    assert_eq!((healthy.len(), failed), (150, 0), "no healthy call fails");
+    assert!(
+        results.iter().all(|(_, r)| r["content"].is_array()),
+        "every call got a result, not a protocol error"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = host.rss();
+    eprintln!(
+        "200 concurrent calls (50 hostile) in {elapsed:?}; RSS {} MiB before, {} MiB after",
+        baseline >> 20,
+        after >> 20
+    );
+    assert!(after < baseline + (48 << 20), "memory returns near its baseline: {baseline} -> {after}");
+    weather_still_works(&host).await;
+}
+
+#[tokio::test]
+async fn spinning_guests_do_not_starve_other_calls() {
+    let host = start();
+    let spinning = join_all((0..2).map(|_| host.call("spin", json!({}))).collect());
+    let weather = async {
+        // Both worker threads of a 2-core host would be held by the spinning
+        // guests if they did not yield.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut slowest = Duration::ZERO;
+        for _ in 0..10 {
+            let started = Instant::now();
+            weather_still_works(&host).await;
+            slowest = slowest.max(started.elapsed());
+        }
+        slowest
+    };
+    let started = Instant::now();
+    let (spun, slowest) = tokio::join!(spinning, weather);
+    assert!(spun.iter().all(|r| text(r).contains("did not finish")), "{spun:?}");
+    eprintln!(
+        "slowest weather call while two guests spin: {slowest:?} (all done in {:?})",
+        started.elapsed()
+    );
+    assert!(slowest < Duration::from_millis(600), "{slowest:?}");
+}
