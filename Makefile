@@ -40,6 +40,17 @@ define npm-tool
 	fi
 endef
 
+# $(call npm-lock,DIR,FOLDER): installs FOLDER's package-lock.json once into DIR
+# (named after the lockfile's hash) and links FOLDER/node_modules to it.
+define npm-lock
+	@if [ ! -f "$(1)/.complete" ]; then \
+	  rm -rf "$(1)" && mkdir -p "$(1)" && cp $(2)/package.json $(2)/package-lock.json "$(1)/" && \
+	  (cd "$(1)" && npm ci --no-audit --no-fund) && touch "$(1)/.complete"; \
+	fi
+	@[ -L $(2)/node_modules ] || rm -rf $(2)/node_modules
+	ln -sfn "$(1)/node_modules" $(2)/node_modules
+endef
+
 .PHONY: build run serve test lint unit e2e clients browser widget-screenshots conformance wasm-target wasmtime \
 	node client-deps python-deps browser-deps conformance-deps chromium clean
 
@@ -107,13 +118,7 @@ chromium:
 
 # playwright-core, installed once per lockfile and linked into tests/browser.
 browser-deps: node
-	@if [ ! -f "$(BROWSER_DEPS)/.complete" ]; then \
-	  rm -rf "$(BROWSER_DEPS)" && mkdir -p "$(BROWSER_DEPS)" && \
-	  cp tests/browser/package.json $(BROWSER_LOCK) "$(BROWSER_DEPS)/" && \
-	  (cd "$(BROWSER_DEPS)" && npm ci --no-audit --no-fund) && touch "$(BROWSER_DEPS)/.complete"; \
-	fi
-	@[ -L tests/browser/node_modules ] || rm -rf tests/browser/node_modules
-	ln -sfn "$(BROWSER_DEPS)/node_modules" tests/browser/node_modules
+	$(call npm-lock,$(BROWSER_DEPS),tests/browser)
 
 wasm-target:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
@@ -130,13 +135,7 @@ node:
 
 # The TypeScript SDK client, installed once per lockfile and linked into tests/clients.
 client-deps: node
-	@if [ ! -f "$(CLIENT_DEPS)/.complete" ]; then \
-	  rm -rf "$(CLIENT_DEPS)" && mkdir -p "$(CLIENT_DEPS)" && \
-	  cp tests/clients/package.json $(CLIENTS_LOCK) "$(CLIENT_DEPS)/" && \
-	  (cd "$(CLIENT_DEPS)" && npm ci --no-audit --no-fund) && touch "$(CLIENT_DEPS)/.complete"; \
-	fi
-	@[ -L tests/clients/node_modules ] || rm -rf tests/clients/node_modules
-	ln -sfn "$(CLIENT_DEPS)/node_modules" tests/clients/node_modules
+	$(call npm-lock,$(CLIENT_DEPS),tests/clients)
 
 # The Python SDK client, in a virtualenv per requirements file.
 python-deps:

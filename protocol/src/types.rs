@@ -65,6 +65,23 @@ pub struct Tool {
 }
 
 impl Tool {
+    /// A tool with a name, a description and an input schema (a JSON object), nothing else.
+    pub fn new(name: impl Into<String>, description: impl Into<String>, input_schema: Value) -> Self {
+        let input_schema = match input_schema {
+            Value::Object(schema) => schema,
+            _ => JsonObject::new(),
+        };
+        Tool {
+            name: name.into(),
+            title: None,
+            description: description.into(),
+            input_schema,
+            output_schema: None,
+            annotations: None,
+            meta: None,
+        }
+    }
+
     /// Checks what MCP and clients require of a tool definition.
     pub fn validate(&self) -> Result<(), String> {
         let name_ok = (1..=128).contains(&self.name.len())

@@ -20,19 +20,6 @@ use fixtures::{PNG, png_base64, wav_base64};
 
 struct Conformance;
 
-fn tool(name: &str, description: &str, input_schema: Value) -> Tool {
-    let Value::Object(input_schema) = input_schema else { unreachable!("literal schemas are objects") };
-    Tool {
-        name: name.into(),
-        title: None,
-        description: description.into(),
-        input_schema,
-        output_schema: None,
-        annotations: None,
-        meta: None,
-    }
-}
-
 fn no_arguments() -> Value {
     json!({ "type": "object", "properties": {} })
 }
@@ -93,61 +80,73 @@ fn elicited(result: &Value) -> String {
 impl Server for Conformance {
     fn tools() -> Vec<Tool> {
         vec![
-            tool("test_simple_text", "Returns a simple text response.", no_arguments()),
-            tool("test_image_content", "Returns a 1x1 PNG image.", no_arguments()),
-            tool("test_audio_content", "Returns a short WAV clip.", no_arguments()),
-            tool("test_embedded_resource", "Returns an embedded text resource.", no_arguments()),
-            tool("test_multiple_content_types", "Returns text, an image and a resource.", no_arguments()),
-            tool("test_tool_with_logging", "Logs three messages 50 ms apart.", no_arguments()),
-            tool(
+            Tool::new("test_simple_text", "Returns a simple text response.", no_arguments()),
+            Tool::new("test_image_content", "Returns a 1x1 PNG image.", no_arguments()),
+            Tool::new("test_audio_content", "Returns a short WAV clip.", no_arguments()),
+            Tool::new("test_embedded_resource", "Returns an embedded text resource.", no_arguments()),
+            Tool::new(
+                "test_multiple_content_types",
+                "Returns text, an image and a resource.",
+                no_arguments(),
+            ),
+            Tool::new("test_tool_with_logging", "Logs three messages 50 ms apart.", no_arguments()),
+            Tool::new(
                 "test_logging_tool",
                 "Logs a message; no logs reach a client that set no level.",
                 no_arguments(),
             ),
-            tool("test_error_handling", "Always fails with a tool error.", no_arguments()),
-            tool("test_tool_with_progress", "Reports progress 0, 50 and 100 of 100.", no_arguments()),
-            tool(
+            Tool::new("test_error_handling", "Always fails with a tool error.", no_arguments()),
+            Tool::new("test_tool_with_progress", "Reports progress 0, 50 and 100 of 100.", no_arguments()),
+            Tool::new(
                 "test_sampling",
                 "Asks the client's model to answer a prompt.",
                 string_argument("prompt", "The prompt to send"),
             ),
-            tool(
+            Tool::new(
                 "test_elicitation",
                 "Asks the user for a name and an email.",
                 string_argument("message", "The message to show"),
             ),
-            tool(
+            Tool::new(
                 "test_elicitation_sep1034_defaults",
                 "Elicits values that all have defaults.",
                 no_arguments(),
             ),
-            tool("test_elicitation_sep1330_enums", "Elicits the five kinds of enum.", no_arguments()),
-            tool("test_missing_capability", "Needs sampling, which the client must declare.", no_arguments()),
-            tool("test_streaming_elicitation", "Needs the user's confirmation.", no_arguments()),
-            tool("test_input_required_result_elicitation", "Asks for the user's name.", no_arguments()),
-            tool(
+            Tool::new("test_elicitation_sep1330_enums", "Elicits the five kinds of enum.", no_arguments()),
+            Tool::new(
+                "test_missing_capability",
+                "Needs sampling, which the client must declare.",
+                no_arguments(),
+            ),
+            Tool::new("test_streaming_elicitation", "Needs the user's confirmation.", no_arguments()),
+            Tool::new("test_input_required_result_elicitation", "Asks for the user's name.", no_arguments()),
+            Tool::new(
                 "test_input_required_result_sampling",
                 "Asks the client's model a question.",
                 no_arguments(),
             ),
-            tool("test_input_required_result_list_roots", "Asks for the client's roots.", no_arguments()),
-            tool(
+            Tool::new(
+                "test_input_required_result_list_roots",
+                "Asks for the client's roots.",
+                no_arguments(),
+            ),
+            Tool::new(
                 "test_input_required_result_request_state",
                 "Asks for confirmation, keeping state.",
                 no_arguments(),
             ),
-            tool(
+            Tool::new(
                 "test_input_required_result_multiple_inputs",
                 "Asks for three inputs at once.",
                 no_arguments(),
             ),
-            tool("test_input_required_result_multi_round", "Asks in two rounds.", no_arguments()),
-            tool(
+            Tool::new("test_input_required_result_multi_round", "Asks in two rounds.", no_arguments()),
+            Tool::new(
                 "test_input_required_result_tampered_state",
                 "Keeps state the client must not change.",
                 no_arguments(),
             ),
-            tool(
+            Tool::new(
                 "test_input_required_result_capabilities",
                 "Asks only for what the client supports.",
                 no_arguments(),

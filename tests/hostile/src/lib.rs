@@ -13,18 +13,7 @@ use serde_json::{Value, json};
 struct Hostile;
 
 fn tool(name: &str, description: &str, properties: Value) -> Tool {
-    let Value::Object(input_schema) = json!({ "type": "object", "properties": properties }) else {
-        unreachable!()
-    };
-    Tool {
-        name: name.into(),
-        title: None,
-        description: description.into(),
-        input_schema,
-        output_schema: None,
-        annotations: None,
-        meta: None,
-    }
+    Tool::new(name, description, json!({ "type": "object", "properties": properties }))
 }
 
 fn text(text: impl Into<String>) -> CallToolResult {
