@@ -52,7 +52,8 @@ define npm-lock
 endef
 
 .PHONY: build run serve test lint unit e2e clients browser widget-screenshots conformance wasm-target wasmtime \
-	node client-deps python-deps browser-deps conformance-deps chromium clean
+	node client-deps python-deps browser-deps conformance-deps chromium clean \
+	package deploy publish-component deploy-checks musl-target
 
 ## build: the host (release), the test fake, and the weather component, assembled in build/components
 build: wasm-target
@@ -72,8 +73,8 @@ serve: build wasmtime
 	$(WASMTIME) serve -S cli --addr 127.0.0.1:$(PORT) --env OPEN_METEO_URL=$(OPEN_METEO_URL) $(WEATHER_WASM)
 
 ## test: lint, unit tests, end-to-end tests against the real binary, the official SDK clients,
-## the widget in a real browser, and the conformance suites
-test: lint build unit e2e clients browser conformance
+## the widget in a real browser, the conformance suites, and the offline deployment checks
+test: lint build unit e2e clients browser conformance deploy-checks
 
 lint: wasm-target
 	$(CARGO) fmt --all -- --check
@@ -148,3 +149,33 @@ python-deps:
 clean:
 	$(CARGO) clean
 	rm -rf build tests/clients/node_modules tests/browser/node_modules
+
+# Azure Functions (Flex Consumption): a portable binary, the package, deployment.
+MUSL_TARGET := x86_64-unknown-linux-musl
+PORTABLE_HOST_BIN := target/$(MUSL_TARGET)/release/mcp-host
+PACKAGE_ZIP := build/mcp-host-functions.zip
+
+## package: the Azure Functions package (host.json, static mcp-host, components) in $(PACKAGE_ZIP)
+package: wasm-target musl-target
+	CC_x86_64_unknown_linux_musl=musl-gcc $(CARGO) build --release -p mcp-host --target $(MUSL_TARGET)
+	$(CARGO) build -p weather --target wasm32-wasip2 --profile guest
+	scripts/package.sh --out $(PACKAGE_ZIP) --binary $(PORTABLE_HOST_BIN) --host-json infra/host.json \
+	  --component $(WEATHER_WASM):guest/weather/weather.toml
+
+## deploy: provision Azure and deploy the package with azd up, then print the MCP URL
+deploy: package
+	scripts/deploy.sh
+
+## publish-component: upload COMPONENT=path/to/NAME.wasm (and NAME.toml beside it) to the components container
+publish-component:
+	scripts/publish-component.sh $(COMPONENT)
+
+## deploy-checks: offline checks of the package, the binary, infra/, azure.yaml and an emulated Functions host
+deploy-checks: package
+	$(CARGO) build --release -p mcp-e2e --bin fake-open-meteo
+	TOOLS=$(TOOLS) tests/deploy/check.sh --zip $(PACKAGE_ZIP)
+
+# The musl target, and musl-gcc for the C code of ring, once per machine.
+musl-target:
+	@rustup target list --installed | grep -qx $(MUSL_TARGET) || rustup target add $(MUSL_TARGET)
+	@command -v musl-gcc >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y musl-tools)

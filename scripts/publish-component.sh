@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Uploads a tool component and its policy to the deployed app's components container:
+#
+#   scripts/publish-component.sh path/to/NAME.wasm      (make publish-component COMPONENT=...)
+#
+# Uploads NAME.wasm and, when present, NAME.toml beside it (a component without a policy
+# gets no outbound access and no environment), as blobs NAME.wasm and NAME.toml, with
+# `az storage blob upload --auth-mode login`: your Entra sign-in (az login), no account key.
+# `make deploy` gives the deploying principal Storage Blob Data Contributor on the container.
+#
+# The storage account and container come from the azd environment (outputs of
+# infra/main.bicep), or from AZURE_STORAGE_ACCOUNT_NAME and COMPONENTS_CONTAINER_NAME.
+# DRY_RUN=1 prints the commands instead of running them.
+#
+# Until the host's hot-swap support lands, the running app serves the components packed in
+# its zip; published blobs are picked up once it does.
+set -euo pipefail
+
+die() { echo "publish-component: $*" >&2; exit 1; }
+
+wasm="${1:-}"
+[ -n "$wasm" ] || die "usage: $0 path/to/NAME.wasm (or make publish-component COMPONENT=path/to/NAME.wasm)"
+[ -f "$wasm" ] || die "$wasm: no such file"
+case "$wasm" in *.wasm) ;; *) die "$wasm: expected a .wasm file" ;; esac
+name=$(basename "$wasm" .wasm)
+[[ "$name" =~ ^[A-Za-z0-9_-]+$ ]] || die "$name: component names are letters, digits, '-' and '_'"
+
+# \0asm, then the component-model layer (version 0x0d, layer 1): not a core module.
+head=$(head -c 8 "$wasm" | od -An -tx1 | tr -d ' \n')
+[ "${head:0:8}" = "0061736d" ] || die "$wasm is not WebAssembly"
+[ "${head:12:4}" = "0100" ] || die "$wasm is a core module, not a component (build it for wasm32-wasip2)"
+
+policy="${wasm%.wasm}.toml"
+if [ ! -f "$policy" ]; then
+  echo "publish-component: no $policy: $name will get no outbound access and no environment" >&2
+  policy=""
+fi
+
+azd_value() {
+  command -v azd >/dev/null || return 0
+  azd env get-value "$1" 2>/dev/null || true
+}
+account="${AZURE_STORAGE_ACCOUNT_NAME:-$(azd_value AZURE_STORAGE_ACCOUNT_NAME)}"
+container="${COMPONENTS_CONTAINER_NAME:-$(azd_value COMPONENTS_CONTAINER_NAME)}"
+[ -n "$account" ] || die "no storage account: run make deploy first, or set AZURE_STORAGE_ACCOUNT_NAME"
+[ -n "$container" ] || container=components
+
+run() {
+  if [ "${DRY_RUN:-0}" = 1 ]; then
+    printf '%q ' "$@"; echo
+  else
+    "$@"
+  fi
+}
+
+if [ "${DRY_RUN:-0}" != 1 ]; then
+  command -v az >/dev/null || die "needs the Azure CLI (az): https://learn.microsoft.com/cli/azure/install-azure-cli"
+fi
+
+upload() { # FILE BLOB CONTENT-TYPE
+  run az storage blob upload --auth-mode login --account-name "$account" --container-name "$container" \
+    --file "$1" --name "$2" --content-type "$3" --overwrite --only-show-errors --output none
+}
+
+# The policy first: a host that notices the new .wasm then finds its matching policy.
+[ -z "$policy" ] || upload "$policy" "$name.toml" "application/toml"
+upload "$wasm" "$name.wasm" "application/wasm"
+echo "published $name to https://$account.blob.core.windows.net/$container/"
