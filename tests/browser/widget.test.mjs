@@ -7,25 +7,17 @@
 // (default /usr/bin/chromium), SCREENSHOT_DIR (default build/screenshots).
 import { describe, before, after, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { rmSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import { constants, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { FIXTURE, REPO, removeAtExit, startFake, startHost, stop } from '../support/processes.mjs';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const MCP_HOST_BIN = process.env.MCP_HOST_BIN ?? join(REPO, 'target/release/mcp-host');
-const FAKE_BIN = process.env.FAKE_OPEN_METEO_BIN ?? join(REPO, 'target/release/fake-open-meteo');
-const WEATHER_WASM = process.env.WEATHER_WASM ?? join(REPO, 'target/wasm32-wasip2/guest/weather.wasm');
 const CHROMIUM_BIN = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
 const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR ?? join(REPO, 'build/screenshots');
-const FIXTURE = join(REPO, 'tests/fixtures/open-meteo/01-current-berlin-timezone-auto.json');
 
 const SKYBRIDGE_MIME = 'text/html+skybridge';
 const MCP_APP_MIME = 'text/html;profile=mcp-app';
@@ -37,68 +29,6 @@ const CHROMIUM_FLAGS = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-default-apps',
   '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
 ];
-
-// ---------- processes ----------
-
-// Servers this file started; killed however the process ends (test runner signals included).
-const children = new Set();
-const tempDirs = new Set();
-const killAll = () => {
-  for (const child of children) child.kill('SIGKILL');
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-};
-process.on('exit', killAll);
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.once(signal, () => { killAll(); process.exit(128 + constants.signals[signal]); });
-}
-
-// Spawns a process and keeps draining its output, remembering the lines.
-function spawnLogged(cmd, args) {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  child.lines = [];
-  for (const stream of [child.stdout, child.stderr]) {
-    createInterface({ input: stream }).on('line', (line) => {
-      child.lines.push(line);
-      child.emit('line', line);
-    });
-  }
-  return child;
-}
-
-// Resolves with the match of the first output line matching `re`; rejects if the
-// process fails to start, exits, or stays silent for `ms`.
-function waitForLine(child, re, ms = STARTUP_MS) {
-  const seen = child.lines.map((l) => re.exec(l)).find(Boolean);
-  if (seen) return Promise.resolve(seen);
-  return new Promise((resolve, reject) => {
-    const onLine = (line) => {
-      const m = re.exec(line);
-      if (m) finish(() => resolve(m));
-    };
-    const fail = (why) => finish(() =>
-      reject(new Error(`${child.spawnfile}: ${why} before printing ${re}; output:\n${child.lines.join('\n')}`)));
-    const onExit = (code, signal) => fail(`exited (code ${code}, signal ${signal})`);
-    const onError = (err) => fail(`failed to start (${err.message})`);
-    const timer = setTimeout(() => fail(`nothing within ${ms} ms`), ms);
-    const finish = (settle) => {
-      clearTimeout(timer);
-      child.off('line', onLine).off('exit', onExit).off('error', onError);
-      settle();
-    };
-    child.on('line', onLine).on('exit', onExit).on('error', onError);
-  });
-}
-
-async function stop(child) {
-  if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(killer);
-}
 
 // ---------- MCP over Streamable HTTP ----------
 
@@ -327,20 +257,10 @@ describe('weather widget in headless Chromium', () => {
     fixture = JSON.parse(await readFile(FIXTURE, 'utf8'));
     await mkdir(SCREENSHOT_DIR, { recursive: true });
     dir = await mkdtemp(join(tmpdir(), 'widget-browser-'));
-    tempDirs.add(dir);
-    fake = spawnLogged(FAKE_BIN, ['127.0.0.1:0']);
-    const [, fakeUrl] = await waitForLine(fake, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
-    await copyFile(WEATHER_WASM, join(dir, 'weather.wasm'));
-    await writeFile(join(dir, 'weather.toml'), [
-      '[outbound]',
-      `allow = [${JSON.stringify(fakeUrl)}]`,
-      '[env]',
-      `vars = { OPEN_METEO_URL = ${JSON.stringify(fakeUrl)} }`,
-      '',
-    ].join('\n'));
-    host = spawnLogged(MCP_HOST_BIN, ['--components', dir, '--listen', '127.0.0.1:0']);
-    const [, addr] = await waitForLine(host, /MCP endpoint at \/mcp addr=(127\.0\.0\.1:\d+)/);
-    await waitForLine(host, / ready /);
+    removeAtExit(dir);
+    let fakeUrl, addr;
+    ({ fake, url: fakeUrl } = await startFake());
+    ({ host, addr } = await startHost(dir, fakeUrl));
     endpoint = `http://${addr}/mcp`;
 
     // Everything the browser sees comes from the host: the widget HTML and the results.
@@ -384,7 +304,6 @@ describe('weather widget in headless Chromium', () => {
     await stop(host);
     await stop(fake);
     if (dir) await rm(dir, { recursive: true, force: true });
-    tempDirs.delete(dir);
   }, { timeout: 30_000 });
 
   // Opens a harness page and records everything that could go wrong in it.

@@ -2,76 +2,20 @@
 // the weather component, with Open-Meteo replaced by fake-open-meteo.
 import { describe, before, after, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { FIXTURE, WEATHER_WASM, spawnLogged, startFake, startHost, stop, waitForLine } from '../../support/processes.mjs';
 
-const REPO = fileURLToPath(new URL('../../..', import.meta.url)); // tests/clients/ts -> repo root
-const MCP_HOST_BIN = process.env.MCP_HOST_BIN ?? join(REPO, 'target/release/mcp-host');
-const FAKE_BIN = process.env.FAKE_OPEN_METEO_BIN ?? join(REPO, 'target/release/fake-open-meteo');
-const WEATHER_WASM = process.env.WEATHER_WASM ?? join(REPO, 'target/wasm32-wasip2/guest/weather.wasm');
-const FIXTURE = join(REPO, 'tests/fixtures/open-meteo/01-current-berlin-timezone-auto.json');
 // MCP_SERVER=wasmtime-serve runs the same component alone under the stock wasmtime CLI.
 const SERVE_ALONE = process.env.MCP_SERVER === 'wasmtime-serve';
 const WASMTIME_BIN = process.env.WASMTIME_BIN ?? 'wasmtime';
 
 const WIDGET_URI = 'ui://widget/current-weather.html'; // ChatGPT's template (skybridge)
 const MCP_APP_URI = 'ui://widget/current-weather.mcp-app.html'; // the same widget for MCP Apps hosts
-const STARTUP_MS = 20_000;
 const REQUEST = { timeout: 20_000 }; // per MCP request; the SDK default is 60 s
-
-// Spawns a process and keeps draining its output (a full pipe would block its
-// logging), remembering the lines for waitForLine and for failure messages.
-function spawnLogged(cmd, args) {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.lines = [];
-  for (const stream of [child.stdout, child.stderr]) {
-    createInterface({ input: stream }).on('line', (line) => {
-      child.lines.push(line);
-      child.emit('line', line);
-    });
-  }
-  return child;
-}
-
-// Resolves with the match of the first output line matching `re`; rejects if
-// the process fails to start, exits, or stays silent for `ms`.
-function waitForLine(child, re, ms = STARTUP_MS) {
-  const seen = child.lines.map((l) => re.exec(l)).find(Boolean);
-  if (seen) return Promise.resolve(seen);
-  return new Promise((resolve, reject) => {
-    const onLine = (line) => {
-      const m = re.exec(line);
-      if (m) finish(() => resolve(m));
-    };
-    const fail = (why) => finish(() =>
-      reject(new Error(`${child.spawnfile}: ${why} before printing ${re}; output:\n${child.lines.join('\n')}`)));
-    const onExit = (code, signal) => fail(`exited (code ${code}, signal ${signal})`);
-    const onError = (err) => fail(`failed to start (${err.message})`);
-    const timer = setTimeout(() => fail(`nothing within ${ms} ms`), ms);
-    const finish = (settle) => {
-      clearTimeout(timer);
-      child.off('line', onLine).off('exit', onExit).off('error', onError);
-      settle();
-    };
-    child.on('line', onLine).on('exit', onExit).on('error', onError);
-  });
-}
-
-async function stop(child) {
-  if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(killer);
-}
 
 // Starts the server under test; resolves with its host:port.
 async function startServer(dir, fakeUrl) {
@@ -82,18 +26,7 @@ async function startServer(dir, fakeUrl) {
     const [, addr] = await waitForLine(server, /Serving HTTP on http:\/\/(127\.0\.0\.1:\d+)\//);
     return { server, addr };
   }
-  // The policy is the only way the sandboxed component may reach the fake.
-  await copyFile(WEATHER_WASM, join(dir, 'weather.wasm'));
-  await writeFile(join(dir, 'weather.toml'), [
-    '[outbound]',
-    `allow = [${JSON.stringify(fakeUrl)}]`,
-    '[env]',
-    `vars = { OPEN_METEO_URL = ${JSON.stringify(fakeUrl)} }`,
-    '',
-  ].join('\n'));
-  const server = spawnLogged(MCP_HOST_BIN, ['--components', dir, '--listen', '127.0.0.1:0']);
-  const [, addr] = await waitForLine(server, /MCP endpoint at \/mcp addr=(127\.0\.0\.1:\d+)/);
-  await waitForLine(server, / ready /);
+  const { host: server, addr } = await startHost(dir, fakeUrl);
   return { server, addr };
 }
 
@@ -104,8 +37,8 @@ describe(`weather component via the TypeScript SDK (${SERVE_ALONE ? 'wasmtime se
     fixture = JSON.parse(await readFile(FIXTURE, 'utf8'));
     dir = await mkdtemp(join(tmpdir(), 'mcp-weather-ts-'));
 
-    fake = spawnLogged(FAKE_BIN, ['127.0.0.1:0']);
-    const [, fakeUrl] = await waitForLine(fake, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    let fakeUrl;
+    ({ fake, url: fakeUrl } = await startFake());
 
     let addr;
     ({ server: host, addr } = await startServer(dir, fakeUrl));
