@@ -113,6 +113,19 @@ fn error(code: ErrorCode) -> FetchError {
         ErrorCode::ConnectionTimeout
         | ErrorCode::ConnectionReadTimeout
         | ErrorCode::ConnectionWriteTimeout => FetchError::Timeout,
+        ErrorCode::DnsError(_) | ErrorCode::DnsTimeout => {
+            FetchError::Failed("its host name could not be resolved".into())
+        }
+        ErrorCode::ConnectionRefused => FetchError::Failed("the connection was refused".into()),
+        ErrorCode::DestinationUnavailable | ErrorCode::DestinationNotFound => {
+            FetchError::Failed("the server could not be reached".into())
+        }
+        ErrorCode::TlsCertificateError | ErrorCode::TlsProtocolError | ErrorCode::TlsAlertReceived(_) => {
+            FetchError::Failed("the secure connection failed".into())
+        }
+        ErrorCode::HttpResponseBodySize(_) => {
+            FetchError::Failed("the response was larger than allowed".into())
+        }
         other => FetchError::Failed(format!("{other:?}")),
     }
 }
