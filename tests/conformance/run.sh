@@ -26,20 +26,19 @@ await_line() {
   echo "no line matching '$2' in $1:" >&2; cat "$1" >&2; exit 1
 }
 
-# Starts mcp-host on a free port with the components in $1; prints its address.
+# Starts mcp-host on a free port with the components in $1; sets `url` to its
+# MCP endpoint. (Not run in a subshell, so that cleanup knows the process.)
 start_host() {
   "$host_bin" --components "$1" --listen 127.0.0.1:0 > "$1.log" 2>&1 &
   pids+=($!)
-  local addr
-  addr=$(await_line "$1.log" 'addr=127\.0\.0\.1:[0-9]+' | cut -d= -f2)
+  url="http://$(await_line "$1.log" 'addr=127\.0\.0\.1:[0-9]+' | cut -d= -f2)/mcp"
   await_line "$1.log" ' ready ' > /dev/null
-  echo "$addr"
 }
 
 echo "== conformance fixtures on mcp-host"
 mkdir -p "$work/fixtures"
 cp "$wasm_dir/conformance.wasm" "$work/fixtures/"
-url="http://$(start_host "$work/fixtures")/mcp"
+start_host "$work/fixtures"
 
 echo "== @modelcontextprotocol/conformance 0.1.16, active server suite (2025-11-25)"
 (cd "$work" && "$CONFORMANCE_0116/conformance" server --url "$url" \
@@ -56,7 +55,7 @@ api=$(await_line "$work/fake.log" 'http://127\.0\.0\.1:[0-9]+')
 mkdir -p "$work/weather"
 cp "$wasm_dir/weather.wasm" "$work/weather/"
 printf '[outbound]\nallow = ["%s"]\n[env]\nvars = { OPEN_METEO_URL = "%s" }\n' "$api" "$api" > "$work/weather/weather.toml"
-url="http://$(start_host "$work/weather")/mcp"
+start_host "$work/weather"
 for era in legacy modern; do
   listed=$(cd "$work" && "$INSPECTOR/mcp-inspector" --cli "$url" --protocol-era "$era" --method tools/list --format json -q)
   grep -q '"name":"get_current_weather"' <<< "$listed" || { echo "inspector ($era): tool not listed: $listed" >&2; exit 1; }
