@@ -71,14 +71,6 @@ pub enum Era {
     Stateless(Version),
 }
 
-impl Era {
-    pub fn version(self) -> Version {
-        match self {
-            Era::Legacy(v) | Era::Stateless(v) => v,
-        }
-    }
-}
-
 /// What the caller knows about the request beyond its body.
 #[derive(Debug, Clone, Default)]
 pub struct Context<'a> {
