@@ -12,6 +12,7 @@ CARGO ?= cargo
 HOST_BIN := target/release/mcp-host
 WEATHER_WASM := target/wasm32-wasip2/guest/weather.wasm
 COMPONENTS := build/components
+TEST_COMPONENTS := build/test-components
 
 WASMTIME_VERSION := 48.0.8
 WASMTIME := $(TOOLS)/wasmtime-$(WASMTIME_VERSION)/bin/wasmtime
@@ -27,6 +28,9 @@ CHROMIUM ?= /usr/bin/chromium
 BROWSER_LOCK := tests/browser/package-lock.json
 BROWSER_DEPS = $(TOOLS)/npm-browser-$(shell sha256sum $(BROWSER_LOCK) | cut -c1-16)
 SCREENSHOT_DIR ?= build/screenshots
+
+BLOB_LOCK := tests/blob/package-lock.json
+BLOB_DEPS = $(TOOLS)/npm-blob-$(shell sha256sum $(BLOB_LOCK) | cut -c1-16)
 
 CONFORMANCE_0116 := $(TOOLS)/conformance-0.1.16
 CONFORMANCE_2026 := $(TOOLS)/conformance-0.2.0-alpha.12
@@ -52,7 +56,7 @@ define npm-lock
 endef
 
 .PHONY: build run serve test lint unit e2e clients browser widget-screenshots conformance wasm-target wasmtime \
-	node client-deps python-deps browser-deps conformance-deps chromium clean \
+	node client-deps python-deps browser-deps blob-deps conformance-deps chromium clean \
 	package deploy publish-component deploy-checks musl-target
 
 ## build: the host (release), the test fake, and the weather component, assembled in build/components
@@ -63,6 +67,12 @@ build: wasm-target
 	cp $(WEATHER_WASM) $(COMPONENTS)/weather.wasm
 	sed 's#https://api.open-meteo.com#$(OPEN_METEO_URL)#g' guest/weather/weather.toml > $(COMPONENTS)/weather.toml
 	@ls -l $(COMPONENTS)/weather.wasm | awk '{print "weather.wasm: " $$5 " bytes"}'
+	@# Two builds of one test component, for the hot-swap tests.
+	mkdir -p $(TEST_COMPONENTS)
+	for version in 1 2; do \
+	  TOOL_VERSION=$$version $(CARGO) build -p versioned --target wasm32-wasip2 --profile guest; \
+	  cp target/wasm32-wasip2/guest/versioned.wasm $(TEST_COMPONENTS)/versioned-v$$version.wasm; \
+	done
 
 ## run: serve the weather tool at http://127.0.0.1:$(PORT)/mcp
 run: build
@@ -79,14 +89,14 @@ test: lint build unit e2e clients browser conformance deploy-checks
 lint: wasm-target
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
-	$(CARGO) clippy -p weather -p conformance -p hostile -p mcp-guest --target wasm32-wasip2 --profile guest -- -D warnings
+	$(CARGO) clippy -p weather -p conformance -p hostile -p versioned -p mcp-guest --target wasm32-wasip2 --profile guest -- -D warnings
 
 unit:
 	$(CARGO) test --release -p mcp-protocol -p mcp-host
 	$(CARGO) test --release -p weather -p mcp-guest --lib
 
-e2e: build wasmtime
-	WASMTIME_BIN=$(WASMTIME) $(CARGO) test --release -p mcp-e2e
+e2e: build wasmtime blob-deps
+	WASMTIME_BIN=$(WASMTIME) NODE_BIN=$(abspath $(NODE)) $(CARGO) test --release -p mcp-e2e
 
 clients: build wasmtime client-deps python-deps
 	cd tests/clients && $(abspath $(NODE)) --test ts/*.test.mjs
@@ -116,6 +126,10 @@ conformance-deps: node
 # Debian's Chromium from apt (Playwright's own browser downloads are never used).
 chromium:
 	@command -v $(CHROMIUM) >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+# Azurite and the Azure Storage client, installed once per lockfile and linked into tests/blob.
+blob-deps: node
+	$(call npm-lock,$(BLOB_DEPS),tests/blob)
 
 # playwright-core, installed once per lockfile and linked into tests/browser.
 browser-deps: node
@@ -148,7 +162,7 @@ python-deps:
 
 clean:
 	$(CARGO) clean
-	rm -rf build tests/clients/node_modules tests/browser/node_modules
+	rm -rf build tests/clients/node_modules tests/browser/node_modules tests/blob/node_modules
 
 # Azure Functions (Flex Consumption): a portable binary, the package, deployment.
 MUSL_TARGET := x86_64-unknown-linux-musl

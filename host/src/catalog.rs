@@ -1,18 +1,13 @@
 //! The loaded components, and which one owns each tool and resource.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use mcp_protocol::{CompletionRef, Implementation, Offers, ServerInfo};
 use serde_json::Value;
 
-use crate::policy::Policy;
-use crate::runtime::{Loaded, Runtime};
-
-/// Largest component file accepted.
-const MAX_COMPONENT_BYTES: u64 = 64 << 20;
+use crate::runtime::Loaded;
 
 pub struct Catalog {
     components: Vec<Arc<Loaded>>,
@@ -29,8 +24,9 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    fn new(components: Vec<Loaded>) -> Self {
-        let mut catalog = Catalog {
+    /// No components yet: add them, then `finish`.
+    pub fn empty() -> Self {
+        Catalog {
             components: Vec::new(),
             tool_owner: HashMap::new(),
             resource_owner: HashMap::new(),
@@ -41,25 +37,25 @@ impl Catalog {
             templates: Vec::new(),
             prompts: Vec::new(),
             server: ServerInfo::new(implementation(), Offers::default()),
-        };
-        for component in components {
-            if let Err(error) = catalog.add(component) {
-                tracing::error!(error = %format!("{error:#}"), "component refused");
-            }
         }
-        let (prompts, templates) = (!catalog.prompts.is_empty(), !catalog.templates.is_empty());
+    }
+
+    /// Says what the server offers, now that every component is in.
+    pub fn finish(mut self) -> Self {
+        let (prompts, templates) = (!self.prompts.is_empty(), !self.templates.is_empty());
         let offers = Offers {
-            resources: templates || !catalog.resources.is_empty(),
+            resources: templates || !self.resources.is_empty(),
             prompts,
             completions: prompts || templates,
+            list_changed: true,
         };
-        catalog.server = ServerInfo::new(implementation(), offers);
-        catalog
+        self.server = ServerInfo::new(implementation(), offers);
+        self
     }
 
     /// Adds a component unless one of its names is taken: tools, prompts,
     /// resources and templates are each unique across components.
-    fn add(&mut self, component: Loaded) -> anyhow::Result<()> {
+    pub fn add(&mut self, component: Arc<Loaded>) -> anyhow::Result<()> {
         let kinds: [(&str, Vec<&str>, &HashMap<String, usize>); 4] = [
             ("tool", component.tools.iter().map(|t| t.name.as_str()).collect(), &self.tool_owner),
             ("prompt", component.prompts.iter().map(|p| p.name.as_str()).collect(), &self.prompt_owner),
@@ -96,8 +92,12 @@ impl Catalog {
             self.template_owner.insert(template.uri_template.clone(), index);
             self.templates.push(serde_json::to_value(template)?);
         }
-        self.components.push(Arc::new(component));
+        self.components.push(component);
         Ok(())
+    }
+
+    pub fn components(&self) -> &[Arc<Loaded>] {
+        &self.components
     }
 
     pub fn tool_owner(&self, name: &str) -> Option<&Arc<Loaded>> {
@@ -125,33 +125,6 @@ impl Catalog {
                 .or_else(|| self.resource_owner(uri)),
         }
     }
-
-    /// Loads every `NAME.wasm` in `dir`, each with the policy in `NAME.toml`.
-    /// A component that fails to load is logged and left out.
-    pub async fn load_dir(runtime: &Arc<Runtime>, dir: &Path) -> anyhow::Result<Catalog> {
-        let mut paths = Vec::new();
-        for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|e| e == "wasm") {
-                paths.push(path);
-            }
-        }
-        paths.sort();
-        let mut loaded = Vec::new();
-        for path in paths {
-            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            match load_file(runtime, &name, &path).await {
-                Ok(component) => loaded.push(component),
-                Err(error) => {
-                    tracing::error!(component = name, error = %format!("{error:#}"), "component not loaded")
-                }
-            }
-        }
-        if loaded.is_empty() {
-            tracing::warn!(dir = %dir.display(), "no components loaded: no tools to offer");
-        }
-        Ok(Catalog::new(loaded))
-    }
 }
 
 fn implementation() -> Implementation {
@@ -160,26 +133,4 @@ fn implementation() -> Implementation {
         version: env!("CARGO_PKG_VERSION").into(),
         title: Some("MCP tools as WebAssembly components".into()),
     }
-}
-
-async fn load_file(runtime: &Arc<Runtime>, name: &str, path: &Path) -> anyhow::Result<Loaded> {
-    let policy_path = path.with_extension("toml");
-    let policy = match std::fs::read_to_string(&policy_path) {
-        Ok(text) => Policy::parse(&text, |var| std::env::var(var).ok())
-            .with_context(|| format!("policy {}", policy_path.display()))?,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            tracing::warn!(
-                component = name,
-                "no policy file: the component gets no outbound access and no environment"
-            );
-            Policy::deny_all()
-        }
-        Err(error) => return Err(error).with_context(|| format!("reading {}", policy_path.display())),
-    };
-    let size = std::fs::metadata(path)?.len();
-    if size > MAX_COMPONENT_BYTES {
-        bail!("{} is {size} bytes; components may be at most {MAX_COMPONENT_BYTES}", path.display());
-    }
-    let wasm = std::fs::read(path)?;
-    runtime.load(name, wasm, policy).await
 }

@@ -15,8 +15,36 @@ pub struct Args {
     pub listen: Option<SocketAddr>,
 
     /// Folder of tool components: every `NAME.wasm`, with its policy in `NAME.toml`.
-    #[arg(long, env = "MCP_COMPONENTS")]
-    pub components: PathBuf,
+    /// Watched: a component added, changed or removed there goes live without a restart.
+    #[arg(long, env = "MCP_COMPONENTS", required_unless_present_any = ["components_container_url", "components_connection_string"])]
+    pub components: Option<PathBuf>,
+
+    /// Azure Blob Storage container of tool components (`NAME.wasm` + `NAME.toml`), polled:
+    /// `https://ACCOUNT.blob.core.windows.net/CONTAINER`, read with the managed identity
+    /// (or a SAS given as the URL's query). Its components win over the folder's.
+    #[arg(long, env = "MCP_COMPONENTS_CONTAINER_URL", conflicts_with = "components_connection_string")]
+    pub components_container_url: Option<String>,
+
+    /// The components container by storage connection string instead (development, Azurite).
+    #[arg(long, env = "MCP_COMPONENTS_CONNECTION_STRING", hide_env_values = true)]
+    pub components_connection_string: Option<String>,
+
+    /// The container's name, with --components-connection-string.
+    #[arg(long, env = "MCP_COMPONENTS_CONTAINER", default_value = "components")]
+    pub components_container: String,
+
+    /// How often the component sources are checked for changes, in milliseconds.
+    /// A folder's file events are also acted on at once.
+    #[arg(long, env = "MCP_POLL_INTERVAL_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub poll_interval_ms: u64,
+
+    /// Poll the folder only, ignoring file events (for file systems that don't deliver them).
+    #[arg(long, env = "MCP_POLL_ONLY")]
+    pub poll_only: bool,
+
+    /// Private folder for compiled components, so a restart does not compile again.
+    #[arg(long, env = "MCP_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
 
     /// Host header values accepted (`name`, `name:port` or `*`), comma-separated.
     /// Default: loopback names only.

@@ -2,27 +2,34 @@
 //! fresh sandboxed instance of the WASI component that owns the tool.
 
 mod catalog;
+mod code_cache;
 mod config;
 mod convert;
+mod digest;
 mod egress;
+mod listen;
 mod outbound;
 mod policy;
 mod runtime;
 mod server;
 mod sessions;
+mod source;
+mod swap;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
 use mcp_protocol::http::Guard;
 use tokio::sync::watch;
 
-use crate::catalog::Catalog;
 use crate::config::Args;
 use crate::runtime::Runtime;
 use crate::server::App;
 use crate::sessions::Sessions;
+use crate::source::{Container, Folder, Source};
+use crate::swap::Swapper;
 
 fn main() -> anyhow::Result<()> {
     // Logs go to stdout: the Functions host records stderr lines as errors.
@@ -51,7 +58,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.session_key.is_none() {
         tracing::info!("no MCP_SESSION_KEY: sessions are valid on this instance only");
     }
-    let runtime = Runtime::new(args.max_instances)?;
+    let runtime = Runtime::new(args.max_instances, args.cache_dir.as_deref())?;
+    let source = Source {
+        folder: args.components.as_deref().map(|dir| Folder::open(dir, !args.poll_only)).transpose()?,
+        container: match (&args.components_container_url, &args.components_connection_string) {
+            (Some(url), _) => Some(Container::from_url(url)?),
+            (None, Some(text)) => Some(Container::from_connection_string(text, &args.components_container)?),
+            (None, None) => None,
+        },
+    };
 
     // Listen first, so the readiness probe is answered while components compile.
     let addr = args.listen_addr();
@@ -61,8 +76,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tracing::info!(%addr, "listening; MCP endpoint at /mcp");
 
     let (publish, catalog) = watch::channel(None);
+    let status = Arc::new(Mutex::new(swap::Status::default()));
     let app = Arc::new(App {
         catalog,
+        status: status.clone(),
+        streams: Arc::new(tokio::sync::Semaphore::new(listen::MAX_STREAMS)),
         guard,
         sessions,
         max_body: args.max_body_bytes,
@@ -70,12 +88,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     });
     let server = tokio::spawn(server::serve(listener, app));
 
-    let loaded = Catalog::load_dir(&runtime, &args.components).await?;
-    tracing::info!(tools = loaded.tools.len(), resources = loaded.resources.len(), "ready");
-    publish.send_replace(Some(Arc::new(loaded)));
+    let swapper = Swapper::new(runtime, source, publish, status);
+    let swapping = tokio::spawn(swapper.run(Duration::from_millis(args.poll_interval_ms)));
 
     tokio::select! {
         _ = server => anyhow::bail!("the server stopped"),
+        _ = swapping => anyhow::bail!("the component watcher stopped"),
         _ = shutdown() => tracing::info!("shutting down"),
     }
     Ok(())

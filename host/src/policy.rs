@@ -9,9 +9,13 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
+use crate::digest::Digest;
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
+    /// The component's digest, hex: a `.wasm` with any other digest is refused.
+    sha256: Option<String>,
     #[serde(default)]
     outbound: OutboundFile,
     #[serde(default)]
@@ -102,6 +106,8 @@ impl Destination {
 /// What one component is granted.
 #[derive(Debug, Clone)]
 pub struct Policy {
+    /// The only digest of the component's wasm this policy accepts, if pinned.
+    pub sha256: Option<Digest>,
     pub outbound: Vec<Destination>,
     /// Longest any one outbound request may take, connect to last byte.
     pub outbound_timeout: Duration,
@@ -157,7 +163,12 @@ impl Policy {
             Some(0) => bail!("{key} must be positive"),
             value => Ok(value.unwrap_or(default)),
         };
+        let sha256 = match file.sha256 {
+            None => None,
+            Some(hex) => Some(Digest::parse(&hex).context("sha256 must be 64 hexadecimal digits")?),
+        };
         Ok(Policy {
+            sha256,
             outbound,
             outbound_timeout: Duration::from_millis(outbound_timeout),
             env: env.into_iter().collect(),
@@ -241,5 +252,15 @@ mod tests {
         assert!(denied.outbound.is_empty() && denied.env.is_empty());
         assert!(Policy::parse("[outbound]\nallowed = []", |_| None).is_err(), "typos are errors");
         assert!(Policy::parse("[limits]\nmemory_mb = 0", |_| None).is_err());
+    }
+
+    #[test]
+    fn digest_pins() {
+        let pinned = Policy::parse(&format!("sha256 = \"{}\"", "0a".repeat(32)), |_| None).unwrap();
+        assert_eq!(pinned.sha256, Some(Digest([10; 32])));
+        assert_eq!(Policy::deny_all().sha256, None);
+        for bad in ["0a", "zz".repeat(32).as_str(), "0a".repeat(33).as_str()] {
+            assert!(Policy::parse(&format!("sha256 = \"{bad}\""), |_| None).is_err(), "{bad}");
+        }
     }
 }

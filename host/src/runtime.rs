@@ -1,6 +1,7 @@
 //! The wasmtime side: one engine for the process, one pre-linked component per
 //! tool component, and a fresh store and instance for every call.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,9 @@ use wasmtime::{
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::code_cache::CodeCache;
 use crate::convert;
+use crate::digest::Digest;
 use crate::outbound::Outbound;
 use crate::policy::Policy;
 
@@ -97,10 +100,11 @@ impl ResourceLimiter for Limiter {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<CallState>,
+    cache: Option<CodeCache>,
 }
 
 impl Runtime {
-    pub fn new(max_instances: u32) -> anyhow::Result<Arc<Self>> {
+    pub fn new(max_instances: u32, cache_dir: Option<&Path>) -> anyhow::Result<Arc<Self>> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
@@ -131,17 +135,44 @@ impl Runtime {
                 std::thread::sleep(EPOCH_TICK);
             }
         })?;
-        Ok(Arc::new(Self { engine, linker }))
+        let cache = cache_dir.map(|dir| CodeCache::open(dir, &engine)).transpose()?;
+        Ok(Arc::new(Self { engine, linker, cache }))
+    }
+
+    /// The compiled component: from the code cache, else compiled (off the
+    /// async workers) and stored there. Says which it was.
+    async fn compile(self: &Arc<Self>, wasm: Arc<[u8]>, digest: Digest) -> anyhow::Result<(Component, bool)> {
+        let runtime = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let cache = runtime.cache.as_ref();
+            if let Some(component) = cache.and_then(|cache| cache.get(&runtime.engine, &digest)) {
+                return Ok((component, true));
+            }
+            let component = Component::new(&runtime.engine, &wasm)
+                .map_err(wasm_error)
+                .context("not a valid WASI 0.2 component")?;
+            if let Some(cache) = cache
+                && let Err(error) = cache.put(&digest, &component)
+            {
+                tracing::warn!(error = %format!("{error:#}"), "compiled code not cached");
+            }
+            Ok((component, false))
+        })
+        .await?
     }
 
     /// Compiles and checks a component, then asks it what it offers.
-    pub async fn load(self: &Arc<Self>, name: &str, wasm: Vec<u8>, policy: Policy) -> anyhow::Result<Loaded> {
+    pub async fn load(
+        self: &Arc<Self>,
+        name: &str,
+        wasm: Arc<[u8]>,
+        digest: Digest,
+        policy: Policy,
+    ) -> anyhow::Result<Loaded> {
         let started = Instant::now();
-        let runtime = self.clone();
-        let component = tokio::task::spawn_blocking(move || Component::new(&runtime.engine, &wasm))
-            .await?
-            .map_err(wasm_error)
-            .context("not a valid WASI 0.2 component")?;
+        let (component, cached) = self.compile(wasm, digest).await?;
+        // Build the memory image now rather than on the first call.
+        component.initialize_copy_on_write_image().map_err(|e| anyhow!("{e}"))?;
         let compiled = started.elapsed();
         let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| anyhow!("{e}"))?;
         let pre = ToolComponentPre::new(instance_pre)
@@ -178,6 +209,8 @@ impl Runtime {
             resources = loaded.resources.len(),
             templates = loaded.templates.len(),
             prompts = loaded.prompts.len(),
+            %digest,
+            cached,
             compile_ms = compiled.as_millis() as u64,
             total_ms = started.elapsed().as_millis() as u64,
             "component loaded"

@@ -24,9 +24,11 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::catalog::Catalog;
+use crate::listen;
 use crate::sessions::Sessions;
+use crate::swap::Status;
 
-type Body = BoxBody<Bytes, Infallible>;
+pub type Body = BoxBody<Bytes, Infallible>;
 
 /// How long a request may take to arrive, headers and body.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -36,6 +38,10 @@ const LOAD_WAIT: Duration = Duration::from_secs(30);
 pub struct App {
     /// `None` until the components have loaded.
     pub catalog: watch::Receiver<Option<Arc<Catalog>>>,
+    /// Where the components stand, for the operator.
+    pub status: Arc<Mutex<Status>>,
+    /// One permit per open GET stream.
+    pub streams: Arc<tokio::sync::Semaphore>,
     pub guard: Guard,
     pub sessions: Sessions,
     pub max_body: usize,
@@ -148,6 +154,8 @@ async fn handle(app: &Arc<App>, request: Request<IncomingBody>) -> Response<Body
     match (request.uri().path(), request.method()) {
         ("/", &Method::GET | &Method::HEAD) => full(HttpResponse::empty(200)),
         ("/", _) => full(HttpResponse::empty(405).with_header("allow", "GET, HEAD")),
+        ("/status", &Method::GET) => status(app, &request),
+        ("/status", _) => full(HttpResponse::empty(405).with_header("allow", "GET")),
         ("/mcp", _) => mcp(app, request).await,
         _ => full(HttpResponse::empty(404)),
     }
@@ -163,9 +171,38 @@ async fn mcp(app: &Arc<App>, request: Request<IncomingBody>) -> Response<Body> {
     match parts.method {
         Method::POST => post(app, &headers, body).await,
         Method::DELETE => full(delete(app, &headers)),
-        // No server-initiated stream is offered; GET gets 405 as the spec allows.
+        Method::GET => get(app, &headers),
         _ => full(transport::method_not_allowed()),
     }
+}
+
+/// A session's stream of list changes. Without a session (2026-07-28 clients
+/// have none) there is no stream to offer: 405, as the spec allows.
+fn get(app: &Arc<App>, headers: &HeaderView) -> Response<Body> {
+    let Some(id) = transport::Headers::get(headers, SESSION_HEADER) else {
+        return full(transport::method_not_allowed());
+    };
+    if !transport::Accept::parse(transport::Headers::get(headers, "accept")).sse {
+        return full(HttpResponse::rpc_error(
+            406,
+            &RpcError::new(-32000, "Not Acceptable: the stream needs Accept: text/event-stream"),
+        ));
+    }
+    if app.sessions.check(id).is_none() {
+        let (status, body) = session_not_found(&Value::Null);
+        return full(HttpResponse::json(status, &body));
+    }
+    listen::open(app, id.to_owned()).unwrap_or_else(full)
+}
+
+/// What is serving and what was refused, for the operator; behind the same
+/// Host and Origin checks as MCP.
+fn status(app: &App, request: &Request<IncomingBody>) -> Response<Body> {
+    if let Err(refused) = app.guard.check(&HeaderView(request.headers())) {
+        return full(refused);
+    }
+    let status = app.status.lock().expect("no panics while locked").clone();
+    full(HttpResponse::json(200, &serde_json::to_value(status).expect("status serializes")))
 }
 
 fn session_not_found(id: &Value) -> (u16, Value) {

@@ -43,17 +43,20 @@ pub struct Offers {
     pub prompts: bool,
     /// Prompts or resource templates whose arguments can be completed.
     pub completions: bool,
+    /// Clients with an open stream are told when the lists change.
+    pub list_changed: bool,
 }
 
 impl ServerInfo {
     /// A server offering tools and logging, and the other kinds it has.
     pub fn new(implementation: Implementation, offers: Offers) -> Self {
-        let mut capabilities = json!({ "tools": { "listChanged": false }, "logging": {} });
+        let changes = offers.list_changed;
+        let mut capabilities = json!({ "tools": { "listChanged": changes }, "logging": {} });
         if offers.resources {
-            capabilities["resources"] = json!({ "subscribe": true, "listChanged": false });
+            capabilities["resources"] = json!({ "subscribe": true, "listChanged": changes });
         }
         if offers.prompts {
-            capabilities["prompts"] = json!({ "listChanged": false });
+            capabilities["prompts"] = json!({ "listChanged": changes });
         }
         if offers.completions {
             capabilities["completions"] = json!({});

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::HeaderMap;
+use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -42,6 +43,16 @@ pub fn hostile_wasm() -> PathBuf {
     path_from_env("HOSTILE_WASM", "target/wasm32-wasip2/guest/hostile.wasm")
 }
 
+/// One of the two builds of the `versioned` test component (1 or 2).
+pub fn versioned_wasm(version: u8) -> PathBuf {
+    path_from_env("TEST_COMPONENTS", "build/test-components").join(format!("versioned-v{version}.wasm"))
+}
+
+/// Node.js 22 (`NODE_BIN`, else `node` on the PATH).
+pub fn node_bin() -> PathBuf {
+    std::env::var_os("NODE_BIN").map_or_else(|| PathBuf::from("node"), PathBuf::from)
+}
+
 /// The policy that points the weather component at `api`.
 pub fn weather_policy(api: &str) -> String {
     format!(
@@ -60,7 +71,7 @@ pub struct Host {
     child: Child,
     pub addr: SocketAddr,
     log: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
@@ -174,7 +185,7 @@ impl Host {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             log,
-            _dir: dir,
+            dir,
             client: Client::builder(TokioExecutor::new()).build_http(),
         }
     }
@@ -196,6 +207,25 @@ impl Host {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The folder the host serves components from.
+    pub fn components_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Sends a bodiless request and returns the status and the body as it streams.
+    pub async fn open_stream(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Incoming) {
+        let mut request = hyper::Request::builder().method(method).uri(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(Bytes::new())).expect("valid request");
+        let response = tokio::time::timeout(Duration::from_secs(30), self.client.request(request))
+            .await
+            .expect("an answer within 30 s")
+            .expect("an HTTP answer");
+        (response.status().as_u16(), response.into_body())
     }
 
     pub fn log_text(&self) -> String {

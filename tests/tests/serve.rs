@@ -1,16 +1,22 @@
 //! The weather component alone under the stock `wasmtime serve` answers the
 //! same MCP requests exactly as `mcp-host` does, apart from what legitimately
-//! differs: who the server says it is, and the host's sessions.
+//! differs: who the server says it is, the host's sessions, and whether lists
+//! can change (the host swaps components; a component alone cannot).
 
 use mcp_e2e::fake;
 use mcp_e2e::harness::{Host, JSON_AND_SSE, Reply, weather_policy, weather_wasm};
 use serde_json::{Value, json};
 
-/// Status, content type and body with the server's identity removed.
+/// Status, content type and body with the server's identity and `listChanged` removed.
 fn normalized(reply: &Reply) -> (u16, Option<String>, Value) {
     let strip = |mut message: Value| {
         if let Some(result) = message.get_mut("result").and_then(Value::as_object_mut) {
             result.remove("serverInfo");
+            if let Some(capabilities) = result.get_mut("capabilities").and_then(Value::as_object_mut) {
+                for list in capabilities.values_mut().filter_map(Value::as_object_mut) {
+                    list.remove("listChanged");
+                }
+            }
             if let Some(meta) = result.get_mut("_meta").and_then(Value::as_object_mut) {
                 meta.remove("io.modelcontextprotocol/serverInfo");
             }

@@ -87,6 +87,9 @@ pub trait Server: 'static {
             resources: templates || !Self::resources().is_empty(),
             prompts,
             completions: prompts || templates,
+            // Alone under `wasmtime serve`, every request meets a fresh
+            // instance: nothing stays to notify anyone.
+            list_changed: false,
         }
     }
 

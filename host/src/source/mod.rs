@@ -1,0 +1,101 @@
+//! Where tool components come from: a local folder or an Azure Blob Storage
+//! container. Each holds `NAME.wasm` and, beside it, its policy `NAME.toml`.
+//! A source only reads; `swap` decides what goes live.
+
+mod blob;
+mod folder;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use blob::Container;
+pub use folder::Folder;
+
+use crate::digest::Digest;
+
+/// Largest component accepted.
+pub const MAX_WASM_BYTES: u64 = 64 << 20;
+/// Largest policy file accepted.
+pub const MAX_POLICY_BYTES: u64 = 64 << 10;
+/// Most components one source may hold; more are left out and reported.
+pub const MAX_COMPONENTS: usize = 256;
+
+/// One component as its source holds it now.
+#[derive(Clone)]
+pub struct Files {
+    pub wasm: Arc<[u8]>,
+    pub digest: Digest,
+    /// The text of `NAME.toml`, if there is one.
+    pub policy: Option<Arc<str>>,
+}
+
+impl Files {
+    /// Equal when both the wasm and the policy are the same.
+    pub fn same_as(&self, other: &Files) -> bool {
+        self.digest == other.digest && self.policy == other.policy
+    }
+}
+
+/// Every component in a source by name; one that could not be read carries why.
+pub type Snapshot = BTreeMap<String, Result<Files, String>>;
+
+/// A component name, from a file or blob name: letters, digits, `-` and `_`.
+fn component_name(file: &str, extension: &str) -> Option<String> {
+    let name = file.strip_suffix(extension)?.strip_suffix('.')?;
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    valid.then(|| name.to_owned())
+}
+
+/// The components to serve: those of a folder (for example the ones shipped
+/// with the app), overlaid by those of a blob container (those published
+/// since), which win where both have a component of the same name.
+pub struct Source {
+    pub folder: Option<Folder>,
+    pub container: Option<Container>,
+}
+
+impl Source {
+    /// What every component is now. An error means a source could not be read
+    /// at all, so nothing should change.
+    pub async fn scan(&mut self) -> anyhow::Result<Snapshot> {
+        let mut snapshot = match &mut self.folder {
+            Some(folder) => folder.scan().await?,
+            None => Snapshot::new(),
+        };
+        if let Some(container) = &mut self.container {
+            snapshot.extend(container.scan().await?);
+        }
+        Ok(snapshot)
+    }
+
+    /// Waits until a source may have changed: a file event, or the poll interval.
+    pub async fn changed(&mut self, interval: Duration) {
+        match &mut self.folder {
+            Some(folder) => folder.changed(interval).await,
+            None => tokio::time::sleep(interval).await,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        let folder = self.folder.as_ref().map(Folder::describe);
+        let container = self.container.as_ref().map(Container::describe);
+        folder.into_iter().chain(container).collect::<Vec<_>>().join(", overlaid by ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::component_name;
+
+    #[test]
+    fn names() {
+        assert_eq!(component_name("weather.wasm", "wasm").as_deref(), Some("weather"));
+        assert_eq!(component_name("my_tool-2.toml", "toml").as_deref(), Some("my_tool-2"));
+        for bad in [".wasm", "a b.wasm", "../x.wasm", "dir/x.wasm", "x.wasm.tmp", "x.toml"] {
+            assert_eq!(component_name(bad, "wasm"), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! Hot swap under load, from a watched folder and from a blob container in
+//! Azurite: v1 → v2, then a broken v3 and a tampered upload that never go
+//! live, then removal, while 32 clients call the tool without pause.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use http_body_util::BodyExt as _;
+use mcp_e2e::harness::{Host, node_bin, repo, versioned_wasm};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+const CLIENTS: usize = 32;
+const POLL_MS: u64 = 500;
+/// Generous bound on compiling and checking a small component on a busy machine.
+const COMPILE_BOUND: Duration = Duration::from_secs(15);
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where the test puts components, as an operator would.
+trait Store {
+    async fn put(&self, file: &str, bytes: &[u8]);
+    async fn delete(&self, file: &str);
+}
+
+/// A folder the host watches; files are replaced by rename, as deploy tools do.
+struct FolderStore(PathBuf);
+
+impl Store for FolderStore {
+    async fn put(&self, file: &str, bytes: &[u8]) {
+        let partial = self.0.join(format!(".{file}.partial"));
+        std::fs::write(&partial, bytes).expect("write");
+        std::fs::rename(&partial, self.0.join(file)).expect("rename");
+    }
+
+    async fn delete(&self, file: &str) {
+        std::fs::remove_file(self.0.join(file)).expect("delete");
+    }
+}
+
+/// One call's outcome: when it started and ended, and the version that answered.
+struct Sample {
+    started: Instant,
+    ended: Instant,
+    outcome: Result<String, String>,
+}
+
+/// Clients calling `which_version` back to back until stopped.
+struct Load {
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<Vec<Sample>>>,
+    samples: Arc<std::sync::Mutex<Vec<(Instant, String)>>>,
+}
+
+impl Load {
+    fn start(host: Arc<Host>) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let tasks = (0..CLIENTS)
+            .map(|client| {
+                let (host, stop, seen) = (host.clone(), stop.clone(), samples.clone());
+                tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    let mut id = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        id += 1;
+                        let body = json!({"jsonrpc":"2.0","id":format!("{client}-{id}"),"method":"tools/call",
+                            "params":{"name":"which_version","arguments":{}}});
+                        let started = Instant::now();
+                        let reply = host.post(&body, &[]).await;
+                        let ended = Instant::now();
+                        let answer = (reply.status == 200)
+                            .then(|| reply.json())
+                            .filter(|v| v["result"]["isError"] != json!(true))
+                            .and_then(|v| v["result"]["content"][0]["text"].as_str().map(String::from));
+                        let outcome = answer.ok_or_else(|| format!("{} {}", reply.status, reply.body));
+                        if let Ok(version) = &outcome {
+                            seen.lock().unwrap().push((ended, version.clone()));
+                        }
+                        mine.push(Sample { started, ended, outcome });
+                    }
+                    mine
+                })
+            })
+            .collect();
+        Load { stop, tasks, samples }
+    }
+
+    /// When the first answer from `version` arrived, waiting up to `limit`.
+    async fn first(&self, version: &str, limit: Duration) -> Instant {
+        let deadline = Instant::now() + limit;
+        loop {
+            let found = self.samples.lock().unwrap().iter().find(|(_, v)| v == version).map(|(at, _)| *at);
+            if let Some(at) = found {
+                return at;
+            }
+            assert!(Instant::now() < deadline, "no answer from {version} within {limit:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    async fn stop(self) -> Vec<Sample> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut all = Vec::new();
+        for task in self.tasks {
+            all.extend(task.await.expect("client task"));
+        }
+        all
+    }
+}
+
+/// Polls `/status` until `check` holds for the component's entry.
+async fn wait_for_status(host: &Host, name: &str, limit: Duration, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let status = host.send("GET", "/status", &[], Vec::new()).await.json();
+        if check(&status["components"][name]) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "status never matched within {limit:?}: {status:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The whole scenario; `v1` is live when it starts.
+async fn swap_under_load(host: Arc<Host>, store: &impl Store) {
+    let v1 = std::fs::read(versioned_wasm(1)).expect("v1");
+    let v2 = std::fs::read(versioned_wasm(2)).expect("v2");
+    wait_for_status(&host, "versioned", Duration::from_secs(30), |c| c["serving"]["sha256"] == sha256(&v1))
+        .await;
+
+    // A session with its stream open, to be told when the tools change.
+    let init = host
+        .post(
+            &json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18",
+                "capabilities":{},"clientInfo":{"name":"swap-test","version":"1"}}}),
+            &[],
+        )
+        .await;
+    assert_eq!(init.json()["result"]["capabilities"]["tools"]["listChanged"], json!(true));
+    let session = init.header("mcp-session-id").expect("a session").to_owned();
+    let (status, mut stream) = host
+        .open_stream("GET", "/mcp", &[("accept", "text/event-stream"), ("mcp-session-id", &session)])
+        .await;
+    assert_eq!(status, 200);
+
+    let load = Load::start(host.clone());
+    load.first("version 1", Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // v2: answers switch within the poll interval plus compile time.
+    store.put("versioned.wasm", &v2).await;
+    let uploaded = Instant::now();
+    let switched = load.first("version 2", Duration::from_millis(POLL_MS) + COMPILE_BOUND).await;
+    println!("upload to first answer by v2: {} ms", switched.duration_since(uploaded).as_millis());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // A broken v3 is refused and reported; v2 keeps serving.
+    let broken = b"\0asm\x0d\0\x01\0 not a component".to_vec();
+    store.put("versioned.wasm", &broken).await;
+    let status = wait_for_status(&host, "versioned", Duration::from_secs(10), |c| {
+        c["refused"]["sha256"] == sha256(&broken)
+    })
+    .await;
+    let entry = &status["components"]["versioned"];
+    assert_eq!(entry["serving"]["sha256"], sha256(&v2), "{status:#}");
+    assert!(
+        entry["refused"]["error"].as_str().unwrap().contains("not a valid WASI 0.2 component"),
+        "{entry}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // A valid component whose digest its policy does not pin is refused too.
+    store.put("versioned.toml", format!("sha256 = \"{}\"\n", sha256(&v2)).as_bytes()).await;
+    store.put("versioned.wasm", &v1).await;
+    let status = wait_for_status(&host, "versioned", Duration::from_secs(10), |c| {
+        c["refused"]["sha256"] == sha256(&v1)
+    })
+    .await;
+    let entry = &status["components"]["versioned"];
+    assert_eq!(entry["serving"]["sha256"], sha256(&v2), "{status:#}");
+    assert!(entry["refused"]["error"].as_str().unwrap().contains("pins sha256"), "{entry}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let samples = load.stop().await;
+    let failures: Vec<&String> = samples.iter().filter_map(|s| s.outcome.as_ref().err()).collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} calls failed, first: {}",
+        failures.len(),
+        samples.len(),
+        failures[0]
+    );
+    assert!(samples.len() > 200, "only {} calls", samples.len());
+    // Swaps are atomic: once v2 has answered, every call that starts later gets v2.
+    for sample in &samples {
+        let version = sample.outcome.as_deref().unwrap();
+        assert!(version == "version 1" || version == "version 2", "{version}");
+        if sample.started > switched {
+            assert_eq!(version, "version 2", "a call started after the switch got {version}");
+        }
+    }
+    let span =
+        samples.iter().map(|s| s.ended).max().unwrap() - samples.iter().map(|s| s.started).min().unwrap();
+    println!("{} calls by {CLIENTS} clients in {:.1} s, none failed", samples.len(), span.as_secs_f64());
+
+    // Removal takes the tool away, and the open stream hears of it.
+    store.delete("versioned.wasm").await;
+    store.delete("versioned.toml").await;
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut text = String::new();
+        while let Some(frame) = stream.frame().await {
+            if let Ok(data) = frame.expect("stream frame").into_data() {
+                text.push_str(&String::from_utf8_lossy(&data));
+            }
+            if text.contains("notifications/tools/list_changed") {
+                return text;
+            }
+        }
+        panic!("the stream ended: {text}");
+    })
+    .await
+    .expect("notifications/tools/list_changed within 10 s");
+    assert!(heard.contains("event: message"), "{heard}");
+    let list = host.rpc("tools/list", json!({})).await;
+    assert_eq!(list["result"]["tools"], json!([]), "{list}");
+    let call = host.rpc("tools/call", json!({"name":"which_version","arguments":{}})).await;
+    assert!(call["error"]["message"].as_str().unwrap_or_default().contains("which_version"), "{call}");
+    let status = host.send("GET", "/status", &[], Vec::new()).await.json();
+    assert_eq!(status["components"], json!({}), "{status:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn swaps_from_a_watched_folder_under_load() {
+    let poll = POLL_MS.to_string();
+    let host = Host::start(&[("versioned", &versioned_wasm(1), "")], &["--poll-interval-ms", &poll]);
+    let store = FolderStore(host.components_dir().to_owned());
+    swap_under_load(Arc::new(host), &store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_without_file_events_is_polled() {
+    let host =
+        Host::start(&[("versioned", &versioned_wasm(1), "")], &["--poll-only", "--poll-interval-ms", "300"]);
+    assert_eq!(mcp_e2e::harness::text(&host.call("which_version", json!({})).await), "version 1");
+    FolderStore(host.components_dir().to_owned())
+        .put("versioned.wasm", &std::fs::read(versioned_wasm(2)).unwrap())
+        .await;
+    let deadline = Instant::now() + Duration::from_millis(300) + COMPILE_BOUND;
+    while mcp_e2e::harness::text(&host.call("which_version", json!({})).await) != "version 2" {
+        assert!(Instant::now() < deadline, "never switched to v2:\n{}", host.log_text());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_clash_is_refused_until_the_name_is_free() {
+    let host = Host::start(
+        &[("first", &versioned_wasm(1), ""), ("second", &versioned_wasm(2), "")],
+        &["--poll-interval-ms", "300"],
+    );
+    let status = wait_for_status(&host, "second", Duration::from_secs(5), |c| !c["refused"].is_null()).await;
+    let error = status["components"]["second"]["refused"]["error"].as_str().unwrap();
+    assert_eq!(error, "component second: tool \"which_version\" is already offered by component first");
+    assert!(status["components"]["second"]["serving"].is_null());
+    assert_eq!(mcp_e2e::harness::text(&host.call("which_version", json!({})).await), "version 1");
+
+    FolderStore(host.components_dir().to_owned()).delete("first.wasm").await;
+    wait_for_status(&host, "second", Duration::from_secs(10), |c| c["serving"].is_object()).await;
+    assert_eq!(mcp_e2e::harness::text(&host.call("which_version", json!({})).await), "version 2");
+}
+
+/// Compiled code is cached by digest: a restart loads it instead of compiling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compiled_components_are_cached_across_restarts() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path().join("cache");
+    let args = ["--cache-dir", dir.to_str().unwrap()];
+    let components = [("versioned", versioned_wasm(1))];
+    let components: Vec<(&str, &Path, &str)> =
+        components.iter().map(|(n, p)| (*n, p.as_path(), "")).collect();
+
+    let mut cold = Host::start(&components, &args);
+    let line = cold.wait_for_log("component loaded", Duration::from_secs(5));
+    assert!(line.contains("cached=false"), "{line}");
+    drop(cold);
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].to_str().unwrap().ends_with(".cwasm"));
+
+    let mut warm = Host::start(&components, &args);
+    let line = warm.wait_for_log("component loaded", Duration::from_secs(5));
+    assert!(line.contains("cached=true"), "{line}");
+    assert_eq!(mcp_e2e::harness::text(&warm.call("which_version", json!({})).await), "version 1");
+    drop(warm);
+
+    // A damaged file is noticed, replaced, and costs only a compile.
+    std::fs::write(&files[0], b"not compiled code").unwrap();
+    let mut repaired = Host::start(&components, &args);
+    let line = repaired.wait_for_log("component loaded", Duration::from_secs(5));
+    assert!(line.contains("cached=false"), "{line}");
+    assert_eq!(mcp_e2e::harness::text(&repaired.call("which_version", json!({})).await), "version 1");
+}
+
+#[test]
+fn a_cache_folder_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let output = Command::new(mcp_e2e::harness::host_bin())
+        .args(["--components", dir.path().to_str().unwrap(), "--listen", "127.0.0.1:0", "--cache-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(text.contains("is writable by other users"), "{text}");
+}
+
+/// Azurite on a free loopback port, in memory; stopped on drop.
+struct Azurite {
+    child: Child,
+    connection_string: String,
+}
+
+impl Azurite {
+    const KEY: &str =
+        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+    fn start() -> Azurite {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut child = Command::new(node_bin())
+            .arg(repo().join("tests/blob/node_modules/azurite/dist/src/blob/main.js"))
+            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+            .args(["--inMemoryPersistence", "--disableTelemetry", "--silent", "--skipApiVersionCheck"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start Azurite (make blob-deps)");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(child.try_wait().unwrap().is_none(), "Azurite exited");
+            assert!(Instant::now() < deadline, "Azurite did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let connection_string = format!(
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={};\
+             BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;",
+            Azurite::KEY
+        );
+        Azurite { child, connection_string }
+    }
+}
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blob container driven with the official Azure Storage client for Node.js.
+struct BlobStore {
+    connection_string: String,
+    staging: tempfile::TempDir,
+}
+
+impl BlobStore {
+    async fn run(&self, args: &[&str]) {
+        let status = tokio::process::Command::new(node_bin())
+            .arg(repo().join("tests/blob/blob.mjs"))
+            .args(args)
+            .env("AZURE_STORAGE_CONNECTION_STRING", &self.connection_string)
+            .env("BLOB_CONTAINER", "components")
+            .status()
+            .await
+            .expect("run node");
+        assert!(status.success(), "blob.mjs {args:?} failed");
+    }
+}
+
+impl Store for BlobStore {
+    async fn put(&self, blob: &str, bytes: &[u8]) {
+        let file = self.staging.path().join(blob);
+        std::fs::write(&file, bytes).unwrap();
+        self.run(&["put", blob, file.to_str().unwrap()]).await;
+    }
+
+    async fn delete(&self, blob: &str) {
+        self.run(&["delete", blob]).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn swaps_from_a_blob_container_under_load() {
+    let azurite = Azurite::start();
+    let store = BlobStore {
+        connection_string: azurite.connection_string.clone(),
+        staging: tempfile::tempdir().unwrap(),
+    };
+    store.run(&["create"]).await;
+    store.put("versioned.wasm", &std::fs::read(versioned_wasm(1)).unwrap()).await;
+    store.put("versioned.toml", b"").await;
+    let poll = POLL_MS.to_string();
+    let host = Host::start_with_env(
+        &[],
+        &["--poll-interval-ms", &poll],
+        &[
+            ("MCP_COMPONENTS_CONNECTION_STRING", &azurite.connection_string),
+            ("MCP_COMPONENTS_CONTAINER", "components"),
+        ],
+    );
+    assert!(host.log_text().contains("blob container components"), "{}", host.log_text());
+    swap_under_load(Arc::new(host), &store).await;
+}
