@@ -266,8 +266,12 @@ var baseAppSettings = {
   // X-Forwarded-Host. The public name is listed too, for a direct or future forward.
   MCP_ALLOWED_HOSTS: '127.0.0.1,${site.properties.defaultHostName}'
   MCP_SESSION_KEY: sessionKey
-  // For hot swapping (not read yet: the package ships its components).
+  // Hot swap: components published to this container (make publish-component) override
+  // the package's, polled every 30 s with the identity above (AZURE_CLIENT_ID).
   MCP_COMPONENTS_CONTAINER_URL: '${storage.properties.primaryEndpoints.blob}${componentsContainerName}'
+  MCP_POLL_INTERVAL_MS: '30000'
+  // Compiled components, on the instance's own disk: a restart there skips compiling.
+  MCP_CACHE_DIR: '/tmp/mcp-host-cache'
   RUST_LOG: 'info'
 }
 var originAppSettings = empty(allowedOrigins) ? {} : {

@@ -3,17 +3,22 @@
 #
 #   scripts/publish-component.sh path/to/NAME.wasm      (make publish-component COMPONENT=...)
 #
-# Uploads NAME.wasm and, when present, NAME.toml beside it (a component without a policy
-# gets no outbound access and no environment), as blobs NAME.wasm and NAME.toml, with
-# `az storage blob upload --auth-mode login`: your Entra sign-in (az login), no account key.
-# `make deploy` gives the deploying principal Storage Blob Data Contributor on the container.
+# Uploads NAME.toml, the policy beside NAME.wasm (none: no outbound access and no
+# environment) with the wasm's sha256 pinned in it, then NAME.wasm, as blobs of the same
+# names, with `az storage blob upload --auth-mode login`: your Entra sign-in (az login), no
+# account key. `make deploy` gives the deploying principal Storage Blob Data Contributor on
+# the container.
+#
+# The pin pairs the two uploads: every instance of mcp-host (polling the container) keeps
+# serving the previous version until it sees this policy and this wasm together, then
+# switches. A poll between the two uploads logs a pin mismatch and changes nothing.
 #
 # The storage account and container come from the azd environment (outputs of
 # infra/main.bicep), or from AZURE_STORAGE_ACCOUNT_NAME and COMPONENTS_CONTAINER_NAME.
 # DRY_RUN=1 prints the commands instead of running them.
 #
-# Until the host's hot-swap support lands, the running app serves the components packed in
-# its zip; published blobs are picked up once it does.
+# The components in the container override those of the same name packed in the app's zip.
+# Check what each instance serves at /status.
 set -euo pipefail
 
 die() { echo "publish-component: $*" >&2; exit 1; }
@@ -31,10 +36,17 @@ head=$(head -c 8 "$wasm" | od -An -tx1 | tr -d ' \n')
 [ "${head:12:4}" = "0100" ] || die "$wasm is a core module, not a component (build it for wasm32-wasip2)"
 
 policy="${wasm%.wasm}.toml"
-if [ ! -f "$policy" ]; then
-  echo "publish-component: no $policy: $name will get no outbound access and no environment" >&2
-  policy=""
-fi
+manifest=$(mktemp)
+trap 'rm -f "$manifest"' EXIT
+digest=$(sha256sum "$wasm" | cut -c1-64)
+{
+  echo "sha256 = \"$digest\""
+  if [ -f "$policy" ]; then
+    grep -v '^sha256 *=' "$policy" || true
+  else
+    echo "publish-component: no $policy: $name will get no outbound access and no environment" >&2
+  fi
+} >"$manifest"
 
 azd_value() {
   command -v azd >/dev/null || return 0
@@ -62,7 +74,6 @@ upload() { # FILE BLOB CONTENT-TYPE
     --file "$1" --name "$2" --content-type "$3" --overwrite --only-show-errors --output none
 }
 
-# The policy first: a host that notices the new .wasm then finds its matching policy.
-[ -z "$policy" ] || upload "$policy" "$name.toml" "application/toml"
+upload "$manifest" "$name.toml" "application/toml"
 upload "$wasm" "$name.wasm" "application/wasm"
-echo "published $name to https://$account.blob.core.windows.net/$container/"
+echo "published $name (sha256 $digest) to https://$account.blob.core.windows.net/$container/"

@@ -59,14 +59,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!("no MCP_SESSION_KEY: sessions are valid on this instance only");
     }
     let runtime = Runtime::new(args.max_instances, args.cache_dir.as_deref())?;
-    let source = Source {
-        folder: args.components.as_deref().map(|dir| Folder::open(dir, !args.poll_only)).transpose()?,
-        container: match (&args.components_container_url, &args.components_connection_string) {
+    let source = Source::new(
+        args.components.as_deref().map(|dir| Folder::open(dir, !args.poll_only)).transpose()?,
+        match (&args.components_container_url, &args.components_connection_string) {
             (Some(url), _) => Some(Container::from_url(url)?),
             (None, Some(text)) => Some(Container::from_connection_string(text, &args.components_container)?),
             (None, None) => None,
         },
-    };
+    );
 
     // Listen first, so the readiness probe is answered while components compile.
     let addr = args.listen_addr();

@@ -103,39 +103,31 @@ impl Swapper {
             every_ms = interval.as_millis() as u64,
             "watching for components"
         );
+        // The folder's components serve at once; the container's follow when it answers.
+        if self.source.has_folder_and_container() {
+            self.scan_once(false).await;
+        }
         loop {
-            self.scan_once().await;
+            self.scan_once(true).await;
             self.source.changed(interval).await;
         }
     }
 
     /// One scan: whatever changed is loaded and, if anything did, a new catalog published.
-    pub async fn scan_once(&mut self) {
-        let snapshot = match self.source.scan().await {
-            Ok(snapshot) => snapshot,
-            Err(error) => {
-                // The client's error embeds its sources already: context and root cause say it all.
-                let error = format!("{error}: {}", error.root_cause());
-                let mut status = self.status.lock().expect("no panics while locked");
-                if status.scan_error.as_ref() != Some(&error) {
-                    tracing::error!(source = self.source.describe(), %error, "could not read the components; serving what was loaded");
-                }
-                status.scan_error = Some(error);
-                drop(status);
-                // Publish the first time all the same, so requests are not kept waiting.
-                if self.publish.borrow().is_none() {
-                    self.publish.send_replace(Some(Arc::new(Catalog::empty().finish())));
-                }
-                return;
-            }
-        };
+    async fn scan_once(&mut self, container: bool) {
+        let (snapshot, failure) = self.source.scan(container).await;
+        if let Some(error) = &failure
+            && self.status.lock().expect("no panics while locked").scan_error.as_ref() != Some(error)
+        {
+            tracing::error!(source = self.source.describe(), %error, "could not read the components; serving what was loaded");
+        }
         let (changed, replaced) = self.apply(snapshot).await;
         if changed || self.publish.borrow().is_none() {
             self.publish_catalog(replaced);
         }
         let mut status = self.status.lock().expect("no panics while locked");
         status.last_scan = Some(now());
-        status.scan_error = None;
+        status.scan_error = failure;
         status.components = self.component_status();
     }
 

@@ -418,3 +418,44 @@ async fn swaps_from_a_blob_container_under_load() {
     assert!(host.log_text().contains("blob container components"), "{}", host.log_text());
     swap_under_load(Arc::new(host), &store).await;
 }
+
+/// The container's components override the folder's of the same name; when the
+/// container cannot be read, the folder's still serve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_overrides_the_folder_and_its_outage_leaves_the_folder_serving() {
+    let azurite = Azurite::start();
+    let store = BlobStore {
+        connection_string: azurite.connection_string.clone(),
+        staging: tempfile::tempdir().unwrap(),
+    };
+    store.run(&["create"]).await;
+    store.put("versioned.wasm", &std::fs::read(versioned_wasm(2)).unwrap()).await;
+    let env = [("MCP_COMPONENTS_CONNECTION_STRING", azurite.connection_string.as_str())];
+    let host =
+        Host::start_with_env(&[("versioned", &versioned_wasm(1), "")], &["--poll-interval-ms", "300"], &env);
+    let v2 = sha256(&std::fs::read(versioned_wasm(2)).unwrap());
+    wait_for_status(&host, "versioned", Duration::from_secs(10), |c| c["serving"]["sha256"] == v2).await;
+    assert_eq!(mcp_e2e::harness::text(&host.call("which_version", json!({})).await), "version 2");
+
+    // Taken out of the container: the folder's version serves again.
+    store.delete("versioned.wasm").await;
+    let v1 = sha256(&std::fs::read(versioned_wasm(1)).unwrap());
+    wait_for_status(&host, "versioned", Duration::from_secs(10), |c| c["serving"]["sha256"] == v1).await;
+
+    // Storage down: the error is reported, and nothing stops serving.
+    drop(azurite);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = host.send("GET", "/status", &[], Vec::new()).await.json();
+        if status["scan_error"].is_string() {
+            assert!(
+                status["scan_error"].as_str().unwrap().contains("listing the components container"),
+                "{status}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "no scan error reported: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(mcp_e2e::harness::text(&host.call("which_version", json!({})).await), "version 1");
+}

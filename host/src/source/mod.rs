@@ -53,22 +53,44 @@ fn component_name(file: &str, extension: &str) -> Option<String> {
 /// with the app), overlaid by those of a blob container (those published
 /// since), which win where both have a component of the same name.
 pub struct Source {
-    pub folder: Option<Folder>,
-    pub container: Option<Container>,
+    folder: Option<Folder>,
+    container: Option<Container>,
+    /// What each source held when it was last read.
+    folder_seen: Snapshot,
+    container_seen: Snapshot,
 }
 
 impl Source {
-    /// What every component is now. An error means a source could not be read
-    /// at all, so nothing should change.
-    pub async fn scan(&mut self) -> anyhow::Result<Snapshot> {
-        let mut snapshot = match &mut self.folder {
-            Some(folder) => folder.scan().await?,
-            None => Snapshot::new(),
-        };
-        if let Some(container) = &mut self.container {
-            snapshot.extend(container.scan().await?);
+    pub fn new(folder: Option<Folder>, container: Option<Container>) -> Self {
+        Self { folder, container, folder_seen: Snapshot::new(), container_seen: Snapshot::new() }
+    }
+
+    pub fn has_folder_and_container(&self) -> bool {
+        self.folder.is_some() && self.container.is_some()
+    }
+
+    /// What every component is now, as far as the sources could be read (the
+    /// container only if `container`); a source that could not be read counts
+    /// as unchanged, and why is returned beside.
+    pub async fn scan(&mut self, container: bool) -> (Snapshot, Option<String>) {
+        // The client's errors embed their sources already: context and root cause say it all.
+        let describe = |error: anyhow::Error| format!("{error}: {}", error.root_cause());
+        let mut failure = None;
+        if let Some(folder) = &mut self.folder {
+            match folder.scan().await {
+                Ok(snapshot) => self.folder_seen = snapshot,
+                Err(error) => failure = Some(describe(error)),
+            }
         }
-        Ok(snapshot)
+        if let Some(source) = self.container.as_mut().filter(|_| container) {
+            match source.scan().await {
+                Ok(snapshot) => self.container_seen = snapshot,
+                Err(error) => failure = Some(describe(error)),
+            }
+        }
+        let mut snapshot = self.folder_seen.clone();
+        snapshot.extend(self.container_seen.clone());
+        (snapshot, failure)
     }
 
     /// Waits until a source may have changed: a file event, or the poll interval.
