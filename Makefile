@@ -76,7 +76,7 @@ build: wasm-target
 
 ## run: serve the weather tool at http://127.0.0.1:$(PORT)/mcp
 run: build
-	$(HOST_BIN) --components $(COMPONENTS) --listen 127.0.0.1:$(PORT)
+	$(HOST_BIN) --components $(COMPONENTS) --cache-dir build/cache --listen 127.0.0.1:$(PORT)
 
 ## serve: run the weather component alone under the stock `wasmtime serve` at http://127.0.0.1:$(PORT)/mcp
 serve: build wasmtime
