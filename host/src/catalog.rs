@@ -26,6 +26,8 @@ pub struct Catalog {
     pub templates: Vec<Value>,
     pub prompts: Vec<Value>,
     pub server: ServerInfo,
+    /// Who may call each tool, when OAuth is on (see `auth::Auth::apply`).
+    pub access: HashMap<String, crate::auth::Access>,
 }
 
 impl Catalog {
@@ -41,6 +43,7 @@ impl Catalog {
             templates: Vec::new(),
             prompts: Vec::new(),
             server: ServerInfo::new(implementation(), Offers::default()),
+            access: HashMap::new(),
         };
         for component in components {
             if let Err(error) = catalog.add(component) {

@@ -1,6 +1,7 @@
 //! `mcp-host`: serves MCP over Streamable HTTP, running every tool call in a
 //! fresh sandboxed instance of the WASI component that owns the tool.
 
+mod auth;
 mod catalog;
 mod config;
 mod convert;
@@ -52,6 +53,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!("no MCP_SESSION_KEY: sessions are valid on this instance only");
     }
     let runtime = Runtime::new(args.max_instances)?;
+    let auth = auth::Auth::from_args(&args.auth)?.map(Arc::new);
 
     // Listen first, so the readiness probe is answered while components compile.
     let addr = args.listen_addr();
@@ -67,10 +69,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         sessions,
         max_body: args.max_body_bytes,
         waiting: Default::default(),
+        auth: auth.clone(),
     });
     let server = tokio::spawn(server::serve(listener, app));
 
-    let loaded = Catalog::load_dir(&runtime, &args.components).await?;
+    let mut loaded = Catalog::load_dir(&runtime, &args.components).await?;
+    if let Some(auth) = &auth {
+        auth.apply(&mut loaded);
+    }
     tracing::info!(tools = loaded.tools.len(), resources = loaded.resources.len(), "ready");
     publish.send_replace(Some(Arc::new(loaded)));
 

@@ -18,6 +18,15 @@ struct PolicyFile {
     env: EnvFile,
     #[serde(default)]
     limits: LimitsFile,
+    #[serde(default)]
+    identity: IdentityFile,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentityFile {
+    #[serde(default)]
+    claims: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -118,6 +127,8 @@ pub struct Policy {
     pub max_concurrent: usize,
     /// Largest result a call may return (content, structured content and `_meta` together).
     pub max_result_bytes: usize,
+    /// Claims of the caller's validated access token the component sees (never the token).
+    pub identity_claims: Vec<String>,
 }
 
 impl Policy {
@@ -157,7 +168,12 @@ impl Policy {
             Some(0) => bail!("{key} must be positive"),
             value => Ok(value.unwrap_or(default)),
         };
+        let identity_claims = file.identity.claims;
+        if identity_claims.len() > 32 || identity_claims.iter().any(|c| c.is_empty() || c.len() > 64) {
+            bail!("identity.claims must name at most 32 claims, each 1 to 64 characters");
+        }
         Ok(Policy {
+            identity_claims,
             outbound,
             outbound_timeout: Duration::from_millis(outbound_timeout),
             env: env.into_iter().collect(),
@@ -241,5 +257,14 @@ mod tests {
         assert!(denied.outbound.is_empty() && denied.env.is_empty());
         assert!(Policy::parse("[outbound]\nallowed = []", |_| None).is_err(), "typos are errors");
         assert!(Policy::parse("[limits]\nmemory_mb = 0", |_| None).is_err());
+    }
+
+    #[test]
+    fn identity_claims() {
+        assert!(Policy::deny_all().identity_claims.is_empty(), "no claims unless named");
+        let policy = Policy::parse("[identity]\nclaims = [\"sub\", \"scope\"]", |_| None).unwrap();
+        assert_eq!(policy.identity_claims, ["sub", "scope"]);
+        assert!(Policy::parse("[identity]\nclaims = [\"\"]", |_| None).is_err());
+        assert!(Policy::parse("[identity]\ntoken = true", |_| None).is_err(), "unknown keys are errors");
     }
 }

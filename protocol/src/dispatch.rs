@@ -488,6 +488,7 @@ fn call_request(
         meta: (!meta.is_empty()).then_some(meta),
         inputs,
         client_capabilities: client_capabilities.clone(),
+        identity: None,
     })
 }
 
@@ -929,6 +930,7 @@ mod tests {
                 meta: None,
                 inputs: None,
                 client_capabilities: Map::new(),
+                identity: None,
             }),
             client_capabilities: Map::new(),
         };
@@ -980,6 +982,7 @@ mod tests {
             meta: None,
             inputs: None,
             client_capabilities: Map::new(),
+            identity: None,
         });
         let legacy = Pending { era: Era::Legacy(Version::V2025_11_25), op: call, ..modern(json!({})) };
         let (_, body) =

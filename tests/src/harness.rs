@@ -42,6 +42,11 @@ pub fn hostile_wasm() -> PathBuf {
     path_from_env("HOSTILE_WASM", "target/wasm32-wasip2/guest/hostile.wasm")
 }
 
+/// The test component whose tools report who called them (`WHOAMI_WASM`).
+pub fn whoami_wasm() -> PathBuf {
+    path_from_env("WHOAMI_WASM", "target/wasm32-wasip2/guest/whoami.wasm")
+}
+
 /// The policy that points the weather component at `api`.
 pub fn weather_policy(api: &str) -> String {
     format!(
