@@ -17,6 +17,10 @@ const RESOURCE: &str = "https://weather.example.test/mcp";
 const METADATA: &str = "https://weather.example.test/.well-known/oauth-protected-resource/mcp";
 
 fn start(issuer: &Issuer) -> Host {
+    start_with(issuer, &[])
+}
+
+fn start_with(issuer: &Issuer, extra_env: &[(&str, &str)]) -> Host {
     let api = fake::shared().url();
     let whoami_policy = "[identity]\nclaims = [\"sub\", \"scope\"]\n";
     let components = [
@@ -25,16 +29,14 @@ fn start(issuer: &Issuer) -> Host {
     ];
     let components: Vec<_> = components.iter().map(|(n, w, p)| (*n, *w, p.as_str())).collect();
     let issuers = issuer.url();
-    Host::start_with_env(
-        &components,
-        &[],
-        &[
-            ("MCP_AUTH", "oauth"),
-            ("MCP_AUTH_ISSUERS", &issuers),
-            ("MCP_AUTH_RESOURCE", RESOURCE),
-            ("MCP_AUTH_SCOPES", "profile.read"),
-        ],
-    )
+    let mut env = vec![
+        ("MCP_AUTH", "oauth"),
+        ("MCP_AUTH_ISSUERS", issuers.as_str()),
+        ("MCP_AUTH_RESOURCE", RESOURCE),
+        ("MCP_AUTH_SCOPES", "profile.read"),
+    ];
+    env.extend_from_slice(extra_env);
+    Host::start_with_env(&components, &[], &env)
 }
 
 async fn call(host: &Host, tool: &str, token: Option<&str>) -> Reply {
@@ -234,6 +236,58 @@ async fn an_unknown_key_id_refreshes_the_keys_once() {
     }
     assert_eq!(issuer.jwks_fetches(), 2, "at most one refresh per interval");
     assert_eq!(call(&host, "whoami", Some(&issuer.key.sign(&claims))).await.status, 200);
+}
+
+#[tokio::test]
+async fn entra_style_audience_and_qualified_scopes() {
+    let issuer = Issuer::start().await;
+    let client_id = "6e1f2b0c-3a5d-4c7e-9f10-2b3c4d5e6f70";
+    let prefix = format!("api://{client_id}/");
+    let host =
+        start_with(&issuer, &[("MCP_AUTH_AUDIENCES", client_id), ("MCP_AUTH_SCOPE_PREFIX", prefix.as_str())]);
+    let qualified = format!("{prefix}profile.read");
+    let metadata = host.send("GET", "/.well-known/oauth-protected-resource/mcp", &[], "").await.json();
+    assert_eq!(metadata["scopes_supported"], json!([qualified]));
+    let reply = call(&host, "whoami", None).await;
+    assert_refused(&reply, 401, &format!("Bearer scope=\"{qualified}\", resource_metadata=\"{METADATA}\""));
+
+    // Entra ID v2 tokens: `aud` is the application id, `scp` the scopes without the prefix.
+    let mut claims = issuer.claims(client_id, "");
+    claims["scp"] = json!("profile.read");
+    assert_eq!(identity(&call(&host, "whoami", Some(&issuer.key.sign(&claims))).await)["sub"], "user-42");
+    claims["scp"] = json!("other");
+    let reply = call(&host, "whoami", Some(&issuer.key.sign(&claims))).await;
+    assert_refused(
+        &reply,
+        403,
+        &format!(
+            "Bearer error=\"insufficient_scope\", scope=\"{qualified}\", resource_metadata=\"{METADATA}\""
+        ),
+    );
+    // The resource identifier is no longer an accepted audience.
+    let reply = call(&host, "whoami", Some(&issuer.key.sign(&issuer.claims(RESOURCE, "profile.read")))).await;
+    assert_refused(&reply, 401, &invalid_token("the token is meant for another audience"));
+}
+
+#[tokio::test]
+async fn an_unreachable_issuer_makes_tokens_wait_not_fail() {
+    // A port nothing listens on: the keys cannot be fetched.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let issuer = format!("http://{closed}");
+    let host = Host::start_with_env(
+        &[("whoami", &whoami_wasm(), "")],
+        &[],
+        &[("MCP_AUTH", "oauth"), ("MCP_AUTH_ISSUERS", &issuer), ("MCP_AUTH_RESOURCE", RESOURCE)],
+    );
+    let claims = json!({"iss": issuer, "sub": "u", "aud": RESOURCE, "exp": now() + 60});
+    let reply = call(&host, "whoami_public", Some(&SigningKey::generate("k").sign(&claims))).await;
+    // The token may well be good: 503, so the client retries rather than signing in again.
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert_eq!(reply.header("retry-after"), Some("30"));
+    assert_eq!(reply.header("www-authenticate"), None);
+    assert!(host.log_text().contains("fetching the issuer's keys failed"));
+    // Without a token, public tools still answer.
+    assert_eq!(identity(&call(&host, "whoami_public", None).await), Value::Null);
 }
 
 #[tokio::test]

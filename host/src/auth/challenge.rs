@@ -19,6 +19,16 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// The same refusal naming its scopes as the authorization server knows them.
+    pub fn qualified(self, prefix: &str) -> Refusal {
+        let qualify = |scopes: Vec<String>| scopes.into_iter().map(|s| format!("{prefix}{s}")).collect();
+        match self {
+            Refusal::Unauthenticated { scopes } => Refusal::Unauthenticated { scopes: qualify(scopes) },
+            Refusal::InsufficientScope { scopes } => Refusal::InsufficientScope { scopes: qualify(scopes) },
+            invalid => invalid,
+        }
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             Refusal::InsufficientScope { .. } => 403,
@@ -109,6 +119,11 @@ mod tests {
             format!("Bearer error=\"insufficient_scope\", scope=\"a.read\", resource_metadata=\"{PRM}\"")
         );
         assert_eq!((none.status(), invalid.status(), scope.status()), (401, 401, 403));
+        assert_eq!(
+            scope.qualified("api://app/"),
+            Refusal::InsufficientScope { scopes: vec!["api://app/a.read".into()] }
+        );
+        assert_eq!(invalid.clone().qualified("api://app/"), invalid);
     }
 
     #[test]

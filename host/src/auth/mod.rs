@@ -65,6 +65,12 @@ pub struct AuthArgs {
     #[arg(long = "auth-scopes", env = "MCP_AUTH_SCOPES", value_delimiter = ',')]
     pub scopes: Vec<String>,
 
+    /// What names this API's scopes at the authorization server, such as
+    /// `api://<application id>/` for Microsoft Entra ID: added to every scope
+    /// advertised (metadata and challenges), optional in tokens' scopes.
+    #[arg(long = "auth-scope-prefix", env = "MCP_AUTH_SCOPE_PREFIX", default_value = "")]
+    pub scope_prefix: String,
+
     /// The issuer's JWK Set URL, for a single issuer. Default: the `jwks_uri`
     /// of its OpenID Connect Discovery or RFC 8414 metadata.
     #[arg(long = "auth-jwks-url", env = "MCP_AUTH_JWKS_URL")]
@@ -85,6 +91,7 @@ pub struct Auth {
     issuers: Vec<Issuer>,
     audiences: Vec<String>,
     leeway: u64,
+    scope_prefix: String,
     /// Where the metadata is: the URL challenges point to, and the paths served.
     metadata_url: String,
     metadata_paths: Vec<String>,
@@ -126,9 +133,11 @@ impl Auth {
             jwks::check_url(url).context("MCP_AUTH_JWKS_URL")?;
         }
         ensure!(args.leeway_secs <= 300, "MCP_AUTH_LEEWAY_SECS must be at most 300");
-        for scope in &args.scopes {
+        let qualified: Vec<String> =
+            args.scopes.iter().map(|s| format!("{}{s}", args.scope_prefix)).collect();
+        for scope in &qualified {
             Access::of(Some(&json!({ access::SECURITY_SCHEMES: [{ "type": "oauth2", "scopes": [scope] }] })))
-                .with_context(|| format!("MCP_AUTH_SCOPES entry {scope:?}"))?;
+                .with_context(|| format!("MCP_AUTH_SCOPES entry {scope:?} (with MCP_AUTH_SCOPE_PREFIX)"))?;
         }
         let origin = format!(
             "{}://{}",
@@ -145,8 +154,8 @@ impl Auth {
             "authorization_servers": args.issuers,
             "bearer_methods_supported": ["header"],
         });
-        if !args.scopes.is_empty() {
-            metadata["scopes_supported"] = json!(args.scopes);
+        if !qualified.is_empty() {
+            metadata["scopes_supported"] = json!(qualified);
         }
         let audiences =
             if args.audiences.is_empty() { vec![resource.to_owned()] } else { args.audiences.clone() };
@@ -164,6 +173,7 @@ impl Auth {
                 .collect(),
             audiences,
             leeway: args.leeway_secs,
+            scope_prefix: args.scope_prefix.clone(),
             metadata_url: format!("{origin}{}", metadata_paths.last().expect("one path at least")),
             metadata_paths,
             metadata,
@@ -257,10 +267,11 @@ impl Auth {
             .iter()
             .filter_map(|name| claims.get(*name))
             .flat_map(|value| match value {
-                Value::String(list) => list.split_whitespace().map(str::to_owned).collect(),
-                Value::Array(list) => list.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+                Value::String(list) => list.split_whitespace().collect(),
+                Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
                 _ => Vec::new(),
             })
+            .map(|scope| scope.strip_prefix(self.scope_prefix.as_str()).unwrap_or(scope).to_owned())
             .collect();
         Ok(Identity { claims, scopes })
     }
@@ -281,6 +292,7 @@ impl Auth {
             // Unknown tools are answered as usual; no need to sign in for an error.
             let Some(access) = catalog.access.get(name) else { continue };
             if let Err(refusal) = access.check(identity.map(|i| &i.scopes)) {
+                let refusal = refusal.qualified(&self.scope_prefix);
                 tracing::info!(tool = name, status = refusal.status(), "tool call refused");
                 return Err(
                     refusal.response(&self.metadata_url, Some(message.id.as_ref().unwrap_or(&Value::Null)))
