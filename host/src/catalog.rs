@@ -21,6 +21,8 @@ pub struct Catalog {
     pub templates: Vec<Value>,
     pub prompts: Vec<Value>,
     pub server: ServerInfo,
+    /// Who may call each tool, when OAuth is on (see `auth::Auth::apply`).
+    pub access: HashMap<String, crate::auth::Access>,
 }
 
 impl Catalog {
@@ -37,6 +39,7 @@ impl Catalog {
             templates: Vec::new(),
             prompts: Vec::new(),
             server: ServerInfo::new(implementation(), Offers::default()),
+            access: HashMap::new(),
         }
     }
 

@@ -70,6 +70,9 @@ pub struct Args {
     /// (sizes the pooling allocator).
     #[arg(long, env = "MCP_MAX_INSTANCES", default_value_t = 128)]
     pub max_instances: u32,
+
+    #[command(flatten)]
+    pub auth: crate::auth::AuthArgs,
 }
 
 impl Args {

@@ -233,6 +233,7 @@ pub fn call_request(request: &p::CallRequest) -> wit::CallRequest {
         meta: request.meta.as_ref().map(json),
         inputs: request.inputs.as_ref().map(inputs),
         client_capabilities: json(&request.client_capabilities),
+        identity: request.identity.as_ref().map(json),
     }
 }
 

@@ -81,12 +81,12 @@ static TLS: LazyLock<tokio_rustls::TlsConnector> = LazyLock::new(|| {
 
 /// Connects to `address`, speaking TLS for `https` with `host` as the name the
 /// certificate must carry.
-pub async fn connect(
+pub async fn connect<B: Sendable>(
     address: SocketAddr,
     host: &str,
     https: bool,
     timeout: Duration,
-) -> Result<hyper::client::conn::http1::SendRequest<wasmtime_wasi_http::WasiBody>, Error> {
+) -> Result<hyper::client::conn::http1::SendRequest<B>, Error> {
     let connect = async {
         let stream = TcpStream::connect(address).await.map_err(Error::Connect)?;
         let _ = stream.set_nodelay(true);
@@ -102,9 +102,18 @@ pub async fn connect(
     tokio::time::timeout(timeout, connect).await.map_err(|_| Error::ConnectionTimeout)?
 }
 
-async fn handshake<S>(
-    stream: S,
-) -> Result<hyper::client::conn::http1::SendRequest<wasmtime_wasi_http::WasiBody>, Error>
+/// A request body hyper's client can send from a spawned connection.
+pub trait Sendable:
+    Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send + 'static
+{
+}
+
+impl<B> Sendable for B where
+    B: Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send + 'static
+{
+}
+
+async fn handshake<S, B: Sendable>(stream: S) -> Result<hyper::client::conn::http1::SendRequest<B>, Error>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {

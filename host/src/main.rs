@@ -1,6 +1,7 @@
 //! `mcp-host`: serves MCP over Streamable HTTP, running every tool call in a
 //! fresh sandboxed instance of the WASI component that owns the tool.
 
+mod auth;
 mod catalog;
 mod code_cache;
 mod config;
@@ -58,6 +59,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.session_key.is_none() {
         tracing::info!("no MCP_SESSION_KEY: sessions are valid on this instance only");
     }
+    let auth = auth::Auth::from_args(&args.auth)?.map(Arc::new);
     let runtime = Runtime::new(args.max_instances, args.cache_dir.as_deref())?;
     let source = Source::new(
         args.components.as_deref().map(|dir| Folder::open(dir, !args.poll_only)).transpose()?,
@@ -85,10 +87,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         sessions,
         max_body: args.max_body_bytes,
         waiting: Default::default(),
+        auth: auth.clone(),
     });
     let server = tokio::spawn(server::serve(listener, app));
 
-    let swapper = Swapper::new(runtime, source, publish, status);
+    let swapper = Swapper::new(runtime, source, auth, publish, status);
     let swapping = tokio::spawn(swapper.run(Duration::from_millis(args.poll_interval_ms)));
 
     tokio::select! {

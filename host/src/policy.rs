@@ -22,6 +22,15 @@ struct PolicyFile {
     env: EnvFile,
     #[serde(default)]
     limits: LimitsFile,
+    #[serde(default)]
+    identity: IdentityFile,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentityFile {
+    #[serde(default)]
+    claims: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -124,6 +133,8 @@ pub struct Policy {
     pub max_concurrent: usize,
     /// Largest result a call may return (content, structured content and `_meta` together).
     pub max_result_bytes: usize,
+    /// Claims of the caller's validated access token the component sees (never the token).
+    pub identity_claims: Vec<String>,
 }
 
 impl Policy {
@@ -167,8 +178,13 @@ impl Policy {
             None => None,
             Some(hex) => Some(Digest::parse(&hex).context("sha256 must be 64 hexadecimal digits")?),
         };
+        let identity_claims = file.identity.claims;
+        if identity_claims.len() > 32 || identity_claims.iter().any(|c| c.is_empty() || c.len() > 64) {
+            bail!("identity.claims must name at most 32 claims, each 1 to 64 characters");
+        }
         Ok(Policy {
             sha256,
+            identity_claims,
             outbound,
             outbound_timeout: Duration::from_millis(outbound_timeout),
             env: env.into_iter().collect(),
@@ -262,5 +278,14 @@ mod tests {
         for bad in ["0a", "zz".repeat(32).as_str(), "0a".repeat(33).as_str()] {
             assert!(Policy::parse(&format!("sha256 = \"{bad}\""), |_| None).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn identity_claims() {
+        assert!(Policy::deny_all().identity_claims.is_empty(), "no claims unless named");
+        let policy = Policy::parse("[identity]\nclaims = [\"sub\", \"scope\"]", |_| None).unwrap();
+        assert_eq!(policy.identity_claims, ["sub", "scope"]);
+        assert!(Policy::parse("[identity]\nclaims = [\"\"]", |_| None).is_err());
+        assert!(Policy::parse("[identity]\ntoken = true", |_| None).is_err(), "unknown keys are errors");
     }
 }

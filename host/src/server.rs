@@ -23,6 +23,7 @@ use std::sync::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::auth::{self, Auth, Identity};
 use crate::catalog::Catalog;
 use crate::listen;
 use crate::sessions::Sessions;
@@ -47,6 +48,8 @@ pub struct App {
     pub max_body: usize,
     /// Requests sent to clients during calls, by id, waiting for the answer.
     pub waiting: Mutex<HashMap<String, oneshot::Sender<Result<Value, Value>>>>,
+    /// The OAuth resource server; `None` when authentication is off.
+    pub auth: Option<Arc<Auth>>,
 }
 
 /// Client requests that may wait for an answer at once, across all calls.
@@ -157,6 +160,9 @@ async fn handle(app: &Arc<App>, request: Request<IncomingBody>) -> Response<Body
         ("/status", &Method::GET) => status(app, &request),
         ("/status", _) => full(HttpResponse::empty(405).with_header("allow", "GET")),
         ("/mcp", _) => mcp(app, request).await,
+        (path, method) if path.starts_with("/.well-known/") => {
+            full(auth::metadata(app.auth.as_deref(), path, method))
+        }
         _ => full(HttpResponse::empty(404)),
     }
 }
@@ -168,8 +174,12 @@ async fn mcp(app: &Arc<App>, request: Request<IncomingBody>) -> Response<Body> {
         tracing::warn!(host = ?parts.headers.get("host"), origin = ?parts.headers.get("origin"), "request refused by the Host/Origin guard");
         return full(refused);
     }
+    let identity = match auth::authenticate(app.auth.as_deref(), &parts.headers).await {
+        Ok(identity) => identity,
+        Err(refused) => return full(refused),
+    };
     match parts.method {
-        Method::POST => post(app, &headers, body).await,
+        Method::POST => post(app, &headers, body, identity).await,
         Method::DELETE => full(delete(app, &headers)),
         Method::GET => get(app, &headers),
         _ => full(transport::method_not_allowed()),
@@ -286,7 +296,12 @@ impl Record {
     }
 }
 
-async fn post(app: &Arc<App>, headers: &HeaderView<'_>, body: IncomingBody) -> Response<Body> {
+async fn post(
+    app: &Arc<App>,
+    headers: &HeaderView<'_>,
+    body: IncomingBody,
+    identity: Option<Identity>,
+) -> Response<Body> {
     let body = match read_body(headers, body, app.max_body).await {
         Ok(body) => body,
         Err(response) => return full(response),
@@ -301,6 +316,9 @@ async fn post(app: &Arc<App>, headers: &HeaderView<'_>, body: IncomingBody) -> R
             &RpcError::new(-32000, "the tool components are still loading"),
         ));
     };
+    if let Err(refused) = auth::authorize(app.auth.as_deref(), identity.as_ref(), &post.messages, &catalog) {
+        return full(refused);
+    }
     let session = transport::Headers::get(headers, SESSION_HEADER);
     let known = session.and_then(|id| app.sessions.check(id));
     let mut cx = Context::from_headers(headers);
@@ -351,7 +369,9 @@ async fn post(app: &Arc<App>, headers: &HeaderView<'_>, body: IncomingBody) -> R
                 }
                 (200, body)
             }
-            Step::Perform(mut pending) => match unseal(app, &mut pending) {
+            Step::Perform(mut pending) => match unseal(app, &mut pending)
+                .map(|()| auth::pass_on(&mut pending.op, &catalog, identity.as_ref()))
+            {
                 Err(refused) => refused,
                 Ok(()) => match (&pending.op, record) {
                     (Op::CallTool(_), Some(record)) if single => {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::auth::Auth;
 use crate::catalog::Catalog;
 use crate::policy::Policy;
 use crate::runtime::{Loaded, Runtime};
@@ -65,6 +66,8 @@ struct Live {
 pub struct Swapper {
     runtime: Arc<Runtime>,
     source: Source,
+    /// Reads each catalog's per-tool access rules, when OAuth is on.
+    auth: Option<Arc<Auth>>,
     live: BTreeMap<String, Live>,
     /// The last refused version of each component, so it is not retried until it changes.
     refused: BTreeMap<String, (Files, Refusal)>,
@@ -80,6 +83,7 @@ impl Swapper {
     pub fn new(
         runtime: Arc<Runtime>,
         source: Source,
+        auth: Option<Arc<Auth>>,
         publish: watch::Sender<Option<Arc<Catalog>>>,
         status: Arc<Mutex<Status>>,
     ) -> Self {
@@ -87,6 +91,7 @@ impl Swapper {
         Self {
             runtime,
             source,
+            auth,
             live: BTreeMap::new(),
             refused: BTreeMap::new(),
             clashing: BTreeMap::new(),
@@ -261,7 +266,10 @@ impl Swapper {
                 }
             }
         }
-        let catalog = catalog.finish();
+        let mut catalog = catalog.finish();
+        if let Some(auth) = &self.auth {
+            auth.apply(&mut catalog);
+        }
         let (components, tools) = (catalog.components().len(), catalog.tools.len());
         if self.publish.send_replace(Some(Arc::new(catalog))).is_none() {
             tracing::info!(components, tools, "ready");

@@ -491,6 +491,7 @@ fn call_request(
         meta: (!meta.is_empty()).then_some(meta),
         inputs,
         client_capabilities: client_capabilities.clone(),
+        identity: None,
     })
 }
 
@@ -932,6 +933,7 @@ mod tests {
                 meta: None,
                 inputs: None,
                 client_capabilities: Map::new(),
+                identity: None,
             }),
             client_capabilities: Map::new(),
         };
@@ -983,6 +985,7 @@ mod tests {
             meta: None,
             inputs: None,
             client_capabilities: Map::new(),
+            identity: None,
         });
         let legacy = Pending { era: Era::Legacy(Version::V2025_11_25), op: call, ..modern(json!({})) };
         let (_, body) =

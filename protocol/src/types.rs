@@ -227,6 +227,9 @@ pub struct CallRequest {
     pub inputs: Option<Inputs>,
     /// What the client declared it supports.
     pub client_capabilities: JsonObject,
+    /// The claims of the caller's validated access token that the component
+    /// may see; set by the host only, never from the request.
+    pub identity: Option<JsonObject>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

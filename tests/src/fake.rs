@@ -84,14 +84,24 @@ pub async fn spawn(addr: SocketAddr) -> std::io::Result<FakeApi> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let requests = Arc::new(Mutex::new(Vec::new()));
     let fake = FakeApi { addr: listener.local_addr()?, requests: requests.clone() };
+    serve(listener, move |request| handle(requests.clone(), request));
+    Ok(fake)
+}
+
+/// Answers every connection on `listener` with `handle`, until the runtime stops.
+pub fn serve<F, R>(listener: tokio::net::TcpListener, handle: F)
+where
+    F: Fn(Request<hyper::body::Incoming>) -> R + Clone + Send + Sync + 'static,
+    R: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let _ = stream.set_nodelay(true);
-            let requests = requests.clone();
+            let handle = handle.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request| {
-                    let requests = requests.clone();
-                    async move { Ok::<_, Infallible>(handle(requests, request).await) }
+                    let answer = handle(request);
+                    async move { Ok::<_, Infallible>(answer.await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
@@ -99,7 +109,6 @@ pub async fn spawn(addr: SocketAddr) -> std::io::Result<FakeApi> {
             });
         }
     });
-    Ok(fake)
 }
 
 /// One fake for the whole test process, on a runtime of its own so that it

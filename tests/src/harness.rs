@@ -53,6 +53,11 @@ pub fn node_bin() -> PathBuf {
     std::env::var_os("NODE_BIN").map_or_else(|| PathBuf::from("node"), PathBuf::from)
 }
 
+/// The test component whose tools report who called them (`WHOAMI_WASM`).
+pub fn whoami_wasm() -> PathBuf {
+    path_from_env("WHOAMI_WASM", "target/wasm32-wasip2/guest/whoami.wasm")
+}
+
 /// The policy that points the weather component at `api`.
 pub fn weather_policy(api: &str) -> String {
     format!(

@@ -1,5 +1,6 @@
-//! Test support: the fake forecast API and a harness that runs the real
+//! Test support: the fake forecast API, a local OAuth issuer, and a harness that runs the real
 //! `mcp-host` binary with real components.
 
 pub mod fake;
 pub mod harness;
+pub mod issuer;

@@ -14,6 +14,7 @@ export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const MCP_HOST_BIN = process.env.MCP_HOST_BIN ?? join(REPO, 'target/release/mcp-host');
 export const FAKE_BIN = process.env.FAKE_OPEN_METEO_BIN ?? join(REPO, 'target/release/fake-open-meteo');
 export const WEATHER_WASM = process.env.WEATHER_WASM ?? join(REPO, 'target/wasm32-wasip2/guest/weather.wasm');
+export const WHOAMI_WASM = process.env.WHOAMI_WASM ?? join(REPO, 'target/wasm32-wasip2/guest/whoami.wasm');
 export const FIXTURE = join(REPO, 'tests/fixtures/open-meteo/01-current-berlin-timezone-auto.json');
 const STARTUP_MS = 20_000;
 

@@ -174,6 +174,11 @@ fn call_request(request: wit::CallRequest) -> Result<p::CallRequest, String> {
             Ok(Value::Object(capabilities)) => capabilities,
             _ => p::JsonObject::new(),
         },
+        identity: match request.identity.as_deref().map(serde_json::from_str) {
+            None => None,
+            Some(Ok(Value::Object(identity))) => Some(identity),
+            Some(_) => return Err("the host sent an identity that is not a JSON object".into()),
+        },
     })
 }
 

@@ -137,6 +137,8 @@ pub fn tool() -> Tool {
             "ui": { "resourceUri": MCP_APP_URI, "visibility": ["model", "app"] },
             // The flat key of early MCP Apps drafts, still read by some hosts.
             "ui/resourceUri": MCP_APP_URI,
+            // Public: callable without signing in when the host has OAuth on.
+            "securitySchemes": [{ "type": "noauth" }],
         }))),
     }
 }
@@ -199,6 +201,7 @@ mod tests {
         assert_eq!(meta["ui/resourceUri"], MCP_APP_URI);
         assert_eq!(meta["ui"]["visibility"], json!(["model", "app"]));
         assert_eq!(meta["openai/widgetAccessible"], true);
+        assert_eq!(meta["securitySchemes"], json!([{ "type": "noauth" }]));
     }
 
     #[test]
