@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -25,6 +26,26 @@ pub struct Outbound {
 impl Outbound {
     pub fn new(component: Arc<str>, policy: Arc<Policy>) -> Self {
         Self { component, policy, sent: 0 }
+    }
+
+    /// An environment variable the policy grants the component.
+    pub fn env(&self, name: &str) -> Option<&str> {
+        self.policy.env.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+    }
+
+    /// A GET as a component's `wasi:http` request would go, through every
+    /// check above: for native tools. The body is read whole, within the
+    /// policy's size and time limits.
+    pub async fn get(&mut self, url: &str, accept: &str) -> Result<(u16, Bytes), Error> {
+        let empty = http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync();
+        let request = http::Request::get(url)
+            .header(http::header::ACCEPT, accept)
+            .body(empty)
+            .map_err(|_| Error::HttpRequestUriInvalid)?;
+        let noop: IoFuture = Box::new(async { Ok(()) });
+        let (response, _) = Box::into_pin(self.send_request(request, None, noop)).await?;
+        let status = response.status().as_u16();
+        Ok((status, response.into_body().collect().await?.to_bytes()))
     }
 
     fn deny(&self, policy: &str, destination: &str, why: &str) -> Sent {

@@ -30,7 +30,8 @@ static LARGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| " ".repe
 /// A running fake; it stops when the runtime does.
 pub struct FakeApi {
     pub addr: SocketAddr,
-    /// The path and query of every request received, in order.
+    /// The path and query of every request received, in order (none when
+    /// started with `spawn_unlogged`).
     pub requests: Arc<Mutex<Vec<String>>>,
 }
 
@@ -63,11 +64,13 @@ fn answer(path_and_query: &str) -> Option<(u16, &'static str, &'static str)> {
 }
 
 async fn handle(
-    requests: Arc<Mutex<Vec<String>>>,
+    requests: Option<Arc<Mutex<Vec<String>>>>,
     request: Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
     let target = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
-    requests.lock().expect("no panics while locked").push(target.clone());
+    if let Some(requests) = requests {
+        requests.lock().expect("no panics while locked").push(target.clone());
+    }
     let Some((status, content_type, body)) = answer(&target) else {
         tokio::time::sleep(Duration::from_secs(60)).await;
         return Response::builder().status(504).body(Full::new(Bytes::new())).expect("valid response");
@@ -81,9 +84,20 @@ async fn handle(
 
 /// Starts the fake on `addr` (port 0 picks a free one).
 pub async fn spawn(addr: SocketAddr) -> std::io::Result<FakeApi> {
+    start(addr, true).await
+}
+
+/// Starts the fake without its request log, whose memory would grow without
+/// bound under a benchmark's load.
+pub async fn spawn_unlogged(addr: SocketAddr) -> std::io::Result<FakeApi> {
+    start(addr, false).await
+}
+
+async fn start(addr: SocketAddr, log: bool) -> std::io::Result<FakeApi> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    let requests = Arc::new(Mutex::new(Vec::new()));
-    let fake = FakeApi { addr: listener.local_addr()?, requests: requests.clone() };
+    let log = log.then(|| Arc::new(Mutex::new(Vec::new())));
+    let fake = FakeApi { addr: listener.local_addr()?, requests: log.clone().unwrap_or_default() };
+    let requests = log;
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let _ = stream.set_nodelay(true);
