@@ -11,6 +11,7 @@ mod egress;
 mod native;
 mod outbound;
 mod policy;
+mod pool;
 mod runtime;
 mod server;
 mod sessions;

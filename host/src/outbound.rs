@@ -11,6 +11,7 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::egress;
 use crate::policy::Policy;
+use crate::pool::{self, POOL};
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
 type Sent = Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), Error>> + Send>;
@@ -95,23 +96,44 @@ impl WasiHttpHooks for Outbound {
         let options = clamp(options, limit);
         let component = self.component.clone();
         Box::new(async move {
-            let exchange = async {
+            // A new connection, to a vetted address.
+            let open = async || {
                 let address = egress::resolve(&host, port, named_address).await.inspect_err(|e| {
                     if matches!(e, Error::HttpRequestDenied) {
                         tracing::warn!(%component, policy = "outbound.allow", destination = %shown,
                             "outbound request denied: the name resolves to a non-public address");
                     }
                 })?;
-                let connect_timeout = options.connect_timeout.unwrap_or(limit);
-                let mut sender = egress::connect(address, &host, https, connect_timeout).await?;
+                egress::connect(address, &host, https, options.connect_timeout.unwrap_or(limit)).await
+            };
+            let exchange = async {
                 // On the wire the target is origin-form; Host names the server.
                 let target = uri.path_and_query().map_or("/", |p| p.as_str());
                 *request.uri_mut() = target.parse().map_err(|_| Error::HttpRequestUriInvalid)?;
                 let first_byte = options.first_byte_timeout.unwrap_or(limit);
-                let response = tokio::time::timeout(first_byte, sender.send_request(request))
-                    .await
-                    .map_err(|_| Error::ConnectionReadTimeout)?
-                    .map_err(Error::from)?;
+                let key = pool::Key { component: component.clone(), https, host: host.clone(), port };
+                let pooled = POOL.take(&key);
+                let mut reused = pooled.is_some();
+                let mut sender = match pooled {
+                    Some(sender) => sender,
+                    None => open().await?,
+                };
+                let response = loop {
+                    match tokio::time::timeout(first_byte, sender.try_send_request(request)).await {
+                        Err(_) => return Err(Error::ConnectionReadTimeout),
+                        Ok(Ok(response)) => break response,
+                        Ok(Err(mut unsent)) => match unsent.take_message() {
+                            // The server closed a pooled connection before the
+                            // request went out: send it on a new one.
+                            Some(again) if reused => {
+                                (request, reused) = (again, false);
+                                sender = open().await?;
+                            }
+                            _ => return Err(Error::from(unsent.into_error())),
+                        },
+                    }
+                };
+                POOL.keep_when_done(key, sender, limit);
                 let idle = options.between_bytes_timeout.unwrap_or(limit);
                 Ok(response.map(|body| egress::Bounded::new(body, max_bytes, idle).boxed_unsync()))
             };

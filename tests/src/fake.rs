@@ -7,10 +7,13 @@
 //! - `-5.0`: 502 with an HTML body, as a proxy in front of the API would send;
 //! - `-6.0`: never answers within a minute (timeouts);
 //! - `-7.0`: 200 with a 3 MiB body (response size limits);
+//! - `-8.0`: the Berlin fixture with `Cache-Control: max-age=1`;
+//! - `-9.0`: the Berlin fixture with `Cache-Control: no-store`;
 //! - anything else: 200 with the Berlin current-conditions fixture.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,6 +36,8 @@ pub struct FakeApi {
     /// The path and query of every request received, in order (none when
     /// started with `spawn_unlogged`).
     pub requests: Arc<Mutex<Vec<String>>>,
+    /// Connections accepted so far.
+    pub connections: Arc<AtomicUsize>,
 }
 
 impl FakeApi {
@@ -41,25 +46,27 @@ impl FakeApi {
     }
 }
 
-/// Status, content type and body; `None` for the request that never gets an answer.
-fn answer(path_and_query: &str) -> Option<(u16, &'static str, &'static str)> {
+/// Status, content type, cache control and body; `None` for the request that never gets an answer.
+fn answer(path_and_query: &str) -> Option<(u16, &'static str, Option<&'static str>, &'static str)> {
     const JSON: &str = "application/json; charset=utf-8";
     let latitude = path_and_query
         .split(['?', '&'])
         .find_map(|pair| pair.strip_prefix("latitude="))
         .and_then(|v| v.parse::<f64>().ok());
     if !path_and_query.starts_with("/v1/forecast?") {
-        return Some((404, JSON, r#"{"error":true,"reason":"Not Found"}"#));
+        return Some((404, JSON, None, r#"{"error":true,"reason":"Not Found"}"#));
     }
     Some(match latitude {
-        Some(-1.0) => (400, JSON, LATITUDE_ERROR),
-        Some(-2.0) => (429, JSON, RATE_LIMITED),
-        Some(-3.0) => (503, JSON, OVERLOADED),
-        Some(-4.0) => (200, JSON, r#"{"latitude":1.0,"unexpected":true}"#),
-        Some(-5.0) => (502, "text/html", "<html><body>502 Bad Gateway</body></html>"),
+        Some(-1.0) => (400, JSON, None, LATITUDE_ERROR),
+        Some(-2.0) => (429, JSON, None, RATE_LIMITED),
+        Some(-3.0) => (503, JSON, None, OVERLOADED),
+        Some(-4.0) => (200, JSON, None, r#"{"latitude":1.0,"unexpected":true}"#),
+        Some(-5.0) => (502, "text/html", None, "<html><body>502 Bad Gateway</body></html>"),
         Some(-6.0) => return None,
-        Some(-7.0) => (200, JSON, LARGE.as_str()),
-        _ => (200, JSON, BERLIN),
+        Some(-7.0) => (200, JSON, None, LARGE.as_str()),
+        Some(-8.0) => (200, JSON, Some("public, max-age=1"), BERLIN),
+        Some(-9.0) => (200, JSON, Some("no-store"), BERLIN),
+        _ => (200, JSON, None, BERLIN),
     })
 }
 
@@ -71,15 +78,15 @@ async fn handle(
     if let Some(requests) = requests {
         requests.lock().expect("no panics while locked").push(target.clone());
     }
-    let Some((status, content_type, body)) = answer(&target) else {
+    let Some((status, content_type, cache_control, body)) = answer(&target) else {
         tokio::time::sleep(Duration::from_secs(60)).await;
         return Response::builder().status(504).body(Full::new(Bytes::new())).expect("valid response");
     };
-    Response::builder()
-        .status(status)
-        .header("content-type", content_type)
-        .body(Full::new(Bytes::from_static(body.as_bytes())))
-        .expect("valid response")
+    let mut response = Response::builder().status(status).header("content-type", content_type);
+    if let Some(cache_control) = cache_control {
+        response = response.header("cache-control", cache_control);
+    }
+    response.body(Full::new(Bytes::from_static(body.as_bytes()))).expect("valid response")
 }
 
 /// Starts the fake on `addr` (port 0 picks a free one).
@@ -96,10 +103,16 @@ pub async fn spawn_unlogged(addr: SocketAddr) -> std::io::Result<FakeApi> {
 async fn start(addr: SocketAddr, log: bool) -> std::io::Result<FakeApi> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let log = log.then(|| Arc::new(Mutex::new(Vec::new())));
-    let fake = FakeApi { addr: listener.local_addr()?, requests: log.clone().unwrap_or_default() };
+    let connections = Arc::new(AtomicUsize::new(0));
+    let fake = FakeApi {
+        addr: listener.local_addr()?,
+        requests: log.clone().unwrap_or_default(),
+        connections: connections.clone(),
+    };
     let requests = log;
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
+            connections.fetch_add(1, Ordering::Relaxed);
             let _ = stream.set_nodelay(true);
             let requests = requests.clone();
             tokio::spawn(async move {
