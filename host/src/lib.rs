@@ -4,6 +4,7 @@
 //! The binary is `main.rs`; the library exists so that the benchmark's native
 //! baseline can run this same server with a tool written in plain Rust.
 
+mod cache;
 mod catalog;
 mod config;
 mod convert;

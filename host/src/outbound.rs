@@ -9,9 +9,9 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::egress;
 use crate::policy::Policy;
 use crate::pool::{self, POOL};
+use crate::{cache, egress};
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
 type Sent = Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), Error>> + Send>;
@@ -95,6 +95,12 @@ impl WasiHttpHooks for Outbound {
         let (limit, max_bytes) = (self.policy.outbound_timeout, self.policy.max_response_bytes);
         let options = clamp(options, limit);
         let component = self.component.clone();
+        let cached =
+            self.policy.cache.and_then(|policy| Some((cache::of(&component, policy), cache::key(&request)?)));
+        if let Some(hit) = cached.as_ref().and_then(|(cache, key)| cache.get(key)) {
+            tracing::debug!(%component, destination = %shown, "outbound GET answered from the cache");
+            return Box::new(async { Ok((hit, Box::new(async { Ok(()) }) as IoFuture)) });
+        }
         Box::new(async move {
             // A new connection, to a vetted address.
             let open = async || {
@@ -135,7 +141,12 @@ impl WasiHttpHooks for Outbound {
                 };
                 POOL.keep_when_done(key, sender, limit);
                 let idle = options.between_bytes_timeout.unwrap_or(limit);
-                Ok(response.map(|body| egress::Bounded::new(body, max_bytes, idle).boxed_unsync()))
+                let response =
+                    response.map(|body| egress::Bounded::new(body, max_bytes, idle).boxed_unsync());
+                match cached {
+                    Some((cache, key)) => cache.keep(key, response).await,
+                    None => Ok(response),
+                }
             };
             let outcome =
                 tokio::time::timeout(limit, exchange).await.unwrap_or(Err(Error::ConnectionTimeout));

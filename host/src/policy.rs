@@ -28,6 +28,8 @@ struct OutboundFile {
     timeout_ms: Option<u64>,
     max_requests: Option<usize>,
     max_response_bytes: Option<usize>,
+    cache_ttl_s: Option<u64>,
+    cache_max_entries: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -118,6 +120,16 @@ pub struct Policy {
     pub max_concurrent: usize,
     /// Largest result a call may return (content, structured content and `_meta` together).
     pub max_result_bytes: usize,
+    /// The shared cache of the component's outbound GETs; `None`: not cached.
+    pub cache: Option<CachePolicy>,
+}
+
+/// How long and how many outbound GET responses a component's cache keeps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CachePolicy {
+    /// The longest a response is reused; less when its `Cache-Control` says so.
+    pub ttl: Duration,
+    pub max_entries: usize,
 }
 
 impl Policy {
@@ -128,6 +140,9 @@ impl Policy {
     const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 << 20;
     const DEFAULT_MAX_CONCURRENT: usize = 32;
     const DEFAULT_MAX_RESULT_BYTES: usize = 1 << 20;
+    const DEFAULT_CACHE_MAX_ENTRIES: usize = 256;
+    const MAX_CACHE_TTL_S: u64 = 86_400;
+    const MAX_CACHE_ENTRIES: usize = 100_000;
 
     /// Reads a policy file; `lookup` resolves `inherit`ed variables.
     pub fn parse(text: &str, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
@@ -157,6 +172,20 @@ impl Policy {
             Some(0) => bail!("{key} must be positive"),
             value => Ok(value.unwrap_or(default)),
         };
+        let cache = match (file.outbound.cache_ttl_s, file.outbound.cache_max_entries) {
+            (None, None) => None,
+            (None, Some(_)) => bail!("outbound.cache_max_entries needs outbound.cache_ttl_s"),
+            (Some(ttl), entries) => {
+                if !(1..=Self::MAX_CACHE_TTL_S).contains(&ttl) {
+                    bail!("outbound.cache_ttl_s must be between 1 and {}", Self::MAX_CACHE_TTL_S);
+                }
+                let max_entries = entries.unwrap_or(Self::DEFAULT_CACHE_MAX_ENTRIES);
+                if !(1..=Self::MAX_CACHE_ENTRIES).contains(&max_entries) {
+                    bail!("outbound.cache_max_entries must be between 1 and {}", Self::MAX_CACHE_ENTRIES);
+                }
+                Some(CachePolicy { ttl: Duration::from_secs(ttl), max_entries })
+            }
+        };
         Ok(Policy {
             outbound,
             outbound_timeout: Duration::from_millis(outbound_timeout),
@@ -183,6 +212,7 @@ impl Policy {
                 Self::DEFAULT_MAX_RESULT_BYTES,
                 "limits.max_result_bytes",
             )?,
+            cache,
         })
     }
 
@@ -241,5 +271,23 @@ mod tests {
         assert!(denied.outbound.is_empty() && denied.env.is_empty());
         assert!(Policy::parse("[outbound]\nallowed = []", |_| None).is_err(), "typos are errors");
         assert!(Policy::parse("[limits]\nmemory_mb = 0", |_| None).is_err());
+    }
+
+    #[test]
+    fn the_outbound_cache_is_opt_in_and_bounded() {
+        assert_eq!(Policy::deny_all().cache, None);
+        let cached = Policy::parse("[outbound]\ncache_ttl_s = 60", |_| None).unwrap();
+        assert_eq!(cached.cache, Some(CachePolicy { ttl: Duration::from_secs(60), max_entries: 256 }));
+        let sized = Policy::parse("[outbound]\ncache_ttl_s = 5\ncache_max_entries = 10", |_| None).unwrap();
+        assert_eq!(sized.cache.unwrap().max_entries, 10);
+        for bad in [
+            "cache_ttl_s = 0",
+            "cache_ttl_s = 86401",
+            "cache_max_entries = 10",
+            "cache_ttl_s = 5\ncache_max_entries = 0",
+            "cache_ttl_s = 5\ncache_max_entries = 100001",
+        ] {
+            assert!(Policy::parse(&format!("[outbound]\n{bad}"), |_| None).is_err(), "{bad}");
+        }
     }
 }
