@@ -97,10 +97,14 @@ fn main() -> anyhow::Result<()> {
     };
     let script = args.bench_dir.join("call.lua");
     let mut results = BTreeMap::new();
+    let mut caches = Vec::new();
     for kind in Kind::ALL {
-        eprintln!("== {}", kind.title());
-        results.insert(kind.key(), measure(&setup, kind, &plan, &script)?);
+        eprintln!("== {}: cold start and per-call cost", kind.title());
+        let (figures, cache) = start_up(&setup, kind, &plan)?;
+        results.insert(kind.key(), figures);
+        caches.push(cache);
     }
+    load_all(&setup, &plan, &script, &caches, &mut results)?;
     let report = report::Report::new(&results, &plan_summary(&plan));
     report.check_complete()?;
     std::fs::write(args.out.join("results.md"), report.markdown())?;
@@ -117,7 +121,7 @@ fn main() -> anyhow::Result<()> {
 
 fn plan_summary(plan: &Plan) -> String {
     format!(
-        "wrk, 1 thread, {} run(s) of {} s per concurrency; cold start: median of {} spawn(s); per-call cost: median of {} sequential calls",
+        "wrk, 1 thread, {} run(s) of {} s per concurrency, the servers taking turns; cold start: median of {} spawn(s); per-call cost: median of {} sequential calls",
         plan.runs,
         plan.duration.as_secs_f64(),
         plan.spawns,
@@ -151,11 +155,13 @@ fn prepare_components(args: &Args, upstream: &str, dir: &Path) -> anyhow::Result
     Ok(())
 }
 
-fn measure(setup: &Setup, kind: Kind, plan: &Plan, script: &Path) -> anyhow::Result<Figures> {
+/// Cold start, then the host's own per-call cost; returns the figures and the
+/// warm compiled-component cache the load runs then start with.
+fn start_up(setup: &Setup, kind: Kind, plan: &Plan) -> anyhow::Result<(Figures, tempfile::TempDir)> {
     let mut figures = Figures::default();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    // Cold start: spawn to first answered call, with an empty cache folder
-    // each time, then with one a previous spawn filled.
+    // Spawn to first answered call, with an empty cache folder each time,
+    // then with one a previous spawn filled.
     let warm = tempfile::tempdir()?;
     let mut empty = Vec::new();
     for _ in 0..plan.spawns {
@@ -186,32 +192,60 @@ fn measure(setup: &Setup, kind: Kind, plan: &Plan, script: &Path) -> anyhow::Res
         figures.call_us = Some(call);
         eprintln!("  per call inside the host: {instantiate:.0} µs instantiate, {call:.0} µs call");
     }
+    Ok((figures, warm))
+}
 
-    let (server, _) = setup.start(kind, Some(warm.path()), "warn", "load")?;
-    std::thread::sleep(Duration::from_secs(1));
-    figures.idle_rss_mib = Setup::rss(&server)?.0 as f64 / 1024.0;
-    load::wrk(script, server.addr, 16, Duration::from_secs(1)).context("warm-up")?;
-    for &connections in &plan.concurrency {
-        let mut runs = Vec::new();
-        for _ in 0..plan.runs {
-            let run = load::wrk(script, server.addr, connections, plan.duration)?;
-            eprintln!(
-                "  c={connections}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
-                run.throughput, run.p50_ms, run.p99_ms, run.errors
-            );
-            runs.push(run);
-        }
-        let pick = |f: fn(&Run) -> f64| median(runs.iter().map(f).collect());
-        let median_run = Run {
-            throughput: pick(|r| r.throughput),
-            p50_ms: pick(|r| r.p50_ms),
-            p99_ms: pick(|r| r.p99_ms),
-            errors: runs.iter().map(|r| r.errors).sum(),
-        };
-        figures.load.insert(connections, (median_run, runs));
+/// Throughput, latency and memory. The three servers run side by side and
+/// take turns run by run, so that whatever else the machine is doing weighs
+/// on all three alike and their ratios stay fair.
+fn load_all(
+    setup: &Setup,
+    plan: &Plan,
+    script: &Path,
+    caches: &[tempfile::TempDir],
+    results: &mut BTreeMap<&'static str, Figures>,
+) -> anyhow::Result<()> {
+    let mut servers = Vec::new();
+    for (kind, cache) in Kind::ALL.into_iter().zip(caches) {
+        servers.push((kind, setup.start(kind, Some(cache.path()), "warn", "load")?.0));
     }
-    figures.peak_rss_mib = Setup::rss(&server)?.1 as f64 / 1024.0;
-    Ok(figures)
+    std::thread::sleep(Duration::from_secs(1));
+    for (kind, server) in &servers {
+        let figures = results.get_mut(kind.key()).expect("started up");
+        figures.idle_rss_mib = Setup::rss(server)?.0 as f64 / 1024.0;
+        load::wrk(script, server.addr, 16, Duration::from_secs(1)).context("warm-up")?;
+    }
+    for &connections in &plan.concurrency {
+        let mut runs: BTreeMap<&str, Vec<Run>> = BTreeMap::new();
+        for _ in 0..plan.runs {
+            for (kind, server) in &servers {
+                let run = load::wrk(script, server.addr, connections, plan.duration)?;
+                eprintln!(
+                    "  {} c={connections}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+                    kind.key(),
+                    run.throughput,
+                    run.p50_ms,
+                    run.p99_ms,
+                    run.errors
+                );
+                runs.entry(kind.key()).or_default().push(run);
+            }
+        }
+        for (key, runs) in runs {
+            let pick = |f: fn(&Run) -> f64| median(runs.iter().map(f).collect());
+            let median_run = Run {
+                throughput: pick(|r| r.throughput),
+                p50_ms: pick(|r| r.p50_ms),
+                p99_ms: pick(|r| r.p99_ms),
+                errors: runs.iter().map(|r| r.errors).sum(),
+            };
+            results.get_mut(key).expect("started up").load.insert(connections, (median_run, runs));
+        }
+    }
+    for (kind, server) in &servers {
+        results.get_mut(kind.key()).expect("started up").peak_rss_mib = Setup::rss(server)?.1 as f64 / 1024.0;
+    }
+    Ok(())
 }
 
 /// Medians of the host's own per-call timings over `calls` sequential calls.
