@@ -118,6 +118,7 @@ impl<'a> Report<'a> {
         let show = |v: Option<f64>| match v {
             None => "–".to_owned(),
             Some(v) if v >= 100.0 => format!("{v:.0}"),
+            Some(v) if v >= 10.0 => format!("{v:.1}"),
             Some(v) => format!("{v:.2}"),
         };
         let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
