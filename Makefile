@@ -23,6 +23,8 @@ CLIENTS_LOCK := tests/clients/package-lock.json
 CLIENT_DEPS = $(TOOLS)/npm-clients-$(shell sha256sum $(CLIENTS_LOCK) | cut -c1-16)
 PY_REQUIREMENTS := tests/clients/python/requirements.txt
 VENV = $(TOOLS)/venv-clients-$(shell sha256sum $(PY_REQUIREMENTS) | cut -c1-16)
+BENCH_REQUIREMENTS := bench/fastmcp/requirements.txt
+BENCH_VENV = $(TOOLS)/venv-fastmcp-$(shell sha256sum $(BENCH_REQUIREMENTS) | cut -c1-16)
 
 CHROMIUM ?= /usr/bin/chromium
 BROWSER_LOCK := tests/browser/package-lock.json
@@ -44,6 +46,15 @@ define npm-tool
 	fi
 endef
 
+# $(call venv,DIR,REQUIREMENTS): a Python virtualenv with REQUIREMENTS, once into DIR.
+define venv
+	@if [ ! -f "$(1)/.complete" ]; then \
+	  rm -rf "$(1)" && python3 -m venv "$(1)" && \
+	  "$(1)/bin/pip" install --quiet --disable-pip-version-check -r $(2) && \
+	  touch "$(1)/.complete"; \
+	fi
+endef
+
 # $(call npm-lock,DIR,FOLDER): installs FOLDER's package-lock.json once into DIR
 # (named after the lockfile's hash) and links FOLDER/node_modules to it.
 define npm-lock
@@ -56,7 +67,7 @@ define npm-lock
 endef
 
 .PHONY: build run serve test lint unit e2e clients browser widget-screenshots conformance wasm-target wasmtime \
-	node client-deps python-deps browser-deps blob-deps conformance-deps chromium clean \
+	node client-deps python-deps browser-deps blob-deps conformance-deps chromium clean bench bench-smoke bench-deps wrk \
 	package deploy publish-component deploy-checks musl-target
 
 ## build: the host (release), the test fake, and the weather component, assembled in build/components
@@ -83,8 +94,9 @@ serve: build wasmtime
 	$(WASMTIME) serve -S cli --addr 127.0.0.1:$(PORT) --env OPEN_METEO_URL=$(OPEN_METEO_URL) $(WEATHER_WASM)
 
 ## test: lint, unit tests, end-to-end tests against the real binary, the official SDK clients,
-## the widget in a real browser, the conformance suites, and the offline deployment checks
-test: lint build unit e2e clients browser conformance deploy-checks
+## the widget in a real browser, the conformance suites, the offline deployment checks, and a
+## short run of the benchmark (that every figure is produced, not how fast)
+test: lint build unit e2e clients browser conformance deploy-checks bench-smoke
 
 lint: wasm-target
 	$(CARGO) fmt --all -- --check
@@ -154,11 +166,25 @@ client-deps: node
 
 # The Python SDK client, in a virtualenv per requirements file.
 python-deps:
-	@if [ ! -f "$(VENV)/.complete" ]; then \
-	  rm -rf "$(VENV)" && python3 -m venv "$(VENV)" && \
-	  "$(VENV)/bin/pip" install --quiet --disable-pip-version-check -r $(PY_REQUIREMENTS) && \
-	  touch "$(VENV)/.complete"; \
-	fi
+	$(call venv,$(VENV),$(PY_REQUIREMENTS))
+
+## bench: mcp-host + weather.wasm vs the same host with a native tool vs Python FastMCP, on
+## loopback against a fake Open-Meteo; the table in build/bench/results.md (and .json)
+bench: build bench-deps
+	$(CARGO) build --release -p mcp-bench
+	target/release/mcp-bench --python $(BENCH_VENV)/bin/python --out build/bench
+
+## bench-smoke: the benchmark, one short run of each figure, in build/bench-smoke
+bench-smoke: build bench-deps
+	$(CARGO) build --release -p mcp-bench
+	target/release/mcp-bench --smoke --python $(BENCH_VENV)/bin/python --out build/bench-smoke
+
+# The FastMCP reference server's virtualenv, and wrk (Debian's).
+bench-deps: wrk
+	$(call venv,$(BENCH_VENV),$(BENCH_REQUIREMENTS))
+
+wrk:
+	@command -v wrk >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk)
 
 clean:
 	$(CARGO) clean

@@ -5,11 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::egress;
 use crate::policy::Policy;
+use crate::pool::{self, POOL};
+use crate::{cache, egress};
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
 type Sent = Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), Error>> + Send>;
@@ -25,6 +27,26 @@ pub struct Outbound {
 impl Outbound {
     pub fn new(component: Arc<str>, policy: Arc<Policy>) -> Self {
         Self { component, policy, sent: 0 }
+    }
+
+    /// An environment variable the policy grants the component.
+    pub fn env(&self, name: &str) -> Option<&str> {
+        self.policy.env.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+    }
+
+    /// A GET as a component's `wasi:http` request would go, through every
+    /// check above: for native tools. The body is read whole, within the
+    /// policy's size and time limits.
+    pub async fn get(&mut self, url: &str, accept: &str) -> Result<(u16, Bytes), Error> {
+        let empty = http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync();
+        let request = http::Request::get(url)
+            .header(http::header::ACCEPT, accept)
+            .body(empty)
+            .map_err(|_| Error::HttpRequestUriInvalid)?;
+        let noop: IoFuture = Box::new(async { Ok(()) });
+        let (response, _) = Box::into_pin(self.send_request(request, None, noop)).await?;
+        let status = response.status().as_u16();
+        Ok((status, response.into_body().collect().await?.to_bytes()))
     }
 
     fn deny(&self, policy: &str, destination: &str, why: &str) -> Sent {
@@ -73,26 +95,58 @@ impl WasiHttpHooks for Outbound {
         let (limit, max_bytes) = (self.policy.outbound_timeout, self.policy.max_response_bytes);
         let options = clamp(options, limit);
         let component = self.component.clone();
+        let cached =
+            self.policy.cache.and_then(|policy| Some((cache::of(&component, policy), cache::key(&request)?)));
+        if let Some(hit) = cached.as_ref().and_then(|(cache, key)| cache.get(key)) {
+            tracing::debug!(%component, destination = %shown, "outbound GET answered from the cache");
+            return Box::new(async { Ok((hit, Box::new(async { Ok(()) }) as IoFuture)) });
+        }
         Box::new(async move {
-            let exchange = async {
+            // A new connection, to a vetted address.
+            let open = async || {
                 let address = egress::resolve(&host, port, named_address).await.inspect_err(|e| {
                     if matches!(e, Error::HttpRequestDenied) {
                         tracing::warn!(%component, policy = "outbound.allow", destination = %shown,
                             "outbound request denied: the name resolves to a non-public address");
                     }
                 })?;
-                let connect_timeout = options.connect_timeout.unwrap_or(limit);
-                let mut sender = egress::connect(address, &host, https, connect_timeout).await?;
+                egress::connect(address, &host, https, options.connect_timeout.unwrap_or(limit)).await
+            };
+            let exchange = async {
                 // On the wire the target is origin-form; Host names the server.
                 let target = uri.path_and_query().map_or("/", |p| p.as_str());
                 *request.uri_mut() = target.parse().map_err(|_| Error::HttpRequestUriInvalid)?;
                 let first_byte = options.first_byte_timeout.unwrap_or(limit);
-                let response = tokio::time::timeout(first_byte, sender.send_request(request))
-                    .await
-                    .map_err(|_| Error::ConnectionReadTimeout)?
-                    .map_err(Error::from)?;
+                let key = pool::Key { component: component.clone(), https, host: host.clone(), port };
+                let pooled = POOL.take(&key);
+                let mut reused = pooled.is_some();
+                let mut sender = match pooled {
+                    Some(sender) => sender,
+                    None => open().await?,
+                };
+                let response = loop {
+                    match tokio::time::timeout(first_byte, sender.try_send_request(request)).await {
+                        Err(_) => return Err(Error::ConnectionReadTimeout),
+                        Ok(Ok(response)) => break response,
+                        Ok(Err(mut unsent)) => match unsent.take_message() {
+                            // The server closed a pooled connection before the
+                            // request went out: send it on a new one.
+                            Some(again) if reused => {
+                                (request, reused) = (again, false);
+                                sender = open().await?;
+                            }
+                            _ => return Err(Error::from(unsent.into_error())),
+                        },
+                    }
+                };
+                POOL.keep_when_done(key, sender, limit);
                 let idle = options.between_bytes_timeout.unwrap_or(limit);
-                Ok(response.map(|body| egress::Bounded::new(body, max_bytes, idle).boxed_unsync()))
+                let response =
+                    response.map(|body| egress::Bounded::new(body, max_bytes, idle).boxed_unsync());
+                match cached {
+                    Some((cache, key)) => cache.keep(key, response).await,
+                    None => Ok(response),
+                }
             };
             let outcome =
                 tokio::time::timeout(limit, exchange).await.unwrap_or(Err(Error::ConnectionTimeout));

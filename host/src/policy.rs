@@ -41,6 +41,8 @@ struct OutboundFile {
     timeout_ms: Option<u64>,
     max_requests: Option<usize>,
     max_response_bytes: Option<usize>,
+    cache_ttl_s: Option<u64>,
+    cache_max_entries: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -135,6 +137,16 @@ pub struct Policy {
     pub max_result_bytes: usize,
     /// Claims of the caller's validated access token the component sees (never the token).
     pub identity_claims: Vec<String>,
+    /// The shared cache of the component's outbound GETs; `None`: not cached.
+    pub cache: Option<CachePolicy>,
+}
+
+/// How long and how many outbound GET responses a component's cache keeps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CachePolicy {
+    /// The longest a response is reused; less when its `Cache-Control` says so.
+    pub ttl: Duration,
+    pub max_entries: usize,
 }
 
 impl Policy {
@@ -145,6 +157,9 @@ impl Policy {
     const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 << 20;
     const DEFAULT_MAX_CONCURRENT: usize = 32;
     const DEFAULT_MAX_RESULT_BYTES: usize = 1 << 20;
+    const DEFAULT_CACHE_MAX_ENTRIES: usize = 256;
+    const MAX_CACHE_TTL_S: u64 = 86_400;
+    const MAX_CACHE_ENTRIES: usize = 100_000;
 
     /// Reads a policy file; `lookup` resolves `inherit`ed variables.
     pub fn parse(text: &str, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
@@ -182,6 +197,20 @@ impl Policy {
         if identity_claims.len() > 32 || identity_claims.iter().any(|c| c.is_empty() || c.len() > 64) {
             bail!("identity.claims must name at most 32 claims, each 1 to 64 characters");
         }
+        let cache = match (file.outbound.cache_ttl_s, file.outbound.cache_max_entries) {
+            (None, None) => None,
+            (None, Some(_)) => bail!("outbound.cache_max_entries needs outbound.cache_ttl_s"),
+            (Some(ttl), entries) => {
+                if !(1..=Self::MAX_CACHE_TTL_S).contains(&ttl) {
+                    bail!("outbound.cache_ttl_s must be between 1 and {}", Self::MAX_CACHE_TTL_S);
+                }
+                let max_entries = entries.unwrap_or(Self::DEFAULT_CACHE_MAX_ENTRIES);
+                if !(1..=Self::MAX_CACHE_ENTRIES).contains(&max_entries) {
+                    bail!("outbound.cache_max_entries must be between 1 and {}", Self::MAX_CACHE_ENTRIES);
+                }
+                Some(CachePolicy { ttl: Duration::from_secs(ttl), max_entries })
+            }
+        };
         Ok(Policy {
             sha256,
             identity_claims,
@@ -210,6 +239,7 @@ impl Policy {
                 Self::DEFAULT_MAX_RESULT_BYTES,
                 "limits.max_result_bytes",
             )?,
+            cache,
         })
     }
 
@@ -287,5 +317,23 @@ mod tests {
         assert_eq!(policy.identity_claims, ["sub", "scope"]);
         assert!(Policy::parse("[identity]\nclaims = [\"\"]", |_| None).is_err());
         assert!(Policy::parse("[identity]\ntoken = true", |_| None).is_err(), "unknown keys are errors");
+    }
+
+    #[test]
+    fn the_outbound_cache_is_opt_in_and_bounded() {
+        assert_eq!(Policy::deny_all().cache, None);
+        let cached = Policy::parse("[outbound]\ncache_ttl_s = 60", |_| None).unwrap();
+        assert_eq!(cached.cache, Some(CachePolicy { ttl: Duration::from_secs(60), max_entries: 256 }));
+        let sized = Policy::parse("[outbound]\ncache_ttl_s = 5\ncache_max_entries = 10", |_| None).unwrap();
+        assert_eq!(sized.cache.unwrap().max_entries, 10);
+        for bad in [
+            "cache_ttl_s = 0",
+            "cache_ttl_s = 86401",
+            "cache_max_entries = 10",
+            "cache_ttl_s = 5\ncache_max_entries = 0",
+            "cache_ttl_s = 5\ncache_max_entries = 100001",
+        ] {
+            assert!(Policy::parse(&format!("[outbound]\n{bad}"), |_| None).is_err(), "{bad}");
+        }
     }
 }

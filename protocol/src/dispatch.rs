@@ -313,11 +313,17 @@ fn route_stateless(message: Message, cx: &Context, server: &ServerInfo) -> Step 
     let era = Era::Stateless(version);
     match method.as_str() {
         "server/discover" => {
-            // 2026-07-28 replaced resources/subscribe with subscriptions/listen,
-            // which this server does not offer.
+            // 2026-07-28 replaced resources/subscribe and the GET stream (which
+            // carries list changes) with subscriptions/listen, which this server
+            // does not offer.
             let mut capabilities = server.capabilities.clone();
             if let Some(resources) = capabilities.get_mut("resources").and_then(Value::as_object_mut) {
                 resources.remove("subscribe");
+            }
+            for list in capabilities.as_object_mut().into_iter().flat_map(|c| c.values_mut()) {
+                if let Some(list_changed) = list.get_mut("listChanged") {
+                    *list_changed = json!(false);
+                }
             }
             let mut result = json!({
                 "supportedVersions": Version::supported_strings(),

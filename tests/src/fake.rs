@@ -7,10 +7,13 @@
 //! - `-5.0`: 502 with an HTML body, as a proxy in front of the API would send;
 //! - `-6.0`: never answers within a minute (timeouts);
 //! - `-7.0`: 200 with a 3 MiB body (response size limits);
+//! - `-8.0`: the Berlin fixture with `Cache-Control: max-age=1`;
+//! - `-9.0`: the Berlin fixture with `Cache-Control: no-store`;
 //! - anything else: 200 with the Berlin current-conditions fixture.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,8 +33,11 @@ static LARGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| " ".repe
 /// A running fake; it stops when the runtime does.
 pub struct FakeApi {
     pub addr: SocketAddr,
-    /// The path and query of every request received, in order.
+    /// The path and query of every request received, in order (none when
+    /// started with `spawn_unlogged`).
     pub requests: Arc<Mutex<Vec<String>>>,
+    /// Connections accepted so far.
+    pub connections: Arc<AtomicUsize>,
 }
 
 impl FakeApi {
@@ -40,62 +46,83 @@ impl FakeApi {
     }
 }
 
-/// Status, content type and body; `None` for the request that never gets an answer.
-fn answer(path_and_query: &str) -> Option<(u16, &'static str, &'static str)> {
+/// Status, content type, cache control and body; `None` for the request that never gets an answer.
+fn answer(path_and_query: &str) -> Option<(u16, &'static str, Option<&'static str>, &'static str)> {
     const JSON: &str = "application/json; charset=utf-8";
     let latitude = path_and_query
         .split(['?', '&'])
         .find_map(|pair| pair.strip_prefix("latitude="))
         .and_then(|v| v.parse::<f64>().ok());
     if !path_and_query.starts_with("/v1/forecast?") {
-        return Some((404, JSON, r#"{"error":true,"reason":"Not Found"}"#));
+        return Some((404, JSON, None, r#"{"error":true,"reason":"Not Found"}"#));
     }
     Some(match latitude {
-        Some(-1.0) => (400, JSON, LATITUDE_ERROR),
-        Some(-2.0) => (429, JSON, RATE_LIMITED),
-        Some(-3.0) => (503, JSON, OVERLOADED),
-        Some(-4.0) => (200, JSON, r#"{"latitude":1.0,"unexpected":true}"#),
-        Some(-5.0) => (502, "text/html", "<html><body>502 Bad Gateway</body></html>"),
+        Some(-1.0) => (400, JSON, None, LATITUDE_ERROR),
+        Some(-2.0) => (429, JSON, None, RATE_LIMITED),
+        Some(-3.0) => (503, JSON, None, OVERLOADED),
+        Some(-4.0) => (200, JSON, None, r#"{"latitude":1.0,"unexpected":true}"#),
+        Some(-5.0) => (502, "text/html", None, "<html><body>502 Bad Gateway</body></html>"),
         Some(-6.0) => return None,
-        Some(-7.0) => (200, JSON, LARGE.as_str()),
-        _ => (200, JSON, BERLIN),
+        Some(-7.0) => (200, JSON, None, LARGE.as_str()),
+        Some(-8.0) => (200, JSON, Some("public, max-age=1"), BERLIN),
+        Some(-9.0) => (200, JSON, Some("no-store"), BERLIN),
+        _ => (200, JSON, None, BERLIN),
     })
 }
 
 async fn handle(
-    requests: Arc<Mutex<Vec<String>>>,
+    requests: Option<Arc<Mutex<Vec<String>>>>,
     request: Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
     let target = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
-    requests.lock().expect("no panics while locked").push(target.clone());
-    let Some((status, content_type, body)) = answer(&target) else {
+    if let Some(requests) = requests {
+        requests.lock().expect("no panics while locked").push(target.clone());
+    }
+    let Some((status, content_type, cache_control, body)) = answer(&target) else {
         tokio::time::sleep(Duration::from_secs(60)).await;
         return Response::builder().status(504).body(Full::new(Bytes::new())).expect("valid response");
     };
-    Response::builder()
-        .status(status)
-        .header("content-type", content_type)
-        .body(Full::new(Bytes::from_static(body.as_bytes())))
-        .expect("valid response")
+    let mut response = Response::builder().status(status).header("content-type", content_type);
+    if let Some(cache_control) = cache_control {
+        response = response.header("cache-control", cache_control);
+    }
+    response.body(Full::new(Bytes::from_static(body.as_bytes()))).expect("valid response")
 }
 
 /// Starts the fake on `addr` (port 0 picks a free one).
 pub async fn spawn(addr: SocketAddr) -> std::io::Result<FakeApi> {
+    start(addr, true).await
+}
+
+/// Starts the fake without its request log, whose memory would grow without
+/// bound under a benchmark's load.
+pub async fn spawn_unlogged(addr: SocketAddr) -> std::io::Result<FakeApi> {
+    start(addr, false).await
+}
+
+async fn start(addr: SocketAddr, log: bool) -> std::io::Result<FakeApi> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    let requests = Arc::new(Mutex::new(Vec::new()));
-    let fake = FakeApi { addr: listener.local_addr()?, requests: requests.clone() };
-    serve(listener, move |request| handle(requests.clone(), request));
+    let requests = log.then(|| Arc::new(Mutex::new(Vec::new())));
+    let connections = Arc::new(AtomicUsize::new(0));
+    let fake = FakeApi {
+        addr: listener.local_addr()?,
+        requests: requests.clone().unwrap_or_default(),
+        connections: connections.clone(),
+    };
+    serve(listener, connections, move |request| handle(requests.clone(), request));
     Ok(fake)
 }
 
-/// Answers every connection on `listener` with `handle`, until the runtime stops.
-pub fn serve<F, R>(listener: tokio::net::TcpListener, handle: F)
+/// Answers every connection on `listener` with `handle`, counting them in
+/// `connections`, until the runtime stops.
+pub fn serve<F, R>(listener: tokio::net::TcpListener, connections: Arc<AtomicUsize>, handle: F)
 where
     F: Fn(Request<hyper::body::Incoming>) -> R + Clone + Send + Sync + 'static,
     R: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
+            connections.fetch_add(1, Ordering::Relaxed);
             let _ = stream.set_nodelay(true);
             let handle = handle.clone();
             tokio::spawn(async move {

@@ -81,7 +81,7 @@ impl Issuer {
             jwks_fetches: AtomicUsize::new(0),
         });
         let shared = state.clone();
-        crate::fake::serve(listener, move |request| {
+        crate::fake::serve(listener, Default::default(), move |request| {
             let answer = answer(&shared, &request);
             async move { answer }
         });

@@ -1,0 +1,270 @@
+//! `make bench`: mcp-host serving weather.wasm, the same host serving the tool
+//! in plain Rust, and the tool written with Python FastMCP, measured the same
+//! way in one run against a fake Open-Meteo on loopback. Writes `results.md`
+//! and `results.json` to `--out` and prints the table.
+
+mod load;
+mod report;
+mod servers;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+
+use crate::load::Run;
+use crate::servers::{Kind, Server, Setup};
+
+#[derive(Debug, Parser)]
+#[command(name = "mcp-bench")]
+struct Args {
+    /// A short run that only checks that every figure is produced: one run of
+    /// one second per concurrency, one spawn per cold-start figure.
+    #[arg(long)]
+    smoke: bool,
+    /// Where results.md, results.json and the servers' logs go.
+    #[arg(long, default_value = "build/bench")]
+    out: PathBuf,
+    /// The Python of the FastMCP virtualenv.
+    #[arg(long)]
+    python: PathBuf,
+    #[arg(long, default_value = "target/release/mcp-host")]
+    host_bin: PathBuf,
+    #[arg(long, default_value = "target/release/mcp-host-native")]
+    native_bin: PathBuf,
+    #[arg(long, default_value = "target/wasm32-wasip2/guest/weather.wasm")]
+    weather_wasm: PathBuf,
+    /// The component's policy; its Open-Meteo URL is pointed at the fake.
+    #[arg(long, default_value = "guest/weather/weather.toml")]
+    weather_policy: PathBuf,
+    #[arg(long, default_value = "bench")]
+    bench_dir: PathBuf,
+}
+
+/// How much of everything to measure.
+struct Plan {
+    concurrency: [u32; 3],
+    runs: usize,
+    duration: Duration,
+    spawns: usize,
+    calls: usize,
+}
+
+/// Everything measured for one server; medians over runs and spawns.
+#[derive(Debug, Default)]
+pub struct Figures {
+    /// By concurrency: the median run, and every run.
+    pub load: BTreeMap<u32, (Run, Vec<Run>)>,
+    pub cold_empty_ms: f64,
+    pub cold_warm_ms: f64,
+    pub idle_rss_mib: f64,
+    pub peak_rss_mib: f64,
+    /// Inside the host, per call: instantiating the component, then running the call.
+    pub instantiate_us: Option<f64>,
+    pub call_us: Option<f64>,
+}
+
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let plan = if args.smoke {
+        Plan { concurrency: [1, 16, 64], runs: 1, duration: Duration::from_secs(1), spawns: 1, calls: 20 }
+    } else {
+        Plan { concurrency: [1, 16, 64], runs: 3, duration: Duration::from_secs(5), spawns: 5, calls: 300 }
+    };
+    std::fs::create_dir_all(args.out.join("logs"))?;
+    let upstream = fake_upstream()?;
+    let components = tempfile::tempdir()?;
+    prepare_components(&args, &upstream, components.path())?;
+    let setup = Setup {
+        host_bin: args.host_bin.clone(),
+        native_bin: args.native_bin.clone(),
+        python: args.python.clone(),
+        fastmcp_server: args.bench_dir.join("fastmcp/server.py"),
+        components: components.path().to_owned(),
+        upstream,
+        logs: std::fs::canonicalize(args.out.join("logs"))?,
+    };
+    let script = args.bench_dir.join("call.lua");
+    let mut results = BTreeMap::new();
+    let mut caches = Vec::new();
+    for kind in Kind::ALL {
+        eprintln!("== {}: cold start and per-call cost", kind.title());
+        let (figures, cache) = start_up(&setup, kind, &plan)?;
+        results.insert(kind.key(), figures);
+        caches.push(cache);
+    }
+    load_all(&setup, &plan, &script, &caches, &mut results)?;
+    let report = report::Report::new(&results, &plan_summary(&plan));
+    report.check_complete()?;
+    std::fs::write(args.out.join("results.md"), report.markdown())?;
+    std::fs::write(args.out.join("results.json"), serde_json::to_string_pretty(&report.json())? + "\n")?;
+    println!("{}", report.markdown());
+    println!("(written to {} and results.json)", args.out.join("results.md").display());
+    let errors: u64 =
+        results.values().flat_map(|f| f.load.values()).flat_map(|(_, runs)| runs).map(|r| r.errors).sum();
+    if errors > 0 {
+        bail!("{errors} requests failed: the figures measure errors, not tool calls");
+    }
+    Ok(())
+}
+
+fn plan_summary(plan: &Plan) -> String {
+    format!(
+        "wrk, 1 thread, {} run(s) of {} s per concurrency, the servers taking turns; cold start: median of {} spawn(s); per-call cost: median of {} sequential calls",
+        plan.runs,
+        plan.duration.as_secs_f64(),
+        plan.spawns,
+        plan.calls
+    )
+}
+
+/// The fake Open-Meteo, on a runtime of its own for the whole run.
+fn fake_upstream() -> anyhow::Result<String> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async {
+            let fake = mcp_e2e::fake::spawn_unlogged(([127, 0, 0, 1], 0).into()).await;
+            let _ = sender.send(fake.map(|f| f.url()));
+            std::future::pending::<()>().await;
+        });
+    });
+    Ok(receiver.recv().context("the fake upstream's thread")??)
+}
+
+/// weather.wasm and its real policy, with the API URL pointed at the fake.
+fn prepare_components(args: &Args, upstream: &str, dir: &Path) -> anyhow::Result<()> {
+    std::fs::copy(&args.weather_wasm, dir.join("weather.wasm"))
+        .with_context(|| format!("{} (run make build)", args.weather_wasm.display()))?;
+    let policy = std::fs::read_to_string(&args.weather_policy)?;
+    if !policy.contains("https://api.open-meteo.com") {
+        bail!("{} does not name https://api.open-meteo.com", args.weather_policy.display());
+    }
+    std::fs::write(dir.join("weather.toml"), policy.replace("https://api.open-meteo.com", upstream))?;
+    Ok(())
+}
+
+/// Cold start, then the host's own per-call cost; returns the figures and the
+/// warm compiled-component cache the load runs then start with.
+fn start_up(setup: &Setup, kind: Kind, plan: &Plan) -> anyhow::Result<(Figures, tempfile::TempDir)> {
+    let mut figures = Figures::default();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    // Spawn to first answered call, with an empty cache folder each time,
+    // then with one a previous spawn filled.
+    let warm = tempfile::tempdir()?;
+    let mut empty = Vec::new();
+    for _ in 0..plan.spawns {
+        let cache = tempfile::tempdir()?;
+        empty.push(ms(setup.start(kind, Some(cache.path()), "warn", "cold")?.1));
+    }
+    figures.cold_empty_ms = median(empty);
+    figures.cold_warm_ms = if kind.is_host() {
+        drop(setup.start(kind, Some(warm.path()), "warn", "prime")?);
+        let mut times = Vec::new();
+        for _ in 0..plan.spawns {
+            times.push(ms(setup.start(kind, Some(warm.path()), "warn", "warm")?.1));
+        }
+        median(times)
+    } else {
+        // Python has no compiled-component cache: its bytecode is already cached.
+        figures.cold_empty_ms
+    };
+    eprintln!(
+        "  cold start: {:.0} ms empty cache, {:.0} ms warm",
+        figures.cold_empty_ms, figures.cold_warm_ms
+    );
+
+    if kind.is_host() {
+        let (server, _) = setup.start(kind, Some(warm.path()), "warn,mcp_host::runtime=debug", "calls")?;
+        let (instantiate, call) = call_costs(&server, plan.calls)?;
+        figures.instantiate_us = Some(instantiate);
+        figures.call_us = Some(call);
+        eprintln!("  per call inside the host: {instantiate:.0} µs instantiate, {call:.0} µs call");
+    }
+    Ok((figures, warm))
+}
+
+/// Throughput, latency and memory. The three servers run side by side and
+/// take turns run by run, so that whatever else the machine is doing weighs
+/// on all three alike and their ratios stay fair.
+fn load_all(
+    setup: &Setup,
+    plan: &Plan,
+    script: &Path,
+    caches: &[tempfile::TempDir],
+    results: &mut BTreeMap<&'static str, Figures>,
+) -> anyhow::Result<()> {
+    let mut servers = Vec::new();
+    for (kind, cache) in Kind::ALL.into_iter().zip(caches) {
+        servers.push((kind, setup.start(kind, Some(cache.path()), "warn", "load")?.0));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    for (kind, server) in &servers {
+        let figures = results.get_mut(kind.key()).expect("started up");
+        figures.idle_rss_mib = Setup::rss(server)?.0 as f64 / 1024.0;
+        load::wrk(script, server.addr, 16, Duration::from_secs(1)).context("warm-up")?;
+    }
+    for &connections in &plan.concurrency {
+        let mut runs: BTreeMap<&str, Vec<Run>> = BTreeMap::new();
+        for _ in 0..plan.runs {
+            for (kind, server) in &servers {
+                let run = load::wrk(script, server.addr, connections, plan.duration)?;
+                eprintln!(
+                    "  {} c={connections}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+                    kind.key(),
+                    run.throughput,
+                    run.p50_ms,
+                    run.p99_ms,
+                    run.errors
+                );
+                runs.entry(kind.key()).or_default().push(run);
+            }
+        }
+        for (key, runs) in runs {
+            let pick = |f: fn(&Run) -> f64| median(runs.iter().map(f).collect());
+            let median_run = Run {
+                throughput: pick(|r| r.throughput),
+                p50_ms: pick(|r| r.p50_ms),
+                p99_ms: pick(|r| r.p99_ms),
+                errors: runs.iter().map(|r| r.errors).sum(),
+            };
+            results.get_mut(key).expect("started up").load.insert(connections, (median_run, runs));
+        }
+    }
+    for (kind, server) in &servers {
+        results.get_mut(kind.key()).expect("started up").peak_rss_mib = Setup::rss(server)?.1 as f64 / 1024.0;
+    }
+    Ok(())
+}
+
+/// Medians of the host's own per-call timings over `calls` sequential calls.
+fn call_costs(server: &Server, calls: usize) -> anyhow::Result<(f64, f64)> {
+    for _ in 0..calls {
+        servers::check(&servers::call(server.addr)?)?;
+    }
+    let log = std::fs::read_to_string(&server.log)?;
+    let field = |line: &str, name: &str| {
+        line.split_whitespace().find_map(|w| w.strip_prefix(name)).and_then(|v| v.parse::<f64>().ok())
+    };
+    let (mut instantiate, mut call) = (Vec::new(), Vec::new());
+    for line in log.lines().filter(|l| l.contains("call timing")) {
+        instantiate.push(field(line, "instantiate_us=").context("instantiate_us")?);
+        call.push(field(line, "call_us=").context("call_us")?);
+    }
+    // The first call was the start-up probe's.
+    if call.len() != calls + 1 {
+        bail!("{} call timings logged for {} calls; see {}", call.len(), calls + 1, server.log.display());
+    }
+    Ok((median(instantiate), median(call)))
+}

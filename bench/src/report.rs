@@ -1,0 +1,184 @@
+//! The results as a markdown table and as JSON, with the targets of issue 9.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use anyhow::bail;
+use serde_json::{Value, json};
+
+use crate::Figures;
+use crate::servers::Kind;
+
+pub struct Report<'a> {
+    results: &'a BTreeMap<&'static str, Figures>,
+    plan: String,
+    machine: String,
+    date: String,
+}
+
+/// One row: its label, and the figure of each server.
+type Row = (String, [Option<f64>; 3]);
+
+impl<'a> Report<'a> {
+    pub fn new(results: &'a BTreeMap<&'static str, Figures>, plan: &str) -> Self {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines().find_map(|l| {
+                    l.strip_prefix("model name")?.split_once(':').map(|(_, m)| m.trim().to_owned())
+                })
+            })
+            .unwrap_or_else(|| "unknown CPU".into());
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let date = std::process::Command::new("date")
+            .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
+        Report { results, plan: plan.into(), machine: format!("{cores} cores, {cpu}"), date }
+    }
+
+    fn figures(&self, kind: Kind) -> &Figures {
+        &self.results[kind.key()]
+    }
+
+    fn rows(&self) -> Vec<Row> {
+        let each = |f: &dyn Fn(&Figures) -> Option<f64>| Kind::ALL.map(|k| f(self.figures(k)));
+        let mut rows = Vec::new();
+        let concurrency: Vec<u32> = self.figures(Kind::Wasm).load.keys().copied().collect();
+        for &c in &concurrency {
+            rows.push((
+                format!("tools/call throughput, c={c} (req/s)"),
+                each(&|f| Some(f.load.get(&c)?.0.throughput)),
+            ));
+        }
+        for &c in &concurrency {
+            rows.push((format!("p50 latency, c={c} (ms)"), each(&|f| Some(f.load.get(&c)?.0.p50_ms))));
+        }
+        for &c in &concurrency {
+            rows.push((format!("p99 latency, c={c} (ms)"), each(&|f| Some(f.load.get(&c)?.0.p99_ms))));
+        }
+        rows.push(("cold start, empty cache (ms)".into(), each(&|f| Some(f.cold_empty_ms))));
+        rows.push(("cold start, warm cache (ms)".into(), each(&|f| Some(f.cold_warm_ms))));
+        rows.push(("idle RSS (MiB)".into(), each(&|f| Some(f.idle_rss_mib))));
+        rows.push(("peak RSS under load (MiB)".into(), each(&|f| Some(f.peak_rss_mib))));
+        rows.push(("per call in the host: instantiate (µs)".into(), each(&|f| f.instantiate_us)));
+        rows.push(("per call in the host: call (µs)".into(), each(&|f| f.call_us)));
+        rows
+    }
+
+    /// Every figure a server can have was produced, and is a real measurement.
+    pub fn check_complete(&self) -> anyhow::Result<()> {
+        for (label, values) in self.rows() {
+            for (kind, value) in Kind::ALL.iter().zip(values) {
+                let expected = kind.is_host() || !label.starts_with("per call");
+                match value {
+                    Some(v) if expected && v.is_finite() && (v > 0.0 || label.contains("instantiate")) => {}
+                    None if !expected => {}
+                    _ => bail!("{label}: {} has no valid figure ({value:?})", kind.title()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Issue 9's targets: label, the figure that decides, whether it is met.
+    fn targets(&self) -> Vec<(String, String, bool)> {
+        let (wasm, native, fastmcp) =
+            (self.figures(Kind::Wasm), self.figures(Kind::Native), self.figures(Kind::FastMcp));
+        let at16 =
+            |f: &Figures| f.load.get(&16).map_or((f64::NAN, f64::NAN), |(r, _)| (r.throughput, r.p50_ms));
+        let ((wt, wp), (nt, _), (ft, fp)) = (at16(wasm), at16(native), at16(fastmcp));
+        vec![
+            ("throughput at c=16 ≥ 20× FastMCP".into(), format!("{:.1}×", wt / ft), wt >= 20.0 * ft),
+            ("p50 at c=16 ≤ 1/20 of FastMCP".into(), format!("1/{:.1}", fp / wp), wp * 20.0 <= fp),
+            (
+                "weather.wasm ≥ 2/3 of native throughput (c=16)".into(),
+                format!("{:.2}", wt / nt),
+                wt * 3.0 >= nt * 2.0,
+            ),
+            (
+                "cold start, warm cache ≤ 1/30 of FastMCP".into(),
+                format!("1/{:.1}", fastmcp.cold_warm_ms / wasm.cold_warm_ms),
+                wasm.cold_warm_ms * 30.0 <= fastmcp.cold_warm_ms,
+            ),
+            (
+                "idle RSS ≤ 1/4 of FastMCP".into(),
+                format!("1/{:.1}", fastmcp.idle_rss_mib / wasm.idle_rss_mib),
+                wasm.idle_rss_mib * 4.0 <= fastmcp.idle_rss_mib,
+            ),
+        ]
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut out = format!("Machine: {}; {}.\n{}.\n\n", self.machine, self.date, self.plan);
+        let titles: Vec<&str> = Kind::ALL.iter().map(|k| k.title()).collect();
+        let _ = writeln!(out, "| | {} | wasm ÷ native | wasm ÷ FastMCP |", titles.join(" | "));
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+        let show = |v: Option<f64>| match v {
+            None => "–".to_owned(),
+            Some(v) if v >= 100.0 => format!("{v:.0}"),
+            Some(v) if v >= 10.0 => format!("{v:.1}"),
+            Some(v) => format!("{v:.2}"),
+        };
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+            _ => "–".into(),
+        };
+        for (label, [wasm, native, fastmcp]) in self.rows() {
+            let _ = writeln!(
+                out,
+                "| {label} | {} | {} | {} | {} | {} |",
+                show(wasm),
+                show(native),
+                show(fastmcp),
+                ratio(wasm, native),
+                ratio(wasm, fastmcp)
+            );
+        }
+        let errors: u64 = self.results.values().flat_map(|f| f.load.values()).map(|(r, _)| r.errors).sum();
+        let _ =
+            writeln!(out, "\nFailed requests (not a successful tool result, or socket errors): {errors}.\n");
+        let _ = writeln!(out, "| Target | Measured | |\n|---|---:|---|");
+        for (target, figure, met) in self.targets() {
+            let _ = writeln!(out, "| {target} | {figure} | {} |", if met { "met" } else { "missed" });
+        }
+        out
+    }
+
+    pub fn json(&self) -> Value {
+        let servers: serde_json::Map<String, Value> = Kind::ALL
+            .iter()
+            .map(|&kind| {
+                let f = self.figures(kind);
+                let load: serde_json::Map<String, Value> = f
+                    .load
+                    .iter()
+                    .map(|(c, (median, runs))| {
+                        let run = |r: &crate::load::Run| {
+                            json!({"throughput_rps": r.throughput, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "errors": r.errors})
+                        };
+                        (c.to_string(), json!({"median": run(median), "runs": runs.iter().map(run).collect::<Vec<_>>()}))
+                    })
+                    .collect();
+                let figures = json!({
+                    "title": kind.title(),
+                    "load": load,
+                    "cold_start_empty_cache_ms": f.cold_empty_ms,
+                    "cold_start_warm_cache_ms": f.cold_warm_ms,
+                    "idle_rss_mib": f.idle_rss_mib,
+                    "peak_rss_mib": f.peak_rss_mib,
+                    "per_call_instantiate_us": f.instantiate_us,
+                    "per_call_call_us": f.call_us,
+                });
+                (kind.key().to_owned(), figures)
+            })
+            .collect();
+        let targets: Vec<Value> = self
+            .targets()
+            .into_iter()
+            .map(|(target, figure, met)| json!({"target": target, "measured": figure, "met": met}))
+            .collect();
+        json!({"machine": self.machine, "date": self.date, "plan": self.plan, "servers": servers, "targets": targets})
+    }
+}

@@ -1,0 +1,124 @@
+//! `mcp-host`: serves MCP over Streamable HTTP, running every tool call in a
+//! fresh sandboxed instance of the WASI component that owns the tool.
+//!
+//! The binary is `main.rs`; the library exists so that the benchmark's native
+//! baseline can run this same server with a tool written in plain Rust.
+
+mod auth;
+mod cache;
+mod catalog;
+mod code_cache;
+mod config;
+mod convert;
+mod digest;
+mod egress;
+mod listen;
+mod native;
+mod outbound;
+mod policy;
+mod pool;
+mod runtime;
+mod server;
+mod sessions;
+mod source;
+mod swap;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use mcp_protocol::http::Guard;
+use tokio::sync::watch;
+
+use crate::runtime::Runtime;
+use crate::server::App;
+use crate::sessions::Sessions;
+use crate::source::{Container, Folder, Source};
+use crate::swap::Swapper;
+
+pub use crate::config::Args;
+pub use crate::native::{NativeFuture, NativeTool, Natives};
+pub use crate::outbound::Outbound;
+
+/// Serves until SIGTERM or Ctrl-C. `natives` replaces the calls of the
+/// components it names with plain Rust (the benchmark's baseline); the
+/// binary passes none.
+pub async fn run(args: Args, natives: Natives) -> anyhow::Result<()> {
+    let loopback = Guard::loopback();
+    let guard = Guard {
+        hosts: if args.allowed_hosts.is_empty() { loopback.hosts } else { args.allowed_hosts.clone() },
+        origins: if args.allowed_origins.is_empty() {
+            loopback.origins
+        } else {
+            args.allowed_origins.clone()
+        },
+    };
+    let sessions = Sessions::new(args.session_key.as_deref())?;
+    if args.session_key.is_none() {
+        tracing::info!("no MCP_SESSION_KEY: sessions are valid on this instance only");
+    }
+    let auth = auth::Auth::from_args(&args.auth)?.map(Arc::new);
+    let runtime = Runtime::new(args.max_instances, args.cache_dir.as_deref(), natives)?;
+    let source = Source::new(
+        args.components.as_deref().map(|dir| Folder::open(dir, !args.poll_only)).transpose()?,
+        match (&args.components_container_url, &args.components_connection_string) {
+            (Some(url), _) => Some(Container::from_url(url)?),
+            (None, Some(text)) => Some(Container::from_connection_string(text, &args.components_container)?),
+            (None, None) => None,
+        },
+    );
+
+    // Listen first, so the readiness probe is answered while components compile.
+    let addr = args.listen_addr();
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "listening; MCP endpoint at /mcp");
+
+    let (publish, catalog) = watch::channel(None);
+    let status = Arc::new(Mutex::new(swap::Status::default()));
+    let app = Arc::new(App {
+        catalog,
+        status: status.clone(),
+        streams: Arc::new(tokio::sync::Semaphore::new(listen::MAX_STREAMS)),
+        guard,
+        sessions,
+        max_body: args.max_body_bytes,
+        waiting: Default::default(),
+        auth: auth.clone(),
+    });
+    let server = tokio::spawn(server::serve(listener, app));
+
+    let swapper = Swapper::new(runtime, source, auth, publish, status);
+    let swapping = tokio::spawn(swapper.run(Duration::from_millis(args.poll_interval_ms)));
+
+    tokio::select! {
+        _ = server => anyhow::bail!("the server stopped"),
+        _ = swapping => anyhow::bail!("the component watcher stopped"),
+        _ = shutdown() => tracing::info!("shutting down"),
+    }
+    Ok(())
+}
+
+async fn shutdown() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM can be handled");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// The binaries' `main`: logs to stdout (the Functions host records stderr
+/// lines as errors) at `RUST_LOG` or `info`, reads the arguments, and runs.
+pub fn main_with(natives: Natives) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stdout)
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = <Args as clap::Parser>::parse();
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(args, natives))
+}
