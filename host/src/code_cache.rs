@@ -4,7 +4,7 @@
 
 use std::hash::{Hash as _, Hasher as _};
 use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
@@ -28,13 +28,20 @@ impl CodeCache {
             .mode(0o700)
             .create(dir)
             .with_context(|| format!("creating the code cache {}", dir.display()))?;
-        let mode = std::fs::metadata(dir)?.permissions().mode();
+        let metadata = std::fs::metadata(dir)?;
+        let mode = metadata.permissions().mode();
         if mode & 0o022 != 0 {
             bail!(
                 "the code cache {} is writable by other users (mode {:o}); use a private folder",
                 dir.display(),
                 mode & 0o777
             );
+        }
+        // A file this process creates is owned by it: the folder must be too.
+        let probe = tempfile::tempfile_in(dir)
+            .with_context(|| format!("the code cache {} is not writable", dir.display()))?;
+        if probe.metadata()?.uid() != metadata.uid() {
+            bail!("the code cache {} belongs to another user; use a private folder", dir.display());
         }
         let mut hasher = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);

@@ -308,7 +308,7 @@ async fn compiled_components_are_cached_across_restarts() {
 }
 
 #[test]
-fn a_cache_folder_others_can_write_is_refused() {
+fn a_cache_folder_others_can_write_or_own_is_refused() {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -320,6 +320,19 @@ fn a_cache_folder_others_can_write_is_refused() {
     assert!(!output.status.success());
     let text = String::from_utf8_lossy(&output.stderr);
     assert!(text.contains("is writable by other users"), "{text}");
+
+    // A private folder of another user's is refused too (checkable where the test may chown: as root).
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    if std::os::unix::fs::chown(dir.path(), Some(65534), None).is_ok() {
+        let output = Command::new(mcp_e2e::harness::host_bin())
+            .args(["--components", "/", "--listen", "127.0.0.1:0", "--cache-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let text = String::from_utf8_lossy(&output.stderr);
+        assert!(text.contains("belongs to another user"), "{text}");
+    }
 }
 
 /// Azurite on a free loopback port, in memory; stopped on drop.
