@@ -310,27 +310,25 @@ async fn compiled_components_are_cached_across_restarts() {
 #[test]
 fn a_cache_folder_others_can_write_or_own_is_refused() {
     use std::os::unix::fs::PermissionsExt as _;
+    /// What the host says on stderr when it refuses to start with `dir` as its code cache.
+    fn refusal(dir: &Path) -> String {
+        let output = Command::new(mcp_e2e::harness::host_bin())
+            .args(["--components", "/", "--listen", "127.0.0.1:0", "--cache-dir"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let output = Command::new(mcp_e2e::harness::host_bin())
-        .args(["--components", dir.path().to_str().unwrap(), "--listen", "127.0.0.1:0", "--cache-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let text = String::from_utf8_lossy(&output.stderr);
+    let text = refusal(dir.path());
     assert!(text.contains("is writable by other users"), "{text}");
 
     // A private folder of another user's is refused too (checkable where the test may chown: as root).
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     if std::os::unix::fs::chown(dir.path(), Some(65534), None).is_ok() {
-        let output = Command::new(mcp_e2e::harness::host_bin())
-            .args(["--components", "/", "--listen", "127.0.0.1:0", "--cache-dir"])
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(!output.status.success());
-        let text = String::from_utf8_lossy(&output.stderr);
+        let text = refusal(dir.path());
         assert!(text.contains("belongs to another user"), "{text}");
     }
 }
@@ -384,6 +382,16 @@ struct BlobStore {
 }
 
 impl BlobStore {
+    /// The `components` container in `azurite`, created empty.
+    async fn create(azurite: &Azurite) -> BlobStore {
+        let store = BlobStore {
+            connection_string: azurite.connection_string.clone(),
+            staging: tempfile::tempdir().unwrap(),
+        };
+        store.run(&["create"]).await;
+        store
+    }
+
     async fn run(&self, args: &[&str]) {
         let status = tokio::process::Command::new(node_bin())
             .arg(repo().join("tests/blob/blob.mjs"))
@@ -412,11 +420,7 @@ impl Store for BlobStore {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn swaps_from_a_blob_container_under_load() {
     let azurite = Azurite::start();
-    let store = BlobStore {
-        connection_string: azurite.connection_string.clone(),
-        staging: tempfile::tempdir().unwrap(),
-    };
-    store.run(&["create"]).await;
+    let store = BlobStore::create(&azurite).await;
     store.put("versioned.wasm", &std::fs::read(versioned_wasm(1)).unwrap()).await;
     store.put("versioned.toml", b"").await;
     let poll = POLL_MS.to_string();
@@ -437,11 +441,7 @@ async fn swaps_from_a_blob_container_under_load() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_container_overrides_the_folder_and_its_outage_leaves_the_folder_serving() {
     let azurite = Azurite::start();
-    let store = BlobStore {
-        connection_string: azurite.connection_string.clone(),
-        staging: tempfile::tempdir().unwrap(),
-    };
-    store.run(&["create"]).await;
+    let store = BlobStore::create(&azurite).await;
     store.put("versioned.wasm", &std::fs::read(versioned_wasm(2)).unwrap()).await;
     let env = [("MCP_COMPONENTS_CONNECTION_STRING", azurite.connection_string.as_str())];
     let host =

@@ -22,11 +22,19 @@ use crate::digest::Digest;
 /// Blobs one listing may return before the rest are ignored.
 const MAX_LISTED: usize = 4 * MAX_COMPONENTS;
 
+/// A downloaded blob, hashed once.
+#[derive(Clone)]
+struct Blob {
+    etag: String,
+    bytes: Arc<[u8]>,
+    digest: Digest,
+}
+
 pub struct Container {
     store: MicrosoftAzure,
     description: String,
     /// Blobs downloaded before, by name, with the ETag they had.
-    seen: HashMap<String, (String, Arc<[u8]>)>,
+    seen: HashMap<String, Blob>,
 }
 
 impl Container {
@@ -126,29 +134,29 @@ impl Container {
         let policy = match etags.get(&policy_blob) {
             None => None,
             Some(etag) => {
-                let bytes = self.blob(&policy_blob, etag, MAX_POLICY_BYTES).await?;
-                let text =
-                    std::str::from_utf8(&bytes).with_context(|| format!("{policy_blob} is not UTF-8"))?;
+                let policy = self.blob(&policy_blob, etag, MAX_POLICY_BYTES).await?;
+                let text = std::str::from_utf8(&policy.bytes)
+                    .with_context(|| format!("{policy_blob} is not UTF-8"))?;
                 Some(Arc::from(text))
             }
         };
-        Ok(Files { digest: Digest::of(&wasm), wasm, policy })
+        Ok(Files { wasm: wasm.bytes, digest: wasm.digest, policy })
     }
 
     /// A blob's content: the copy from before if its ETag is unchanged, else
     /// downloaded (conditionally, in case it changed back meanwhile).
-    async fn blob(&mut self, blob: &str, listed_etag: &str, limit: u64) -> anyhow::Result<Arc<[u8]>> {
+    async fn blob(&mut self, blob: &str, listed_etag: &str, limit: u64) -> anyhow::Result<Blob> {
         let previous = self.seen.get(blob).cloned();
-        if let Some((etag, bytes)) = &previous
-            && etag == listed_etag
-        {
-            return Ok(bytes.clone());
+        if let Some(seen) = previous.as_ref().filter(|seen| seen.etag == listed_etag) {
+            return Ok(seen.clone());
         }
-        let options =
-            GetOptions { if_none_match: previous.as_ref().map(|(e, _)| e.clone()), ..Default::default() };
+        let options = GetOptions {
+            if_none_match: previous.as_ref().map(|seen| seen.etag.clone()),
+            ..Default::default()
+        };
         let got = match self.store.get_opts(&BlobPath::from(blob), options).await {
             Err(object_store::Error::NotModified { .. }) => {
-                return Ok(previous.expect("only a conditional request is answered 304").1);
+                return Ok(previous.expect("only a conditional request is answered 304"));
             }
             result => result.with_context(|| format!("downloading {blob}"))?,
         };
@@ -158,7 +166,8 @@ impl Container {
         let etag = got.meta.e_tag.clone().unwrap_or_default();
         let bytes: Arc<[u8]> =
             got.bytes().await.with_context(|| format!("downloading {blob}"))?.to_vec().into();
-        self.seen.insert(blob.to_owned(), (etag, bytes.clone()));
-        Ok(bytes)
+        let downloaded = Blob { etag, digest: Digest::of(&bytes), bytes };
+        self.seen.insert(blob.to_owned(), downloaded.clone());
+        Ok(downloaded)
     }
 }
