@@ -22,6 +22,7 @@ mod server;
 mod sessions;
 mod source;
 mod swap;
+mod untrusted;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -21,6 +21,7 @@ use crate::digest::Digest;
 use crate::native::{NativeTool, Natives};
 use crate::outbound::Outbound;
 use crate::policy::Policy;
+use crate::untrusted::Untrusted;
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -372,7 +373,8 @@ impl Loaded {
             ),
             _ => ("none", "The tool failed unexpectedly.".to_owned()),
         };
-        tracing::warn!(component = %self.name, tool, limit, error = %format!("{error:#}"), "call failed");
+        let error = format!("{error:#}");
+        tracing::warn!(component = %self.name, tool = %Untrusted(tool), limit, error = %Untrusted(&error), "call failed");
         message
     }
 
