@@ -84,6 +84,11 @@ build: wasm-target
 	  TOOL_VERSION=$$version $(CARGO) build -p versioned --target wasm32-wasip2 --profile guest; \
 	  cp target/wasm32-wasip2/guest/versioned.wasm $(TEST_COMPONENTS)/versioned-v$$version.wasm; \
 	done
+	@# Builds of a raw-WIT component that misbehaves while it is loaded, one per way.
+	for mode in ok spin-tools hang-prompts duplicate huge-catalog many-tools clash; do \
+	  LOAD_MODE=$$mode $(CARGO) build -p atload --target wasm32-wasip2 --profile guest; \
+	  cp target/wasm32-wasip2/guest/atload.wasm $(TEST_COMPONENTS)/atload-$$mode.wasm; \
+	done
 
 ## run: serve the weather tool at http://127.0.0.1:$(PORT)/mcp
 run: build
@@ -101,7 +106,7 @@ test: lint build unit e2e clients browser conformance deploy-checks bench-smoke
 lint: wasm-target
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
-	$(CARGO) clippy -p weather -p conformance -p hostile -p versioned -p whoami -p mcp-guest --target wasm32-wasip2 --profile guest -- -D warnings
+	$(CARGO) clippy -p weather -p conformance -p hostile -p versioned -p whoami -p atload -p mcp-guest --target wasm32-wasip2 --profile guest -- -D warnings
 
 unit:
 	$(CARGO) test --release -p mcp-protocol -p mcp-host

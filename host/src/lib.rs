@@ -6,6 +6,7 @@
 
 mod auth;
 mod cache;
+mod capacity;
 mod catalog;
 mod code_cache;
 mod config;

@@ -61,6 +61,7 @@ struct LimitsFile {
     timeout_ms: Option<u64>,
     max_concurrent: Option<usize>,
     max_result_bytes: Option<usize>,
+    max_catalog_bytes: Option<usize>,
 }
 
 /// A destination a component may call: scheme, host and port must all match.
@@ -135,6 +136,8 @@ pub struct Policy {
     pub max_concurrent: usize,
     /// Largest result a call may return (content, structured content and `_meta` together).
     pub max_result_bytes: usize,
+    /// Largest catalog (tools, resources, templates and prompts, as JSON) the component may list.
+    pub max_catalog_bytes: usize,
     /// Claims of the caller's validated access token the component sees (never the token).
     pub identity_claims: Vec<String>,
     /// The shared cache of the component's outbound GETs; `None`: not cached.
@@ -157,9 +160,18 @@ impl Policy {
     const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 << 20;
     const DEFAULT_MAX_CONCURRENT: usize = 32;
     const DEFAULT_MAX_RESULT_BYTES: usize = 1 << 20;
+    const DEFAULT_MAX_CATALOG_BYTES: usize = 1 << 20;
     const DEFAULT_CACHE_MAX_ENTRIES: usize = 256;
     const MAX_CACHE_TTL_S: u64 = 86_400;
     const MAX_CACHE_ENTRIES: usize = 100_000;
+    /// Upper bounds of the other numbers: far above any sensible value, low
+    /// enough that no arithmetic or allocation on them can overflow.
+    const MAX_TIMEOUT_MS: u64 = 3_600_000;
+    const MAX_REQUESTS: usize = 10_000;
+    const MAX_RESPONSE_BYTES: usize = 1 << 30;
+    const MAX_CONCURRENT: usize = 10_000;
+    const MAX_RESULT_BYTES: usize = 256 << 20;
+    const MAX_CATALOG_BYTES: usize = 64 << 20;
 
     /// Reads a policy file; `lookup` resolves `inherit`ed variables.
     pub fn parse(text: &str, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
@@ -180,14 +192,24 @@ impl Policy {
         if !(1..=4096).contains(&memory_mb) {
             bail!("limits.memory_mb must be between 1 and 4096");
         }
-        let call_timeout = file.limits.timeout_ms.unwrap_or(Self::DEFAULT_TIMEOUT_MS);
-        let outbound_timeout = file.outbound.timeout_ms.unwrap_or(Self::DEFAULT_OUTBOUND_TIMEOUT_MS);
-        if call_timeout == 0 || outbound_timeout == 0 {
-            bail!("timeouts must be positive");
-        }
-        let positive = |value: Option<usize>, default: usize, key: &str| match value {
-            Some(0) => bail!("{key} must be positive"),
-            value => Ok(value.unwrap_or(default)),
+        let within = |value: Option<u64>, default: u64, max: u64, key: &str| match value.unwrap_or(default) {
+            value if (1..=max).contains(&value) => Ok(value),
+            _ => bail!("{key} must be between 1 and {max}"),
+        };
+        let call_timeout = within(
+            file.limits.timeout_ms,
+            Self::DEFAULT_TIMEOUT_MS,
+            Self::MAX_TIMEOUT_MS,
+            "limits.timeout_ms",
+        )?;
+        let outbound_timeout = within(
+            file.outbound.timeout_ms,
+            Self::DEFAULT_OUTBOUND_TIMEOUT_MS,
+            Self::MAX_TIMEOUT_MS,
+            "outbound.timeout_ms",
+        )?;
+        let positive = |value: Option<usize>, default: usize, max: usize, key: &str| {
+            within(value.map(|v| v as u64), default as u64, max as u64, key).map(|v| v as usize)
         };
         let sha256 = match file.sha256 {
             None => None,
@@ -220,11 +242,13 @@ impl Policy {
             max_requests: positive(
                 file.outbound.max_requests,
                 Self::DEFAULT_MAX_REQUESTS,
+                Self::MAX_REQUESTS,
                 "outbound.max_requests",
             )?,
             max_response_bytes: positive(
                 file.outbound.max_response_bytes,
                 Self::DEFAULT_MAX_RESPONSE_BYTES,
+                Self::MAX_RESPONSE_BYTES,
                 "outbound.max_response_bytes",
             )?,
             memory_bytes: usize::try_from(memory_mb << 20)?,
@@ -232,12 +256,20 @@ impl Policy {
             max_concurrent: positive(
                 file.limits.max_concurrent,
                 Self::DEFAULT_MAX_CONCURRENT,
+                Self::MAX_CONCURRENT,
                 "limits.max_concurrent",
             )?,
             max_result_bytes: positive(
                 file.limits.max_result_bytes,
                 Self::DEFAULT_MAX_RESULT_BYTES,
+                Self::MAX_RESULT_BYTES,
                 "limits.max_result_bytes",
+            )?,
+            max_catalog_bytes: positive(
+                file.limits.max_catalog_bytes,
+                Self::DEFAULT_MAX_CATALOG_BYTES,
+                Self::MAX_CATALOG_BYTES,
+                "limits.max_catalog_bytes",
             )?,
             cache,
         })
@@ -298,6 +330,28 @@ mod tests {
         assert!(denied.outbound.is_empty() && denied.env.is_empty());
         assert!(Policy::parse("[outbound]\nallowed = []", |_| None).is_err(), "typos are errors");
         assert!(Policy::parse("[limits]\nmemory_mb = 0", |_| None).is_err());
+    }
+
+    #[test]
+    fn every_number_is_range_checked() {
+        for (key, bad) in [
+            ("limits.memory_mb", "4097"),
+            ("limits.timeout_ms", "0"),
+            ("limits.timeout_ms", "9223372036854775807"),
+            ("limits.max_concurrent", "0"),
+            ("limits.max_concurrent", "9223372036854775807"),
+            ("limits.max_result_bytes", "9223372036854775807"),
+            ("limits.max_catalog_bytes", "0"),
+            ("outbound.timeout_ms", "99999999999"),
+            ("outbound.max_requests", "10001"),
+            ("outbound.max_response_bytes", "9223372036854775807"),
+        ] {
+            let (table, field) = key.split_once('.').unwrap();
+            let error = Policy::parse(&format!("[{table}]\n{field} = {bad}"), |_| None).unwrap_err();
+            assert!(format!("{error:#}").contains(key), "{key} = {bad}: {error:#}");
+        }
+        let most = "[limits]\nmax_concurrent = 10000\ntimeout_ms = 3600000\nmax_catalog_bytes = 67108864";
+        assert_eq!(Policy::parse(most, |_| None).unwrap().max_concurrent, 10_000);
     }
 
     #[test]

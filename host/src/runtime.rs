@@ -15,6 +15,8 @@ use wasmtime::{
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::capacity::{Capacity, Reservation};
+use crate::catalog;
 use crate::code_cache::CodeCache;
 use crate::convert;
 use crate::digest::Digest;
@@ -44,6 +46,12 @@ const KEEP_RESIDENT: usize = 2 << 20;
 const MAX_EVENTS_PER_CALL: usize = 1_000;
 /// How long a call waits for one of its component's instance slots.
 const QUEUE_WAIT: Duration = Duration::from_secs(2);
+/// What one component instance may hold of the pool's core instances,
+/// memories and tables. A component needing more is refused when it loads, so
+/// that every instance a component reserved (see `capacity`) fits in the pool.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+const MEMORIES_PER_COMPONENT: u32 = 2;
+const TABLES_PER_COMPONENT: u32 = 8;
 
 /// A wasmtime error as an `anyhow` one, keeping a trap's kind so that
 /// deadlines and the like can be told apart from other failures.
@@ -109,6 +117,8 @@ pub struct Runtime {
     linker: Linker<CallState>,
     cache: Option<CodeCache>,
     natives: Natives,
+    /// The pool's instances, reserved by each component as it loads.
+    capacity: Arc<Capacity>,
 }
 
 impl Runtime {
@@ -118,10 +128,15 @@ impl Runtime {
         config.epoch_interruption(true);
         let mut pool = PoolingAllocationConfig::default();
         // A Rust component has about 3 core instances, 1 memory and 2 tables.
+        // Every total is the per-component maximum times the instances, so
+        // that a reserved instance never finds the pool out of anything.
         pool.total_component_instances(max_instances)
-            .total_core_instances(max_instances * 4)
-            .total_memories(max_instances * 2)
-            .total_tables(max_instances * 4)
+            .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+            .max_memories_per_component(MEMORIES_PER_COMPONENT)
+            .max_tables_per_component(TABLES_PER_COMPONENT)
+            .total_core_instances(max_instances.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+            .total_memories(max_instances.saturating_mul(MEMORIES_PER_COMPONENT))
+            .total_tables(max_instances.saturating_mul(TABLES_PER_COMPONENT))
             .total_stacks(max_instances)
             .max_memory_size(4 << 30)
             .linear_memory_keep_resident(KEEP_RESIDENT)
@@ -147,7 +162,8 @@ impl Runtime {
             }
         })?;
         let cache = cache_dir.map(|dir| CodeCache::open(dir, &engine)).transpose()?;
-        Ok(Arc::new(Self { engine, linker, cache, natives }))
+        let capacity = Capacity::new(max_instances);
+        Ok(Arc::new(Self { engine, linker, cache, natives, capacity }))
     }
 
     /// The compiled component: from the code cache, else compiled (off the
@@ -172,15 +188,25 @@ impl Runtime {
         .await?
     }
 
-    /// Compiles and checks a component, then asks it what it offers.
+    /// Compiles and checks a component, then asks it what it offers. Every
+    /// step that runs the component's code is bounded by its call time limit.
+    /// `slots`: the previous version's, reused when it has the same size, so
+    /// that both versions together never run more than `max_concurrent`
+    /// instances; else new ones are reserved (a `capacity::Full` error when
+    /// they do not fit).
     pub async fn load(
         self: &Arc<Self>,
         name: &str,
         wasm: Arc<[u8]>,
         digest: Digest,
         policy: Policy,
+        slots: Option<Arc<Slots>>,
     ) -> anyhow::Result<Loaded> {
         let started = Instant::now();
+        let slots = match slots.filter(|slots| slots.size == policy.max_concurrent) {
+            Some(slots) => slots,
+            None => Arc::new(Slots::reserve(&self.capacity, policy.max_concurrent)?),
+        };
         let (component, cached) = self.compile(wasm, digest).await?;
         // Build the memory image now rather than on the first call.
         component.initialize_copy_on_write_image().map_err(|e| anyhow!("{e}"))?;
@@ -189,11 +215,12 @@ impl Runtime {
         let pre = ToolComponentPre::new(instance_pre)
             .map_err(|e| anyhow!("{e}"))
             .context("the component does not export the mcp:tool contract")?;
+        let limit = policy.call_timeout;
         let mut loaded = Loaded {
             name: name.into(),
             pre,
             engine: self.engine.clone(),
-            slots: Arc::new(tokio::sync::Semaphore::new(policy.max_concurrent)),
+            slots,
             policy: Arc::new(policy),
             native: self.natives.get(name).cloned(),
             tools: Vec::new(),
@@ -201,13 +228,24 @@ impl Runtime {
             templates: Vec::new(),
             prompts: Vec::new(),
         };
-        let (mut store, instance) = loaded.instantiate().await?;
+        // The load's instance is one of the component's own.
+        let slots = loaded.slots.clone();
+        let _slot = bounded(limit, "a free instance slot", slots.permits.acquire()).await??;
+        let (mut store, instance) = bounded(limit, "instantiation", loaded.instantiate()).await??;
         let store = &mut store;
-        let tools = instance.mcp_tool_tools().call_list_tools(&mut *store).await.map_err(wasm_error)?;
+        let tools = instance.mcp_tool_tools();
+        let tools =
+            bounded(limit, "list-tools", tools.call_list_tools(&mut *store)).await?.map_err(wasm_error)?;
         let resources = instance.mcp_tool_resources();
-        let listed = resources.call_list_resources(&mut *store).await.map_err(wasm_error)?;
-        let templates = resources.call_list_resource_templates(&mut *store).await.map_err(wasm_error)?;
-        let prompts = instance.mcp_tool_prompts().call_list_prompts(&mut *store).await.map_err(wasm_error)?;
+        let listed = bounded(limit, "list-resources", resources.call_list_resources(&mut *store))
+            .await?
+            .map_err(wasm_error)?;
+        let templates = resources.call_list_resource_templates(&mut *store);
+        let templates = bounded(limit, "list-resource-templates", templates).await?.map_err(wasm_error)?;
+        let prompts = instance.mcp_tool_prompts();
+        let prompts = bounded(limit, "list-prompts", prompts.call_list_prompts(&mut *store))
+            .await?
+            .map_err(wasm_error)?;
         fn all<T, U>(items: Vec<T>, convert: fn(T) -> Result<U, String>) -> anyhow::Result<Vec<U>> {
             items.into_iter().map(convert).collect::<Result<_, _>>().map_err(|e| anyhow!(e))
         }
@@ -215,6 +253,7 @@ impl Runtime {
         loaded.resources = all(listed, convert::resource)?;
         loaded.templates = all(templates, convert::resource_template)?;
         loaded.prompts = all(prompts, convert::prompt)?;
+        catalog::check(&loaded)?;
         tracing::info!(
             component = name,
             tools = loaded.tools.len(),
@@ -228,6 +267,30 @@ impl Runtime {
             "component loaded"
         );
         Ok(loaded)
+    }
+}
+
+/// One step of a load, given up on at the component's time limit (a guest
+/// that computes yields at every epoch tick, so dropping it stops it).
+async fn bounded<T>(limit: Duration, step: &str, run: impl Future<Output = T>) -> anyhow::Result<T> {
+    tokio::time::timeout(limit, run)
+        .await
+        .map_err(|_| anyhow!("{step} did not return within {} ms (limits.timeout_ms)", limit.as_millis()))
+}
+
+/// The instances one component may run at once, reserved in the pool.
+pub struct Slots {
+    permits: tokio::sync::Semaphore,
+    size: usize,
+    _reservation: Reservation,
+}
+
+impl Slots {
+    fn reserve(capacity: &Arc<Capacity>, size: usize) -> anyhow::Result<Self> {
+        // The policy bounds `size` far below `u32::MAX`; an absurd one still fails cleanly.
+        let count = u32::try_from(size).unwrap_or(u32::MAX);
+        let reservation = capacity.reserve(count)?;
+        Ok(Self { permits: tokio::sync::Semaphore::new(size), size, _reservation: reservation })
     }
 }
 
@@ -250,8 +313,9 @@ pub struct Loaded {
     pre: ToolComponentPre<CallState>,
     engine: Engine,
     pub policy: Arc<Policy>,
-    /// One permit per instance that may run at once (`limits.max_concurrent`).
-    slots: Arc<tokio::sync::Semaphore>,
+    /// One permit per instance that may run at once (`limits.max_concurrent`),
+    /// shared with the component's other versions of the same limit.
+    slots: Arc<Slots>,
     /// Plain Rust that runs this component's tool calls instead (benchmark baseline).
     native: Option<Arc<dyn NativeTool>>,
     pub tools: Vec<p::Tool>,
@@ -261,10 +325,15 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// The instance slots this version runs in, for its next version to share.
+    pub fn slots(&self) -> Arc<Slots> {
+        self.slots.clone()
+    }
+
     /// A slot to run in: waits up to `QUEUE_WAIT` while the component is at its
     /// concurrency limit, then gives up with a message for the client.
-    async fn slot(&self, what: &str) -> Result<tokio::sync::OwnedSemaphorePermit, String> {
-        match tokio::time::timeout(QUEUE_WAIT, self.slots.clone().acquire_owned()).await {
+    async fn slot(&self, what: &str) -> Result<tokio::sync::SemaphorePermit<'_>, String> {
+        match tokio::time::timeout(QUEUE_WAIT, self.slots.permits.acquire()).await {
             Ok(Ok(permit)) => Ok(permit),
             _ => {
                 let limit = self.policy.max_concurrent;

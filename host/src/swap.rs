@@ -2,19 +2,34 @@
 //! restart: a new or changed component is compiled and checked off the request
 //! path, then the whole catalog is replaced in one step. Calls already running
 //! hold the catalog they started with and finish on the old version.
+//!
+//! Loads run side by side as tasks, each bounded by its component's time
+//! limit, and each one that ends publishes at once: a component that is slow,
+//! stalls or panics the loader holds up neither the others nor `/status`.
+//!
+//! Who owns a name (tool, prompt, resource URI, template) is decided afresh at
+//! every publish from the loaded components alone: on a clash the component
+//! whose name sorts first keeps it and every other claimant is refused. So a
+//! fresh host and one that went through any sequence of swaps agree.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use anyhow::anyhow;
+use futures::FutureExt as _;
 use serde::Serialize;
 use tokio::sync::watch;
+use tokio::task::{AbortHandle, JoinError, JoinSet};
 
 use crate::auth::Auth;
+use crate::capacity;
 use crate::catalog::Catalog;
 use crate::policy::Policy;
-use crate::runtime::{Loaded, Runtime};
+use crate::runtime::{Loaded, Runtime, Slots};
 use crate::source::{Files, Snapshot, Source};
+use crate::untrusted::Untrusted;
 
 /// What the operator can query at `/status`.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -33,6 +48,8 @@ pub struct ComponentStatus {
     pub serving: Option<Version>,
     /// The last version that was refused, and why.
     pub refused: Option<Refusal>,
+    /// The sha256 of the version being loaded, if one is.
+    pub loading: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -43,9 +60,10 @@ pub struct Version {
     pub since: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Refusal {
-    pub sha256: String,
+    /// None when the files could not even be read.
+    pub sha256: Option<String>,
     pub error: String,
     /// Unix seconds.
     pub at: u64,
@@ -59,24 +77,51 @@ struct Live {
     files: Files,
     loaded: Arc<Loaded>,
     since: u64,
-    /// Load order: on a name clash the earlier component keeps the name.
-    seq: u64,
 }
 
+/// A version that was refused when it loaded.
+struct Refused {
+    files: Files,
+    refusal: Refusal,
+    /// Refused for want of capacity only: tried again at every scan.
+    retry: bool,
+}
+
+/// A load in flight.
+struct Pending {
+    files: Files,
+    task: AbortHandle,
+}
+
+/// What a load task ends with.
+type Outcome = (String, Files, anyhow::Result<Loaded>);
+
 pub struct Swapper {
-    runtime: Arc<Runtime>,
     source: Source,
+    state: State,
+}
+
+struct State {
+    runtime: Arc<Runtime>,
     /// Reads each catalog's per-tool access rules, when OAuth is on.
     auth: Option<Arc<Auth>>,
-    live: BTreeMap<String, Live>,
-    /// The last refused version of each component, so it is not retried until it changes.
-    refused: BTreeMap<String, (Files, Refusal)>,
-    /// Loaded components refused for claiming a name another one offers; each
-    /// goes live as soon as the name is free.
-    clashing: BTreeMap<String, Live>,
+    /// The latest version of each component that loaded. It serves unless it
+    /// claims a name that a component sorting before it offers.
+    loaded: BTreeMap<String, Live>,
+    /// Loaded components refused for such a clash, as of the last publish.
+    clashing: BTreeMap<String, Refusal>,
+    /// The last version of each component refused at load; not tried again
+    /// until it changes, unless it was refused for capacity.
+    refused: BTreeMap<String, Refused>,
+    /// Components whose files could not be read, and why.
+    unreadable: BTreeMap<String, Refusal>,
+    pending: BTreeMap<String, Pending>,
+    loads: JoinSet<Outcome>,
     publish: watch::Sender<Option<Arc<Catalog>>>,
     status: Arc<Mutex<Status>>,
-    loads: u64,
+    /// Whether the first scan of every source is done, and whether its loads have all ended.
+    scanned: bool,
+    ready: bool,
 }
 
 impl Swapper {
@@ -88,47 +133,76 @@ impl Swapper {
         status: Arc<Mutex<Status>>,
     ) -> Self {
         status.lock().expect("no panics while locked").source = source.describe();
-        Self {
+        let state = State {
             runtime,
-            source,
             auth,
-            live: BTreeMap::new(),
-            refused: BTreeMap::new(),
+            loaded: BTreeMap::new(),
             clashing: BTreeMap::new(),
+            refused: BTreeMap::new(),
+            unreadable: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            loads: JoinSet::new(),
             publish,
             status,
-            loads: 0,
-        }
+            scanned: false,
+            ready: false,
+        };
+        Self { source, state }
     }
 
-    /// Scans the source, and again whenever it may have changed, for as long as the host runs.
-    pub async fn run(mut self, interval: Duration) {
+    /// Scans the source, and again whenever it may have changed, for as long
+    /// as the host runs; loads that end meanwhile are published as they end.
+    pub async fn run(self, interval: Duration) {
+        let Swapper { mut source, mut state } = self;
         tracing::info!(
-            source = self.source.describe(),
+            source = source.describe(),
             every_ms = interval.as_millis() as u64,
             "watching for components"
         );
         // The folder's components serve at once; the container's follow when it answers.
-        if self.source.has_folder_and_container() {
-            self.scan_once(false).await;
+        if source.has_folder_and_container() {
+            scan(&mut source, &mut state, false).await;
         }
         loop {
-            self.scan_once(true).await;
-            self.source.changed(interval).await;
+            scan(&mut source, &mut state, true).await;
+            state.scanned = true;
+            state.settle();
+            let changed = source.changed(interval);
+            tokio::pin!(changed);
+            loop {
+                tokio::select! {
+                    () = &mut changed => break,
+                    Some(done) = state.loads.join_next() => state.finished(done),
+                }
+            }
         }
     }
+}
 
-    /// One scan: whatever changed is loaded and, if anything did, a new catalog published.
-    async fn scan_once(&mut self, container: bool) {
-        let (snapshot, failure) = self.source.scan(container).await;
+/// One scan: whatever changed starts loading; removals publish at once.
+/// Loads that end while the source is read (slowly, perhaps) go live meanwhile.
+async fn scan(source: &mut Source, state: &mut State, container: bool) {
+    let describe = source.describe();
+    let scanning = source.scan(container);
+    tokio::pin!(scanning);
+    let (snapshot, failure) = loop {
+        tokio::select! {
+            scanned = &mut scanning => break scanned,
+            Some(done) = state.loads.join_next() => state.finished(done),
+        }
+    };
+    state.scanned(snapshot, failure, &describe);
+}
+
+impl State {
+    fn scanned(&mut self, snapshot: Snapshot, failure: Option<String>, source: &str) {
         if let Some(error) = &failure
             && self.status.lock().expect("no panics while locked").scan_error.as_ref() != Some(error)
         {
-            tracing::error!(source = self.source.describe(), %error, "could not read the components; serving what was loaded");
+            tracing::error!(source, %error, "could not read the components; serving what was loaded");
         }
-        let (changed, replaced) = self.apply(snapshot).await;
-        if changed || self.publish.borrow().is_none() {
-            self.publish_catalog(replaced);
+        if self.apply(snapshot) {
+            self.publish_catalog();
         }
         let mut status = self.status.lock().expect("no panics while locked");
         status.last_scan = Some(now());
@@ -136,160 +210,254 @@ impl Swapper {
         status.components = self.component_status();
     }
 
-    /// Loads what is new or changed. Says whether the live components changed,
-    /// and gives back the versions that new ones replaced.
-    async fn apply(&mut self, snapshot: Snapshot) -> (bool, BTreeMap<String, Live>) {
-        let mut changed = false;
-        let mut replaced = BTreeMap::new();
-        let removed: Vec<String> = self.live.keys().filter(|n| !snapshot.contains_key(*n)).cloned().collect();
-        for name in removed {
-            self.live.remove(&name);
+    /// Starts loading what is new or changed, and drops what is gone. Says
+    /// whether the live components changed.
+    fn apply(&mut self, snapshot: Snapshot) -> bool {
+        let removed: Vec<String> =
+            self.loaded.keys().filter(|n| !snapshot.contains_key(*n)).cloned().collect();
+        for name in &removed {
+            self.loaded.remove(name);
             tracing::info!(component = name, "component removed; its tools are gone");
-            changed = true;
         }
+        self.pending.retain(|name, pending| {
+            let keep = snapshot.contains_key(name);
+            if !keep {
+                pending.task.abort();
+            }
+            keep
+        });
         self.refused.retain(|name, _| snapshot.contains_key(name));
-        self.clashing.retain(|name, _| snapshot.contains_key(name));
+        self.unreadable.retain(|name, _| snapshot.contains_key(name));
         for (name, files) in snapshot {
             let files = match files {
-                Ok(files) => files,
+                Ok(files) => {
+                    self.unreadable.remove(&name);
+                    files
+                }
                 Err(error) => {
-                    // Unreadable now (half-written, say): keep serving what was loaded.
-                    tracing::warn!(component = name, %error, "component could not be read");
+                    // Unreadable now (half-written, too large, ...): keep serving what was loaded.
+                    if self.unreadable.get(&name).is_none_or(|seen| seen.error != error) {
+                        tracing::warn!(component = name, error = %Untrusted(&error), "component could not be read");
+                        self.unreadable.insert(name, Refusal { sha256: None, error, at: now() });
+                    }
                     continue;
                 }
             };
-            let unchanged = self.live.get(&name).is_some_and(|live| live.files.same_as(&files));
-            let known_bad = self.refused.get(&name).is_some_and(|(bad, _)| bad.same_as(&files));
-            if self.clashing.get(&name).is_some_and(|waiting| !waiting.files.same_as(&files)) {
-                self.clashing.remove(&name);
-            }
-            if unchanged || known_bad {
+            if self.loaded.get(&name).is_some_and(|live| live.files.same_as(&files)) {
+                // Back to the version that serves: whatever else was tried is moot.
+                self.refused.remove(&name);
+                if let Some(pending) = self.pending.remove(&name) {
+                    pending.task.abort();
+                }
                 continue;
             }
-            let started = Instant::now();
-            match self.load(&name, &files).await {
-                Ok(loaded) => {
-                    tracing::info!(
-                        component = name,
-                        sha256 = %files.digest,
-                        ms = started.elapsed().as_millis() as u64,
-                        replaced = self.live.contains_key(&name),
-                        "component ready"
-                    );
-                    self.refused.remove(&name);
-                    self.loads += 1;
-                    let live = Live { files, loaded: Arc::new(loaded), since: now(), seq: self.loads };
-                    if let Some(old) = self.live.insert(name.clone(), live) {
-                        replaced.insert(name, old);
-                    }
-                    changed = true;
-                }
-                Err(error) => self.refuse(&name, files, format!("{error:#}")),
+            let known_bad =
+                self.refused.get(&name).is_some_and(|bad| !bad.retry && bad.files.same_as(&files));
+            let loading = self.pending.get(&name).is_some_and(|pending| pending.files.same_as(&files));
+            if known_bad || loading {
+                continue;
             }
+            if let Some(superseded) = self.pending.remove(&name) {
+                superseded.task.abort();
+            }
+            self.start_load(name, files);
         }
-        (changed, replaced)
+        !removed.is_empty()
     }
 
-    async fn load(&self, name: &str, files: &Files) -> anyhow::Result<Loaded> {
-        let policy = match &files.policy {
-            Some(text) => Policy::parse(text, |var| std::env::var(var).ok())
-                .map_err(|e| anyhow::anyhow!("policy {name}.toml: {e:#}"))?,
-            None => {
-                tracing::warn!(
-                    component = name,
-                    "no policy: the component gets no outbound access and no environment"
-                );
-                Policy::deny_all()
+    fn start_load(&mut self, name: String, files: Files) {
+        let runtime = self.runtime.clone();
+        let slots = self.loaded.get(&name).map(|live| live.loaded.slots());
+        let (task_name, task_files) = (name.clone(), files.clone());
+        let task = self.loads.spawn(async move {
+            // The last line of defence: whatever a component or policy makes
+            // the loader do, a panic refuses that one component only.
+            let load = AssertUnwindSafe(load(&runtime, &task_name, &task_files, slots)).catch_unwind().await;
+            let result = load.unwrap_or_else(|panic| {
+                let text = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(anyhow!("loading the component failed unexpectedly: {text}"))
+            });
+            (task_name, task_files, result)
+        });
+        self.pending.insert(name, Pending { files, task });
+    }
+
+    /// A load ended: it and any others that ended meanwhile are published.
+    fn finished(&mut self, first: Result<Outcome, JoinError>) {
+        let mut changed = self.record(first);
+        while let Some(done) = self.loads.try_join_next() {
+            changed |= self.record(done);
+        }
+        if changed || self.publish.borrow().is_none() && self.pending.is_empty() {
+            self.publish_catalog();
+        }
+        self.settle();
+        self.status.lock().expect("no panics while locked").components = self.component_status();
+    }
+
+    /// Takes in one ended load; says whether the live components changed.
+    fn record(&mut self, done: Result<Outcome, JoinError>) -> bool {
+        let (name, files, result) = match done {
+            Ok(outcome) => outcome,
+            // Superseded or removed: already dealt with.
+            Err(error) if error.is_cancelled() => return false,
+            Err(error) => {
+                // Panics are caught inside the task; this is what is left.
+                let Some(name) =
+                    self.pending.iter().find(|(_, p)| p.task.id() == error.id()).map(|(n, _)| n.clone())
+                else {
+                    return false;
+                };
+                let pending = self.pending.remove(&name).expect("just found");
+                self.refuse(&name, pending.files, format!("loading the component failed: {error}"), false);
+                return false;
             }
         };
-        if let Some(pinned) = policy.sha256
-            && pinned != files.digest
-        {
-            anyhow::bail!("{name}.toml pins sha256 {pinned} but {name}.wasm has sha256 {}", files.digest);
+        if !self.pending.get(&name).is_some_and(|pending| pending.files.same_as(&files)) {
+            return false;
         }
-        self.runtime.load(name, files.wasm.clone(), files.digest, policy).await
+        self.pending.remove(&name);
+        match result {
+            Ok(loaded) => {
+                tracing::info!(
+                    component = name,
+                    sha256 = %files.digest,
+                    replaced = self.loaded.contains_key(&name),
+                    "component accepted"
+                );
+                self.refused.remove(&name);
+                let live = Live { files, loaded: Arc::new(loaded), since: now() };
+                self.loaded.insert(name, live);
+                true
+            }
+            Err(error) => {
+                let retry = error.downcast_ref::<capacity::Full>().is_some();
+                self.refuse(&name, files, format!("{error:#}"), retry);
+                false
+            }
+        }
     }
 
-    fn refuse(&mut self, name: &str, files: Files, error: String) {
-        let serving = self.live.get(name).map(|live| live.files.digest);
+    /// Once the first scan's loads have all ended, says the host is ready.
+    fn settle(&mut self) {
+        if self.ready || !self.scanned || !self.pending.is_empty() {
+            return;
+        }
+        if self.publish.borrow().is_none() {
+            self.publish_catalog();
+        }
+        self.ready = true;
+        let catalog = self.publish.borrow().clone().expect("published");
+        tracing::info!(components = catalog.components().len(), tools = catalog.tools.len(), "ready");
+    }
+
+    fn refuse(&mut self, name: &str, files: Files, error: String, retry: bool) {
+        let sha256 = Some(files.digest.to_string());
+        if let Some(seen) = self.refused.get(name)
+            && seen.refusal.sha256 == sha256
+            && seen.refusal.error == error
+        {
+            return;
+        }
+        let serving = self.loaded.get(name).map(|live| live.files.digest);
         tracing::error!(
             component = name,
             sha256 = %files.digest,
-            %error,
+            error = %Untrusted(&error),
             still_serving = serving.map(|d| d.to_string()).as_deref().unwrap_or("nothing"),
             "component refused"
         );
-        let refusal = Refusal { sha256: files.digest.to_string(), error, at: now() };
-        self.refused.insert(name.to_owned(), (files, refusal));
+        let refusal = Refusal { sha256, error, at: now() };
+        self.refused.insert(name.to_owned(), Refused { files, refusal, retry });
     }
 
-    /// Builds the catalog from the live components and publishes it. Components
-    /// go in oldest first, so a newcomer claiming a name another one already
-    /// offers is the one refused (a new version falls back to the one it
-    /// replaced), and one waiting on a name goes live once the name is free.
-    fn publish_catalog(&mut self, mut replaced: BTreeMap<String, Live>) {
-        let mut live = std::mem::take(&mut self.live);
-        let mut clashing = std::mem::take(&mut self.clashing);
-        let names: BTreeSet<String> = live.keys().chain(clashing.keys()).cloned().collect();
-        // Per name: the version to try, and the one to keep if it clashes.
-        let mut choices: Vec<(String, Live, Option<Live>)> = names
-            .into_iter()
-            .map(|name| {
-                let current = live.remove(&name);
-                match clashing.remove(&name) {
-                    Some(waiting) => (name, waiting, current),
-                    None => {
-                        let old = replaced.remove(&name);
-                        (name, current.expect("every name is live or waiting"), old)
-                    }
-                }
-            })
-            .collect();
-        choices.sort_by_key(|(_, preferred, _)| preferred.seq);
+    /// Builds the catalog from the loaded components, in the order of their
+    /// names (so a name clash always goes the same way), and publishes it.
+    fn publish_catalog(&mut self) {
         let mut catalog = Catalog::empty();
-        for (name, preferred, fallback) in choices {
-            match catalog.add(preferred.loaded.clone()) {
-                Ok(()) => {
-                    self.refused.retain(|n, (files, _)| n != &name || !files.same_as(&preferred.files));
-                    self.live.insert(name, preferred);
+        let mut clashing = BTreeMap::new();
+        for (name, live) in &self.loaded {
+            let Err(error) = catalog.add(live.loaded.clone()) else { continue };
+            let refusal = Refusal {
+                sha256: Some(live.files.digest.to_string()),
+                error: format!("{error:#}"),
+                at: now(),
+            };
+            let refusal = match self.clashing.remove(name) {
+                Some(seen) if seen.sha256 == refusal.sha256 && seen.error == refusal.error => seen,
+                _ => {
+                    tracing::error!(component = name, sha256 = %live.files.digest, error = %Untrusted(&refusal.error), "component refused");
+                    refusal
                 }
-                Err(error) => {
-                    if let Some(old) = fallback
-                        && catalog.add(old.loaded.clone()).is_ok()
-                    {
-                        self.live.insert(name.clone(), old);
-                    }
-                    if !self.refused.get(&name).is_some_and(|(files, _)| files.same_as(&preferred.files)) {
-                        self.refuse(&name, preferred.files.clone(), format!("{error:#}"));
-                    }
-                    self.clashing.insert(name, preferred);
-                }
-            }
+            };
+            clashing.insert(name.clone(), refusal);
         }
+        self.clashing = clashing;
         let mut catalog = catalog.finish();
         if let Some(auth) = &self.auth {
             auth.apply(&mut catalog);
         }
         let (components, tools) = (catalog.components().len(), catalog.tools.len());
-        if self.publish.send_replace(Some(Arc::new(catalog))).is_none() {
-            tracing::info!(components, tools, "ready");
-        } else {
-            tracing::info!(components, tools, "serving a new set of components");
-        }
+        self.publish.send_replace(Some(Arc::new(catalog)));
+        tracing::info!(components, tools, "serving a new set of components");
     }
 
     fn component_status(&self) -> BTreeMap<String, ComponentStatus> {
-        let names = self.live.keys().chain(self.refused.keys());
+        let names = self
+            .loaded
+            .keys()
+            .chain(self.refused.keys())
+            .chain(self.unreadable.keys())
+            .chain(self.pending.keys());
+        let names: std::collections::BTreeSet<&String> = names.collect();
         names
+            .into_iter()
             .map(|name| {
-                let serving = self.live.get(name).map(|live| Version {
-                    sha256: live.files.digest.to_string(),
-                    tools: live.loaded.tools.iter().map(|t| t.name.clone()).collect(),
-                    since: live.since,
-                });
-                let refused = self.refused.get(name).map(|(_, refusal)| refusal.clone());
-                (name.clone(), ComponentStatus { serving, refused })
+                let serving =
+                    self.loaded.get(name).filter(|_| !self.clashing.contains_key(name)).map(|live| Version {
+                        sha256: live.files.digest.to_string(),
+                        tools: live.loaded.tools.iter().map(|t| t.name.clone()).collect(),
+                        since: live.since,
+                    });
+                let refused = self
+                    .unreadable
+                    .get(name)
+                    .or(self.refused.get(name).map(|refused| &refused.refusal))
+                    .or(self.clashing.get(name))
+                    .cloned();
+                let loading = self.pending.get(name).map(|pending| pending.files.digest.to_string());
+                (name.clone(), ComponentStatus { serving, refused, loading })
             })
             .collect()
     }
+}
+
+/// Reads the component's policy, checks its pin, and loads it.
+async fn load(
+    runtime: &Arc<Runtime>,
+    name: &str,
+    files: &Files,
+    slots: Option<Arc<Slots>>,
+) -> anyhow::Result<Loaded> {
+    let policy = match &files.policy {
+        Some(text) => Policy::parse(text, |var| std::env::var(var).ok())
+            .map_err(|e| anyhow!("policy {name}.toml: {e:#}"))?,
+        None => {
+            tracing::warn!(
+                component = name,
+                "no policy: the component gets no outbound access and no environment"
+            );
+            Policy::deny_all()
+        }
+    };
+    if let Some(pinned) = policy.sha256
+        && pinned != files.digest
+    {
+        anyhow::bail!("{name}.toml pins sha256 {pinned} but {name}.wasm has sha256 {}", files.digest);
+    }
+    runtime.load(name, files.wasm.clone(), files.digest, policy, slots).await
 }

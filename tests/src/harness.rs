@@ -48,6 +48,11 @@ pub fn versioned_wasm(version: u8) -> PathBuf {
     path_from_env("TEST_COMPONENTS", "build/test-components").join(format!("versioned-v{version}.wasm"))
 }
 
+/// One build of the component that misbehaves while it loads (`LOAD_MODE`, see tests/atload).
+pub fn atload_wasm(mode: &str) -> PathBuf {
+    path_from_env("TEST_COMPONENTS", "build/test-components").join(format!("atload-{mode}.wasm"))
+}
+
 /// Node.js 22 (`NODE_BIN`, else `node` on the PATH).
 pub fn node_bin() -> PathBuf {
     std::env::var_os("NODE_BIN").map_or_else(|| PathBuf::from("node"), PathBuf::from)
@@ -131,6 +136,13 @@ impl Host {
         extra_args: &[&str],
         env: &[(&str, &str)],
     ) -> Host {
+        let mut host = Host::launch(components, extra_args, env);
+        host.wait_for_log(" ready ", Duration::from_secs(60));
+        host
+    }
+
+    /// Starts `mcp-host` and returns once it listens, while its components may still be loading.
+    pub fn launch(components: &[(&str, &Path, &str)], extra_args: &[&str], env: &[(&str, &str)]) -> Host {
         let dir = tempfile::tempdir().expect("temp dir");
         for (name, wasm, policy) in components {
             std::fs::copy(wasm, dir.path().join(format!("{name}.wasm"))).expect("copy component");
@@ -149,7 +161,6 @@ impl Host {
         let listening = host.wait_for_log("MCP endpoint at /mcp", Duration::from_secs(10));
         let addr = listening.split("addr=").nth(1).expect("the listen line names the address");
         host.addr = addr.trim().parse().expect("a socket address");
-        host.wait_for_log(" ready ", Duration::from_secs(60));
         host
     }
 
@@ -277,6 +288,11 @@ impl Host {
         let reply = self.post(&json!({"jsonrpc":"2.0","id":1,"method":method,"params":params}), &[]).await;
         assert_eq!(reply.status, 200, "{method}: {}", reply.body);
         reply.json()
+    }
+
+    /// The host process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The host process's resident memory, in bytes.

@@ -104,37 +104,38 @@ impl Container {
     }
 
     pub async fn scan(&mut self) -> anyhow::Result<Snapshot> {
-        let mut etags = HashMap::new();
+        let mut listed = HashMap::new();
         let mut listing = self.store.list(None);
         while let Some(meta) = listing.try_next().await.context("listing the components container")? {
-            if etags.len() == MAX_LISTED {
+            if listed.len() == MAX_LISTED {
                 tracing::warn!(
                     limit = MAX_LISTED,
                     "the components container holds too many blobs; ignoring the rest"
                 );
                 break;
             }
-            etags.insert(meta.location.to_string(), meta.e_tag.unwrap_or_default());
+            listed.insert(meta.location.to_string(), (meta.e_tag.unwrap_or_default(), meta.size));
         }
-        let mut names: Vec<String> = etags.keys().filter_map(|blob| component_name(blob, "wasm")).collect();
+        let mut names: Vec<String> = listed.keys().filter_map(|blob| component_name(blob, "wasm")).collect();
         names.sort();
         let mut snapshot = Snapshot::new();
         for name in names.into_iter().take(MAX_COMPONENTS) {
-            let files = self.files(&name, &etags).await.map_err(|e| format!("{e:#}"));
+            let files = self.files(&name, &listed).await.map_err(|e| format!("{e:#}"));
             snapshot.insert(name, files);
         }
-        self.seen.retain(|blob, _| etags.contains_key(blob));
+        self.seen.retain(|blob, _| listed.contains_key(blob));
         Ok(snapshot)
     }
 
-    async fn files(&mut self, name: &str, etags: &HashMap<String, String>) -> anyhow::Result<Files> {
+    /// `listed`: every blob's ETag and size, as the listing gave them.
+    async fn files(&mut self, name: &str, listed: &HashMap<String, (String, u64)>) -> anyhow::Result<Files> {
         let wasm_blob = format!("{name}.wasm");
-        let wasm = self.blob(&wasm_blob, &etags[&wasm_blob], MAX_WASM_BYTES).await?;
+        let wasm = self.blob(&wasm_blob, &listed[&wasm_blob], MAX_WASM_BYTES).await?;
         let policy_blob = format!("{name}.toml");
-        let policy = match etags.get(&policy_blob) {
+        let policy = match listed.get(&policy_blob) {
             None => None,
-            Some(etag) => {
-                let policy = self.blob(&policy_blob, etag, MAX_POLICY_BYTES).await?;
+            Some(listing) => {
+                let policy = self.blob(&policy_blob, listing, MAX_POLICY_BYTES).await?;
                 let text = std::str::from_utf8(&policy.bytes)
                     .with_context(|| format!("{policy_blob} is not UTF-8"))?;
                 Some(Arc::from(text))
@@ -145,9 +146,18 @@ impl Container {
 
     /// A blob's content: the copy from before if its ETag is unchanged, else
     /// downloaded (conditionally, in case it changed back meanwhile).
-    async fn blob(&mut self, blob: &str, listed_etag: &str, limit: u64) -> anyhow::Result<Blob> {
+    /// A blob listed larger than `limit` is refused without downloading it.
+    async fn blob(
+        &mut self,
+        blob: &str,
+        (listed_etag, size): &(String, u64),
+        limit: u64,
+    ) -> anyhow::Result<Blob> {
+        if *size > limit {
+            bail!("{blob} is {size} bytes; at most {limit} are accepted");
+        }
         let previous = self.seen.get(blob).cloned();
-        if let Some(seen) = previous.as_ref().filter(|seen| seen.etag == listed_etag) {
+        if let Some(seen) = previous.as_ref().filter(|seen| &seen.etag == listed_etag) {
             return Ok(seen.clone());
         }
         let options = GetOptions {

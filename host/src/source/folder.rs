@@ -84,6 +84,13 @@ impl Folder {
     }
 
     async fn read(&mut self, name: &str, wasm: Stamp, policy: Option<Stamp>) -> anyhow::Result<Files> {
+        // Too large by their size alone: refused without reading a byte.
+        for (file, stamp, limit) in [("wasm", Some(wasm), MAX_WASM_BYTES), ("toml", policy, MAX_POLICY_BYTES)]
+        {
+            if let Some(stamp) = stamp.filter(|stamp| stamp.len > limit) {
+                anyhow::bail!("{name}.{file} is {} bytes; at most {limit} are accepted", stamp.len);
+            }
+        }
         let (wasm, digest) = match self.wasm.get(name) {
             Some((stamp, bytes, digest)) if *stamp == wasm => (bytes.clone(), *digest),
             _ => {
