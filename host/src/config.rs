@@ -68,7 +68,7 @@ pub struct Args {
 
     /// Component instances that may run at once across all components
     /// (sizes the pooling allocator).
-    #[arg(long, env = "MCP_MAX_INSTANCES", default_value_t = 128)]
+    #[arg(long, env = "MCP_MAX_INSTANCES", default_value_t = 1024)]
     pub max_instances: u32,
 
     #[command(flatten)]
