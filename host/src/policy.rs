@@ -160,6 +160,9 @@ impl Policy {
     const DEFAULT_CACHE_MAX_ENTRIES: usize = 256;
     const MAX_CACHE_TTL_S: u64 = 86_400;
     const MAX_CACHE_ENTRIES: usize = 100_000;
+    const MAX_TIMEOUT_MS: u64 = 3_600_000;
+    const MAX_COUNT: usize = 10_000;
+    const MAX_BYTES: usize = 1 << 30;
 
     /// Reads a policy file; `lookup` resolves `inherit`ed variables.
     pub fn parse(text: &str, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
@@ -182,11 +185,15 @@ impl Policy {
         }
         let call_timeout = file.limits.timeout_ms.unwrap_or(Self::DEFAULT_TIMEOUT_MS);
         let outbound_timeout = file.outbound.timeout_ms.unwrap_or(Self::DEFAULT_OUTBOUND_TIMEOUT_MS);
-        if call_timeout == 0 || outbound_timeout == 0 {
-            bail!("timeouts must be positive");
+        if !(1..=Self::MAX_TIMEOUT_MS).contains(&call_timeout)
+            || !(1..=Self::MAX_TIMEOUT_MS).contains(&outbound_timeout)
+        {
+            bail!("timeouts must be between 1 and {} ms", Self::MAX_TIMEOUT_MS);
         }
-        let positive = |value: Option<usize>, default: usize, key: &str| match value {
-            Some(0) => bail!("{key} must be positive"),
+        // Every number is bounded: the host builds semaphores and deadlines from
+        // them, and one absurd value must not take the host down.
+        let bounded = |value: Option<usize>, default: usize, key: &str, max: usize| match value {
+            Some(value) if !(1..=max).contains(&value) => bail!("{key} must be between 1 and {max}"),
             value => Ok(value.unwrap_or(default)),
         };
         let sha256 = match file.sha256 {
@@ -217,27 +224,31 @@ impl Policy {
             outbound,
             outbound_timeout: Duration::from_millis(outbound_timeout),
             env: env.into_iter().collect(),
-            max_requests: positive(
+            max_requests: bounded(
                 file.outbound.max_requests,
                 Self::DEFAULT_MAX_REQUESTS,
                 "outbound.max_requests",
+                Self::MAX_COUNT,
             )?,
-            max_response_bytes: positive(
+            max_response_bytes: bounded(
                 file.outbound.max_response_bytes,
                 Self::DEFAULT_MAX_RESPONSE_BYTES,
                 "outbound.max_response_bytes",
+                Self::MAX_BYTES,
             )?,
             memory_bytes: usize::try_from(memory_mb << 20)?,
             call_timeout: Duration::from_millis(call_timeout),
-            max_concurrent: positive(
+            max_concurrent: bounded(
                 file.limits.max_concurrent,
                 Self::DEFAULT_MAX_CONCURRENT,
                 "limits.max_concurrent",
+                Self::MAX_COUNT,
             )?,
-            max_result_bytes: positive(
+            max_result_bytes: bounded(
                 file.limits.max_result_bytes,
                 Self::DEFAULT_MAX_RESULT_BYTES,
                 "limits.max_result_bytes",
+                Self::MAX_BYTES,
             )?,
             cache,
         })
@@ -335,5 +346,29 @@ mod tests {
         ] {
             assert!(Policy::parse(&format!("[outbound]\n{bad}"), |_| None).is_err(), "{bad}");
         }
+    }
+
+    /// Found by the `policy_parse` fuzz target: `max_concurrent` beyond what a
+    /// semaphore can hold panicked the swap task (the host exited), and a
+    /// timeout of u64::MAX milliseconds overflows any deadline.
+    #[test]
+    fn every_number_is_range_checked() {
+        for bad in [
+            "[limits]\nmax_concurrent = 18446744073709551615",
+            "[limits]\nmax_concurrent = 10001",
+            "[limits]\ntimeout_ms = 18446744073709551615",
+            "[limits]\ntimeout_ms = 3600001",
+            "[limits]\nmax_result_bytes = 9223372036854775807",
+            "[outbound]\ntimeout_ms = 18446744073709551615",
+            "[outbound]\nmax_requests = 10001",
+            "[outbound]\nmax_response_bytes = 1073741825",
+        ] {
+            assert!(Policy::parse(bad, |_| None).is_err(), "{bad}");
+        }
+        let most = "[limits]\nmax_concurrent = 10000\ntimeout_ms = 3600000\nmax_result_bytes = 1073741824\n\
+                    [outbound]\ntimeout_ms = 3600000\nmax_requests = 10000\nmax_response_bytes = 1073741824\n";
+        let policy = Policy::parse(most, |_| None).unwrap();
+        let _ = tokio::sync::Semaphore::new(policy.max_concurrent);
+        assert!(std::time::Instant::now().checked_add(policy.call_timeout).is_some());
     }
 }
