@@ -68,7 +68,8 @@ endef
 
 .PHONY: build run serve test lint unit e2e clients browser widget-screenshots conformance wasm-target wasmtime \
 	node client-deps python-deps browser-deps blob-deps conformance-deps chromium clean bench bench-smoke bench-deps wrk \
-	package deploy publish-component deploy-checks musl-target
+	package deploy publish-component deploy-checks musl-target \
+	fuzz fuzz-smoke cargo-fuzz soak
 
 ## build: the host (release), the test fake, and the weather component, assembled in build/components
 build: wasm-target
@@ -99,12 +100,13 @@ serve: build wasmtime
 	$(WASMTIME) serve -S cli --addr 127.0.0.1:$(PORT) --env OPEN_METEO_URL=$(OPEN_METEO_URL) $(WEATHER_WASM)
 
 ## test: lint, unit tests, end-to-end tests against the real binary, the official SDK clients,
-## the widget in a real browser, the conformance suites, the offline deployment checks, and a
-## short run of the benchmark (that every figure is produced, not how fast)
-test: lint build unit e2e clients browser conformance deploy-checks bench-smoke
+## the widget in a real browser, the conformance suites, the offline deployment checks, a
+## short run of the benchmark (that every figure is produced, not how fast) and of the fuzzers
+test: lint build unit e2e clients browser conformance deploy-checks bench-smoke fuzz-smoke
 
 lint: wasm-target
 	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
 	$(CARGO) clippy -p weather -p conformance -p hostile -p versioned -p whoami -p atload -p mcp-guest --target wasm32-wasip2 --profile guest -- -D warnings
 
@@ -155,6 +157,47 @@ browser-deps: node
 wasm-target:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
+# Fuzzing (fuzz/, its own workspace, nightly): each target starts from the seeds in
+# fuzz/corpus/TARGET and keeps what it finds in build/fuzz/corpus/TARGET; crashes land in
+# build/fuzz/artifacts/TARGET. Safe Rust throughout, so no sanitizer: panics, overflows
+# (debug assertions) and timeouts are what the targets look for.
+FUZZ_TARGETS := protocol_request wit_convert policy_parse
+FUZZ_SECONDS ?= 1800
+FUZZ_SMOKE_SECONDS := 45
+FUZZ_CARGO = PATH=$(dir $(CARGO_FUZZ)):$$PATH $(CARGO) +nightly fuzz
+FUZZ_FLAGS := --fuzz-dir fuzz --sanitizer none --debug-assertions
+FUZZ_BUILD_FLAGS := $(FUZZ_FLAGS) --features host
+
+# $(call fuzz-run,SECONDS,TARGETS): each target in turn, from its seeds and earlier finds.
+define fuzz-run
+	for target in $(2); do \
+	  mkdir -p build/fuzz/corpus/$$target build/fuzz/artifacts/$$target; \
+	  $(FUZZ_CARGO) run $(FUZZ_BUILD_FLAGS) $$target build/fuzz/corpus/$$target fuzz/corpus/$$target -- \
+	    -max_total_time=$(1) -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+	    -artifact_prefix=build/fuzz/artifacts/$$target/ -print_final_stats=1; \
+	done
+endef
+
+## fuzz-smoke: the protocol target for $(FUZZ_SMOKE_SECONDS) s (part of `make test`). The two
+## targets that link the host need wasmtime built with coverage (20-30 min on 2 cores), so they
+## run in `make fuzz` only.
+fuzz-smoke: cargo-fuzz
+	$(FUZZ_CARGO) build $(FUZZ_FLAGS) protocol_request
+	$(call fuzz-run,$(FUZZ_SMOKE_SECONDS),protocol_request)
+
+## fuzz: every fuzz target for FUZZ_SECONDS (default 1800) each, one after the other
+fuzz: cargo-fuzz
+	$(FUZZ_CARGO) build $(FUZZ_BUILD_FLAGS)
+	$(call fuzz-run,$(FUZZ_SECONDS),$(FUZZ_TARGETS))
+
+# cargo-fuzz (libFuzzer through the nightly toolchain), for the fuzz targets in fuzz/.
+CARGO_FUZZ_VERSION := 0.13.2
+CARGO_FUZZ := $(TOOLS)/cargo-fuzz-$(CARGO_FUZZ_VERSION)/bin/cargo-fuzz
+cargo-fuzz: $(CARGO_FUZZ)
+$(CARGO_FUZZ):
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	$(CARGO) install cargo-fuzz@$(CARGO_FUZZ_VERSION) --locked --root $(TOOLS)/cargo-fuzz-$(CARGO_FUZZ_VERSION)
+
 # The wasmtime CLI, for `wasmtime serve`: only the features that needs.
 wasmtime: $(WASMTIME)
 $(WASMTIME):
@@ -178,6 +221,12 @@ python-deps:
 bench: build bench-deps
 	$(CARGO) build --release -p mcp-bench
 	target/release/mcp-bench --python $(BENCH_VENV)/bin/python --out build/bench
+
+## soak: SOAK_SECONDS (default 600) of healthy, hostile and hot-swap load against the release
+## binary; host memory and open files every second, a plot and a summary in build/soak
+SOAK_SECONDS ?= 600
+soak: build
+	target/release/soak --seconds $(SOAK_SECONDS) --out build/soak
 
 ## bench-smoke: the benchmark, one short run of each figure, in build/bench-smoke
 bench-smoke: build bench-deps

@@ -42,6 +42,17 @@ pub use crate::config::Args;
 pub use crate::native::{NativeFuture, NativeTool, Natives};
 pub use crate::outbound::Outbound;
 
+/// What the fuzz targets in `fuzz/` drive directly: not a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub mod convert {
+        pub use crate::convert::*;
+    }
+    pub use crate::policy::Policy;
+    pub use crate::runtime::wit;
+}
+
 /// Serves until SIGTERM or Ctrl-C. `natives` replaces the calls of the
 /// components it names with plain Rust (the benchmark's baseline); the
 /// binary passes none.

@@ -119,8 +119,12 @@ fn forbidden(message: &str) -> HttpResponse {
 /// Splits `name[:port]`, keeping IPv6 brackets on the name.
 fn split_port(authority: &str) -> (&str, Option<&str>) {
     let name_end = if authority.starts_with('[') { authority.find(']').map_or(0, |i| i + 1) } else { 0 };
-    match authority[name_end..].rfind(':') {
-        Some(i) => (&authority[..name_end + i], Some(&authority[name_end + i + 1..])),
+    let after_name = authority.get(name_end..).unwrap_or_default();
+    match after_name.rfind(':') {
+        Some(i) => {
+            let (name, port) = authority.split_at(name_end + i);
+            (name, port.strip_prefix(':'))
+        }
         None => (authority, None),
     }
 }
@@ -140,14 +144,14 @@ fn origin_matches(pattern: &str, origin: &str) -> bool {
     }
     let origin = origin.trim();
     match pattern.strip_suffix(":*") {
-        Some(prefix) => {
-            origin.eq_ignore_ascii_case(prefix)
-                || origin.len() > prefix.len()
-                    && origin[..prefix.len()].eq_ignore_ascii_case(prefix)
-                    && origin[prefix.len()..]
+        // The origin is client text: split it only where a character starts.
+        Some(prefix) => origin.split_at_checked(prefix.len()).is_some_and(|(head, port)| {
+            head.eq_ignore_ascii_case(prefix)
+                && (port.is_empty()
+                    || port
                         .strip_prefix(':')
-                        .is_some_and(|port| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
-        }
+                        .is_some_and(|port| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())))
+        }),
         None => origin.eq_ignore_ascii_case(pattern),
     }
 }
@@ -302,6 +306,19 @@ mod tests {
             let err = guard.check(bad.as_slice()).unwrap_err();
             assert_eq!(err.status, 403, "{bad:?}");
         }
+    }
+
+    /// Found by the `protocol_request` fuzz target: a multi-byte character
+    /// where a loopback origin's port separator would be panicked the guard.
+    #[test]
+    fn guard_refuses_non_ascii_origins_without_panicking() {
+        let guard = Guard::loopback();
+        for origin in ["http://localh\u{fffd}\u{fffd}st:3000", "http://localhost\u{e9}", "http://\u{e9}"] {
+            let err =
+                guard.check(headers(&[("host", "[::1]:8080"), ("origin", origin)]).as_slice()).unwrap_err();
+            assert_eq!(err.status, 403, "{origin}");
+        }
+        assert!(!host_matches("localhost", "localh\u{e9}st:80"));
     }
 
     #[test]

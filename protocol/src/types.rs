@@ -251,21 +251,52 @@ pub struct ResourceTemplate {
 impl ResourceTemplate {
     /// Whether `uri` is an expansion of this template (simple `{name}` variables,
     /// each matching one or more characters other than `/`).
+    ///
+    /// Both sides are untrusted (the template is a component's, the URI a
+    /// client's), so this never backtracks: it keeps the set of URI positions
+    /// that the template's parts so far can reach and maps the whole set through
+    /// each part, at most O(template × URI) in all.
     pub fn matches(&self, uri: &str) -> bool {
-        fn matches(template: &str, uri: &str) -> bool {
-            match template.find('{') {
-                None => template == uri,
-                Some(start) => {
-                    let Some(end) = template[start..].find('}').map(|e| start + e) else { return false };
-                    let (literal, rest) = (&template[..start], &template[end + 1..]);
-                    let Some(uri) = uri.strip_prefix(literal) else { return false };
-                    (1..=uri.len())
-                        .take_while(|&n| !uri[..n].contains('/'))
-                        .any(|n| uri.is_char_boundary(n) && matches(rest, &uri[n..]))
-                }
+        let bytes = uri.as_bytes();
+        let mut reachable: Vec<bool> = (0..=bytes.len()).map(|at| at == 0).collect();
+        let mut template = self.uri_template.as_str();
+        loop {
+            let (literal, rest) = match template.split_once('{') {
+                None => (template, None),
+                Some((literal, variable)) => match variable.split_once('}') {
+                    Some((_, rest)) => (literal, Some(rest)),
+                    None => return false,
+                },
+            };
+            // A literal from a reachable position (always a character boundary)
+            // ends on one too.
+            reachable = (0..=bytes.len())
+                .map(|end| {
+                    end.checked_sub(literal.len()).is_some_and(|start| {
+                        reachable.get(start) == Some(&true)
+                            && bytes.get(start..end) == Some(literal.as_bytes())
+                    })
+                })
+                .collect();
+            let Some(rest) = rest else { break };
+            // A variable: any non-empty run without `/` after a reachable position.
+            let mut open = false;
+            reachable = (0..=bytes.len())
+                .map(|end| {
+                    if end.checked_sub(1).and_then(|last| bytes.get(last)) == Some(&b'/') {
+                        open = false;
+                    }
+                    let here = open && uri.is_char_boundary(end);
+                    open |= reachable.get(end) == Some(&true);
+                    here
+                })
+                .collect();
+            if !reachable.contains(&true) {
+                return false;
             }
+            template = rest;
         }
-        matches(&self.uri_template, uri)
+        reachable.last() == Some(&true)
     }
 }
 

@@ -303,6 +303,16 @@ impl Host {
         kb.trim().trim_end_matches("kB").trim().parse::<u64>().expect("a number of kB") * 1024
     }
 
+    /// The host process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The files (sockets, pipes, ...) the host process holds open.
+    pub fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map_or(0, |dir| dir.count())
+    }
+
     /// Calls any tool; returns the JSON-RPC result.
     pub async fn call(&self, name: &str, arguments: Value) -> Value {
         self.rpc("tools/call", json!({"name": name, "arguments": arguments})).await["result"].clone()
