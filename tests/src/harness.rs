@@ -297,15 +297,9 @@ impl Host {
 
     /// The host process's resident memory, in bytes.
     pub fn rss(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("the host runs");
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("the host runs");
         let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).expect("VmRSS is reported");
         kb.trim().trim_end_matches("kB").trim().parse::<u64>().expect("a number of kB") * 1024
-    }
-
-    /// The host process's id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     /// The files (sockets, pipes, ...) the host process holds open.
