@@ -48,7 +48,7 @@ const HOST_BYTES_PER_RESOURCE: usize = 64 << 10;
 const MIN_HOST_RESOURCES: usize = 64;
 /// Bytes one `wasi:http` fields resource may hold (the in-memory size, names
 /// and values and their overhead; 16 KiB is twice what proxies accept).
-pub const FIELD_SIZE_LIMIT: usize = 16 << 10;
+const FIELD_SIZE_LIMIT: usize = 16 << 10;
 /// Log and progress events one call may send; more are dropped.
 const MAX_EVENTS_PER_CALL: usize = 1_000;
 /// How long a call waits for one of its component's instance slots.

@@ -62,7 +62,9 @@ pub fn rename_functions(component: &[u8], name: &str) -> Vec<u8> {
         let mut section_names = NameSection::new();
         section_names.functions(&names);
         let mut module = contents.to_vec();
-        module.extend_from_slice(&wasm_encoder::Module::new().section(&section_names).finish()[8..]);
+        let mut named = wasm_encoder::Module::new();
+        named.section(&section_names);
+        module.extend_from_slice(&named.finish()[8..]);
         section(id, &module, &mut out);
     }
     out
