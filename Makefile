@@ -74,7 +74,7 @@ endef
 ## build: the host (release), the test fake, and the weather component, assembled in build/components
 build: wasm-target
 	$(CARGO) build --release -p mcp-host -p mcp-e2e --bins
-	$(CARGO) build -p weather -p conformance -p hostile -p whoami --target wasm32-wasip2 --profile guest
+	$(CARGO) build -p weather -p conformance -p hostile -p whoami -p rogue --target wasm32-wasip2 --profile guest
 	mkdir -p $(COMPONENTS)
 	cp $(WEATHER_WASM) $(COMPONENTS)/weather.wasm
 	sed 's#https://api.open-meteo.com#$(OPEN_METEO_URL)#g' guest/weather/weather.toml > $(COMPONENTS)/weather.toml
@@ -108,7 +108,7 @@ lint: wasm-target
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
-	$(CARGO) clippy -p weather -p conformance -p hostile -p versioned -p whoami -p atload -p mcp-guest --target wasm32-wasip2 --profile guest -- -D warnings
+	$(CARGO) clippy -p weather -p conformance -p hostile -p versioned -p whoami -p atload -p rogue -p mcp-guest --target wasm32-wasip2 --profile guest -- -D warnings
 
 unit:
 	$(CARGO) test --release -p mcp-protocol -p mcp-host

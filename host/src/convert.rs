@@ -183,15 +183,11 @@ fn content_block(block: wit::ContentBlock) -> Result<p::ContentBlock, String> {
 }
 
 pub fn call_result(result: wit::CallResult) -> Result<p::CallToolResult, String> {
-    let structured_content = match result.structured_content {
-        None => None,
-        Some(text) => Some(
-            serde_json::from_str(&text).map_err(|e| format!("structured-content is not valid JSON: {e}"))?,
-        ),
-    };
+    // The WIT asks for an object, and revisions before 2026-07-28 require one.
+    let structured_content = optional_object(result.structured_content.as_deref(), "structured-content")?;
     Ok(p::CallToolResult {
         content: result.content.into_iter().map(content_block).collect::<Result<_, _>>()?,
-        structured_content,
+        structured_content: structured_content.map(Value::Object),
         is_error: result.is_error,
         meta: optional_object(result.meta.as_deref(), "result meta")?,
     })

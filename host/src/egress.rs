@@ -125,18 +125,25 @@ where
     Ok(sender)
 }
 
-/// A response body that fails past `limit` bytes or after `idle` without data.
+/// A response body that fails past `limit` bytes, after `idle` without data,
+/// or at a deadline if given (so a server that drips bytes cannot hold a call).
 pub struct Bounded {
     inner: hyper::body::Incoming,
     limit: usize,
     read: usize,
     idle: Duration,
     timer: Pin<Box<tokio::time::Sleep>>,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Bounded {
     pub fn new(inner: hyper::body::Incoming, limit: usize, idle: Duration) -> Self {
-        Self { inner, limit, read: 0, idle, timer: Box::pin(tokio::time::sleep(idle)) }
+        Self { inner, limit, read: 0, idle, timer: Box::pin(tokio::time::sleep(idle)), deadline: None }
+    }
+
+    /// Fails the body at `deadline`, however steadily it arrives.
+    pub fn until(self, deadline: tokio::time::Instant) -> Self {
+        Self { deadline: Some(Box::pin(tokio::time::sleep_until(deadline))), ..self }
     }
 }
 
@@ -148,6 +155,9 @@ impl Body for Bounded {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        if self.deadline.as_mut().is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready()) {
+            return Poll::Ready(Some(Err(Error::ConnectionReadTimeout)));
+        }
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 self.read += frame.data_ref().map_or(0, Bytes::len);

@@ -5,6 +5,7 @@
 //! baseline can run this same server with a tool written in plain Rust.
 
 mod auth;
+mod budget;
 mod cache;
 mod capacity;
 mod catalog;

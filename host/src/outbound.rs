@@ -11,6 +11,7 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::policy::Policy;
 use crate::pool::{self, POOL};
+use crate::untrusted::Untrusted;
 use crate::{cache, egress};
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
@@ -50,7 +51,7 @@ impl Outbound {
     }
 
     fn deny(&self, policy: &str, destination: &str, why: &str) -> Sent {
-        tracing::warn!(component = %self.component, policy, destination, "outbound request denied: {why}");
+        tracing::warn!(component = %self.component, policy, destination = %Untrusted(destination), "outbound request denied: {why}");
         Box::new(async { Err(Error::HttpRequestDenied) })
     }
 }
@@ -66,7 +67,16 @@ fn clamp(options: Option<RequestOptions>, limit: Duration) -> RequestOptions {
     }
 }
 
+/// Bytes one write to an outgoing body may carry; with the one chunk
+/// wasmtime buffers besides, a body the guest never sends holds at most twice
+/// this in the host.
+const BODY_CHUNK_BYTES: usize = 16 << 10;
+
 impl WasiHttpHooks for Outbound {
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        BODY_CHUNK_BYTES
+    }
+
     fn send_request(
         &mut self,
         mut request: http::Request<WasiBody>,
@@ -98,15 +108,17 @@ impl WasiHttpHooks for Outbound {
         let cached =
             self.policy.cache.and_then(|policy| Some((cache::of(&component, policy), cache::key(&request)?)));
         if let Some(hit) = cached.as_ref().and_then(|(cache, key)| cache.get(key)) {
-            tracing::debug!(%component, destination = %shown, "outbound GET answered from the cache");
+            tracing::debug!(%component, destination = %Untrusted(&shown), "outbound GET answered from the cache");
             return Box::new(async { Ok((hit, Box::new(async { Ok(()) }) as IoFuture)) });
         }
         Box::new(async move {
+            // `timeout_ms` runs from here to the response's last byte.
+            let deadline = tokio::time::Instant::now() + limit;
             // A new connection, to a vetted address.
             let open = async || {
                 let address = egress::resolve(&host, port, named_address).await.inspect_err(|e| {
                     if matches!(e, Error::HttpRequestDenied) {
-                        tracing::warn!(%component, policy = "outbound.allow", destination = %shown,
+                        tracing::warn!(%component, policy = "outbound.allow", destination = %Untrusted(&shown),
                             "outbound request denied: the name resolves to a non-public address");
                     }
                 })?;
@@ -141,8 +153,8 @@ impl WasiHttpHooks for Outbound {
                 };
                 POOL.keep_when_done(key, sender, limit);
                 let idle = options.between_bytes_timeout.unwrap_or(limit);
-                let response =
-                    response.map(|body| egress::Bounded::new(body, max_bytes, idle).boxed_unsync());
+                let response = response
+                    .map(|body| egress::Bounded::new(body, max_bytes, idle).until(deadline).boxed_unsync());
                 match cached {
                     Some((cache, key)) => cache.keep(key, response).await,
                     None => Ok(response),
@@ -152,7 +164,7 @@ impl WasiHttpHooks for Outbound {
                 tokio::time::timeout(limit, exchange).await.unwrap_or(Err(Error::ConnectionTimeout));
             if let Err(Error::ConnectionTimeout | Error::ConnectionReadTimeout) = &outcome {
                 tracing::warn!(%component, policy = "outbound.timeout_ms", limit_ms = limit.as_millis() as u64,
-                    destination = %shown, "outbound request timed out");
+                    destination = %Untrusted(&shown), "outbound request timed out");
             }
             outcome.map(|response| (response, Box::new(async { Ok(()) }) as IoFuture))
         })

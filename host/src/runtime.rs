@@ -15,6 +15,7 @@ use wasmtime::{
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::budget::{self, Oversized};
 use crate::capacity::{Capacity, Reservation};
 use crate::catalog;
 use crate::code_cache::CodeCache;
@@ -42,13 +43,23 @@ const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// rather than given back with madvise: that cost a TLB shootdown on every
 /// core and page faults on the next call (a quarter of the host's CPU time).
 const KEEP_RESIDENT: usize = 2 << 20;
+/// `memory_mb` per entry of a store's resource table (and per handle of the
+/// component's own resources): 64 MiB allow 1,024.
+const HOST_BYTES_PER_RESOURCE: usize = 64 << 10;
+/// Entries a store's resource table has at least, whatever `memory_mb`.
+const MIN_HOST_RESOURCES: usize = 64;
+/// Bytes one `wasi:http` fields resource may hold (the in-memory size, names
+/// and values and their overhead; 16 KiB is twice what proxies accept).
+const FIELD_SIZE_LIMIT: usize = 16 << 10;
 /// Log and progress events one call may send; more are dropped.
 const MAX_EVENTS_PER_CALL: usize = 1_000;
 /// How long a call waits for one of its component's instance slots.
 const QUEUE_WAIT: Duration = Duration::from_secs(2);
 /// What one component instance may hold of the pool's core instances,
-/// memories and tables. A component needing more is refused when it loads, so
-/// that every instance a component reserved (see `capacity`) fits in the pool.
+/// memories and tables (the limiter enforces them per store too). A Rust
+/// component has about 3 core instances, 1 memory and 2 tables. A component
+/// needing more is refused when it loads, so that every instance a component
+/// reserved (see `capacity`) fits in the pool.
 const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
 const MEMORIES_PER_COMPONENT: u32 = 2;
 const TABLES_PER_COMPONENT: u32 = 8;
@@ -83,31 +94,63 @@ impl WasiHttpView for CallState {
     }
 }
 
-/// Caps linear memory and remembers whether the cap was hit, to say so.
+/// Caps everything an instance's code can make wasmtime allocate for it: the
+/// sum of all its linear memories and tables within `memory_mb`, and the
+/// number of core instances, memories and tables (a component may hold many
+/// core modules, each with its own memory). Remembers whether a cap was hit,
+/// to say so.
 struct Limiter {
-    memory_bytes: usize,
+    budget: usize,
+    used: usize,
     hit: bool,
+}
+
+/// What one table element costs the host (a pointer), counted in the budget.
+const TABLE_ELEMENT_BYTES: usize = 8;
+
+impl Limiter {
+    fn new(budget: usize) -> Self {
+        Self { budget, used: 0, hit: false }
+    }
+
+    /// Grants `bytes` more if the budget allows.
+    fn grow(&mut self, bytes: usize) -> bool {
+        let ok = self.used.saturating_add(bytes) <= self.budget;
+        self.used += if ok { bytes } else { 0 };
+        self.hit |= !ok;
+        ok
+    }
 }
 
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _max: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let ok = desired <= self.memory_bytes;
-        self.hit |= !ok;
-        Ok(ok)
+        Ok(self.grow(desired.saturating_sub(current)))
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _max: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
+        Ok(self.grow(desired.saturating_sub(current).saturating_mul(TABLE_ELEMENT_BYTES)))
+    }
+
+    fn instances(&self) -> usize {
+        CORE_INSTANCES_PER_COMPONENT as usize
+    }
+
+    fn memories(&self) -> usize {
+        MEMORIES_PER_COMPONENT as usize
+    }
+
+    fn tables(&self) -> usize {
+        TABLES_PER_COMPONENT as usize
     }
 }
 
@@ -349,15 +392,25 @@ impl Loaded {
         for (key, value) in &self.policy.env {
             wasi.env(key, value);
         }
+        // What the host holds for the guest (wasi:http fields, requests,
+        // bodies, streams, pollables; handles of the component's own
+        // resources) is bounded by the same policy: one table entry per
+        // `HOST_BYTES_PER_RESOURCE` of `memory_mb`, each entry bounded in size.
+        let host_resources = (self.policy.memory_bytes / HOST_BYTES_PER_RESOURCE).max(MIN_HOST_RESOURCES);
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(host_resources);
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(FIELD_SIZE_LIMIT);
         let state = CallState {
-            table: ResourceTable::new(),
+            table,
             wasi: wasi.build(),
-            http: WasiHttpCtx::new(),
+            http,
             outbound: Outbound::new(self.name.clone(), self.policy.clone()),
-            limiter: Limiter { memory_bytes: self.policy.memory_bytes, hit: false },
+            limiter: Limiter::new(self.policy.memory_bytes),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
+        store.set_max_component_handles(host_resources);
         // Yield to the executor at every epoch tick, so a guest that computes
         // forever cannot hold a worker thread; the wall-clock limit around each
         // call then drops it at its deadline.
@@ -412,9 +465,14 @@ impl Loaded {
         tracing::debug!(component = %self.name, instantiate_us, call_us, "call timing");
         *memory_hit = store.data().limiter.hit;
         let limit = self.policy.max_result_bytes;
-        Ok(match result? {
+        let (result, dropped) = result?;
+        if dropped > 0 {
+            tracing::warn!(component = %self.name, tool = %Untrusted(&request.name), policy = "limits.max_result_bytes",
+                limit, dropped, "events dropped: the call's log and progress events exceed the limit");
+        }
+        Ok(match result {
             Err(Oversized(size)) => {
-                tracing::warn!(component = %self.name, tool = %request.name, policy = "limits.max_result_bytes", limit, size, "result refused");
+                tracing::warn!(component = %self.name, tool = %Untrusted(&request.name), policy = "limits.max_result_bytes", limit, size, "result refused");
                 Ok(p::CallToolResult::error(format!(
                     "The tool's result ({size} bytes) is larger than the limit ({limit} bytes)."
                 )))
@@ -464,8 +522,15 @@ impl Loaded {
             Ok(Err(error)) => format!("{error:#}"),
             Err(_) => "timed out".into(),
         };
-        tracing::warn!(component = %self.name, what, error = %failure, "component failed");
+        tracing::warn!(component = %self.name, what = %Untrusted(what), error = %Untrusted(&failure), "component failed");
         Err(failure)
+    }
+
+    /// Refuses a read's contents, a prompt or a completion over the budget.
+    fn oversized(&self, what: &str, size: usize) -> String {
+        let limit = self.policy.max_result_bytes;
+        tracing::warn!(component = %self.name, what = %Untrusted(what), policy = "limits.max_result_bytes", limit, size, "answer refused");
+        format!("the answer ({size} bytes) is larger than the limit ({limit} bytes)")
     }
 
     pub async fn read(&self, uri: &str) -> Result<Vec<p::ResourceContents>, p::ReadError> {
@@ -473,11 +538,19 @@ impl Loaded {
             instance.mcp_tool_resources().call_read_resource(store, uri).await
         });
         match read.await.map_err(p::ReadError::Internal)? {
-            Ok(contents) => contents
-                .into_iter()
-                .map(convert::resource_contents)
-                .collect::<Result<_, _>>()
-                .map_err(p::ReadError::Internal),
+            Ok(contents) => {
+                let raw = contents.iter().map(contents_size).sum();
+                let oversized = |Oversized(size)| p::ReadError::Internal(self.oversized(uri, size));
+                budget::check(raw, self.policy.max_result_bytes).map_err(oversized)?;
+                let contents: Vec<_> = contents
+                    .into_iter()
+                    .map(convert::resource_contents)
+                    .collect::<Result<_, _>>()
+                    .map_err(p::ReadError::Internal)?;
+                budget::check(budget::json_size(&contents), self.policy.max_result_bytes)
+                    .map_err(oversized)?;
+                Ok(contents)
+            }
             Err(wit::ReadError::NotFound) => Err(p::ReadError::NotFound),
             Err(wit::ReadError::Internal(message)) => Err(p::ReadError::Internal(message)),
         }
@@ -494,9 +567,25 @@ impl Loaded {
         let get = self.invoke(name, async |store, instance| {
             instance.mcp_tool_prompts().call_get_prompt(store, name, &arguments, inputs.as_ref()).await
         });
+        let limit = self.policy.max_result_bytes;
+        let oversized = |Oversized(size)| p::CallError::Internal(self.oversized(name, size));
         match get.await.map_err(p::CallError::Internal)? {
-            Ok(result) => convert::prompt_result(result).map_err(p::CallError::Internal),
-            Err(error) => Err(convert::call_error(error)),
+            Ok(result) => {
+                let raw = result.messages.iter().map(|m| block_size(&m.content)).sum::<usize>()
+                    + optional_size(&result.description);
+                budget::check(raw, limit).map_err(oversized)?;
+                let result = convert::prompt_result(result).map_err(p::CallError::Internal)?;
+                budget::check(budget::json_size(&result), limit).map_err(oversized)?;
+                Ok(result)
+            }
+            Err(error) => {
+                budget::check(error_size(&error), limit).map_err(oversized)?;
+                let error = convert::call_error(error);
+                if let p::CallError::InputRequired(needed) = &error {
+                    budget::check(budget::input_required_size(needed), limit).map_err(oversized)?;
+                }
+                Err(error)
+            }
         }
     }
 
@@ -506,34 +595,126 @@ impl Loaded {
             instance.mcp_tool_completion().call_complete(store, &request).await
         });
         match complete.await.map_err(p::CallError::Internal)? {
-            Ok(completion) => Ok(convert::completion(completion)),
+            Ok(completion) => {
+                let completion = convert::completion(completion);
+                let size = budget::json_size(&completion);
+                let limit = self.policy.max_result_bytes;
+                budget::check(size, limit).map_err(|Oversized(size)| {
+                    p::CallError::Internal(self.oversized("completion/complete", size))
+                })?;
+                Ok(completion)
+            }
             Err(error) => Err(convert::call_error(error)),
         }
     }
 }
 
-/// A result larger than the policy allows, by its size in bytes.
-struct Oversized(usize);
+fn optional_size(text: &Option<String>) -> usize {
+    text.as_ref().map_or(0, String::len)
+}
 
-/// The bytes a result carries: text, media, embedded resources and JSON.
-fn result_size(result: &wit::CallResult) -> usize {
-    let contents = |c: &wit::ResourceContents| match &c.body {
+/// The raw bytes of lifted resource contents: every string and byte list in them.
+fn contents_size(contents: &wit::ResourceContents) -> usize {
+    let body = match &contents.body {
         wit::ResourceBody::Text(text) => text.len(),
         wit::ResourceBody::Blob(bytes) => bytes.len(),
     };
-    let blocks: usize = result
-        .content
-        .iter()
-        .map(|block| match block {
-            wit::ContentBlock::Text(text) => text.len(),
-            wit::ContentBlock::Image(media) | wit::ContentBlock::Audio(media) => media.data.len(),
-            wit::ContentBlock::Resource(resource) => contents(resource),
-            wit::ContentBlock::ResourceLink(link) => link.uri.len(),
-        })
-        .sum();
-    blocks
-        + result.structured_content.as_ref().map_or(0, String::len)
-        + result.meta.as_ref().map_or(0, String::len)
+    contents.uri.len() + optional_size(&contents.mime_type) + optional_size(&contents.meta) + body
+}
+
+/// The raw bytes of a lifted content block.
+fn block_size(block: &wit::ContentBlock) -> usize {
+    match block {
+        wit::ContentBlock::Text(text) => text.len(),
+        wit::ContentBlock::Image(media) | wit::ContentBlock::Audio(media) => {
+            media.data.len() + media.mime_type.len()
+        }
+        wit::ContentBlock::Resource(resource) => contents_size(resource),
+        wit::ContentBlock::ResourceLink(link) => {
+            link.uri.len()
+                + link.name.len()
+                + optional_size(&link.title)
+                + optional_size(&link.description)
+                + optional_size(&link.mime_type)
+                + optional_size(&link.meta)
+        }
+    }
+}
+
+/// The raw bytes a lifted result carries.
+fn result_size(result: &wit::CallResult) -> usize {
+    result.content.iter().map(block_size).sum::<usize>()
+        + optional_size(&result.structured_content)
+        + optional_size(&result.meta)
+}
+
+/// The raw bytes a lifted refusal carries.
+fn error_size(error: &wit::CallError) -> usize {
+    match error {
+        wit::CallError::UnknownTool => 0,
+        wit::CallError::InvalidParams(message) | wit::CallError::Internal(message) => message.len(),
+        wit::CallError::InputRequired(needed) => {
+            let requests: usize =
+                needed.requests.iter().map(|r| r.key.len() + r.method.len() + r.params.len()).sum();
+            requests + needed.state.as_ref().map_or(0, String::len)
+        }
+    }
+}
+
+/// A finished call's outcome, within the budget: on its raw size first, then
+/// on what the client would receive.
+fn finish(
+    done: Result<wit::CallResult, wit::CallError>,
+    limit: usize,
+) -> Result<Result<p::CallToolResult, p::CallError>, Oversized> {
+    match done {
+        Ok(result) => {
+            budget::check(result_size(&result), limit)?;
+            let result = match convert::call_result(result) {
+                Ok(result) => result,
+                Err(invalid) => return Ok(Err(p::CallError::Internal(invalid))),
+            };
+            budget::check(budget::json_size(&result), limit)?;
+            Ok(Ok(result))
+        }
+        Err(error) => {
+            budget::check(error_size(&error), limit)?;
+            let error = convert::call_error(error);
+            if let p::CallError::InputRequired(needed) = &error {
+                budget::check(budget::input_required_size(needed), limit)?;
+            }
+            Ok(Err(error))
+        }
+    }
+}
+
+/// A log event for the client, or `None` when it is dropped: invalid JSON, or
+/// past the budget of the call's events.
+fn log_event(message: wit::LogMessage, budget: &mut budget::Events) -> Option<p::CallEvent> {
+    let raw = message.data.len() + message.logger.as_ref().map_or(0, String::len);
+    if !budget.may_fit(raw) {
+        return None;
+    }
+    convert::call_event(message).filter(|event| budget.take(event))
+}
+
+/// A progress event for the client, or `None` when it is dropped: not
+/// finite, not above the last one sent, or past the budget of the call's events.
+fn progress_event(
+    update: wit::ProgressUpdate,
+    last: &mut f64,
+    budget: &mut budget::Events,
+) -> Option<p::CallEvent> {
+    let finite = update.progress.is_finite() && update.total.is_none_or(f64::is_finite);
+    if !finite || update.progress <= *last {
+        return None;
+    }
+    let event =
+        p::CallEvent::Progress { progress: update.progress, total: update.total, message: update.message };
+    budget.take(&event).then(|| {
+        *last = update.progress;
+        event
+    })
 }
 
 async fn step_call(
@@ -542,33 +723,25 @@ async fn step_call(
     request: &p::CallRequest,
     events: mpsc::Sender<p::CallEvent>,
     max_result_bytes: usize,
-) -> anyhow::Result<Result<Result<p::CallToolResult, p::CallError>, Oversized>> {
+) -> anyhow::Result<(Result<Result<p::CallToolResult, p::CallError>, Oversized>, usize)> {
     let calls = instance.mcp_tool_tools().tool_call();
     let handle =
         calls.call_constructor(&mut *store, &convert::call_request(request)).await.map_err(wasm_error)?;
     let mut sent = 0;
+    let mut last_progress = f64::NEG_INFINITY;
+    let mut budget = budget::Events::new(max_result_bytes);
     loop {
-        let event = calls.call_next(&mut *store, handle).await.map_err(wasm_error)?;
-        let event = match event {
+        let event = match calls.call_next(&mut *store, handle).await.map_err(wasm_error)? {
             wit::CallEvent::Done(done) => {
                 handle.resource_drop_async(&mut *store).await.map_err(wasm_error)?;
-                return Ok(match done {
-                    Ok(result) if result_size(&result) > max_result_bytes => {
-                        Err(Oversized(result_size(&result)))
-                    }
-                    Ok(result) => Ok(convert::call_result(result).map_err(p::CallError::Internal)),
-                    Err(error) => Ok(Err(convert::call_error(error))),
-                });
+                return Ok((finish(done, max_result_bytes), budget.dropped()));
             }
-            wit::CallEvent::Log(message) => convert::call_event(message),
-            wit::CallEvent::Progress(update) => Some(p::CallEvent::Progress {
-                progress: update.progress,
-                total: update.total,
-                message: update.message,
-            }),
+            _ if sent >= MAX_EVENTS_PER_CALL => None,
+            wit::CallEvent::Log(message) => log_event(message, &mut budget),
+            wit::CallEvent::Progress(update) => progress_event(update, &mut last_progress, &mut budget),
         };
         sent += 1;
-        if let Some(event) = event.filter(|_| sent <= MAX_EVENTS_PER_CALL) {
+        if let Some(event) = event {
             // A client that went away stops listening; the call still finishes.
             let _ = events.send(event).await;
         }

@@ -43,6 +43,11 @@ pub fn hostile_wasm() -> PathBuf {
     path_from_env("HOSTILE_WASM", "target/wasm32-wasip2/guest/hostile.wasm")
 }
 
+/// The test component written against the raw WIT (`ROGUE_WASM`).
+pub fn rogue_wasm() -> PathBuf {
+    path_from_env("ROGUE_WASM", "target/wasm32-wasip2/guest/rogue.wasm")
+}
+
 /// One of the two builds of the `versioned` test component (1 or 2).
 pub fn versioned_wasm(version: u8) -> PathBuf {
     path_from_env("TEST_COMPONENTS", "build/test-components").join(format!("versioned-v{version}.wasm"))
