@@ -51,7 +51,7 @@ pub fn open(app: &Arc<App>, session: String) -> Result<Response<Body>, HttpRespo
                 }
                 _ = keep_alive.tick() => vec![b": keep-alive\n\n".to_vec()],
                 // Shutting down: end the stream, so its connection can close.
-                _ = stopping.wait_for(|stop| *stop) => return,
+                _ = crate::server::stopped(&mut stopping) => return,
             };
             // A session ended by DELETE stops its stream too.
             if app.sessions.check(&session).is_none() {

@@ -87,10 +87,15 @@ impl App {
             let mut nonce = [0u8; 12];
             getrandom::fill(&mut nonce).map_err(|e| format!("no randomness: {e}"))?;
             let id = format!("mcp-host-{}", nonce.iter().map(|b| format!("{b:02x}")).collect::<String>());
-            let (ticket, receiver) = self.waiting.register(session, id.clone()).map_err(|full| match full {
-                waiting::Full::Session => "This session is waiting on too many answers; answer or cancel some first.",
-                waiting::Full::Host => "The server is waiting on too many clients right now; try again shortly.",
-            })?;
+            let (ticket, receiver) =
+                self.waiting.register(session, id.clone()).map_err(|full| match full {
+                    waiting::Full::Session => {
+                        "This session is waiting on too many answers; answer or cancel some first."
+                    }
+                    waiting::Full::Host => {
+                        "The server is waiting on too many clients right now; try again shortly."
+                    }
+                })?;
             let message =
                 json!({ "jsonrpc": "2.0", "id": id, "method": request.method, "params": request.params });
             if frames.send(Frame::Message(message)).await.is_err() {
@@ -117,6 +122,12 @@ impl App {
     }
 }
 
+/// Resolves once the host is shutting down (or its signal is gone).
+pub async fn stopped(stopping: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns must not live across an await.
+    let _ = stopping.wait_for(|stop| *stop).await.map(|_| ());
+}
+
 /// Accepts connections, at most `limits.max_connections` open at once, until
 /// `stopping` turns; then lets the requests being answered finish within
 /// `limits.grace`, and returns.
@@ -128,7 +139,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, limits: Limits) {
     loop {
         let permit = tokio::select! {
             permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-            _ = stopping.wait_for(|stop| *stop) => break,
+            _ = stopped(&mut stopping) => break,
         };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -140,7 +151,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, limits: Limits) {
                     continue;
                 }
             },
-            _ = stopping.wait_for(|stop| *stop) => break,
+            _ = stopped(&mut stopping) => break,
         };
         let _ = stream.set_nodelay(true);
         let (app, open) = (app.clone(), open.clone());
@@ -158,7 +169,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, limits: Limits) {
             tokio::pin!(connection);
             let result = tokio::select! {
                 result = connection.as_mut() => result,
-                _ = stopping.wait_for(|stop| *stop) => {
+                _ = stopped(&mut stopping) => {
                     // Finish the request being answered, then close.
                     connection.as_mut().graceful_shutdown();
                     connection.await
@@ -172,7 +183,11 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, limits: Limits) {
     drop(listener);
     drop(open);
     let draining = limits.max_connections - connections.available_permits();
-    tracing::info!(connections = draining, grace_ms = limits.grace.as_millis() as u64, "no longer accepting; draining");
+    tracing::info!(
+        connections = draining,
+        grace_ms = limits.grace.as_millis() as u64,
+        "no longer accepting; draining"
+    );
     match tokio::time::timeout(limits.grace, closed.recv()).await {
         Ok(_) => tracing::info!("every request finished"),
         Err(_) => tracing::warn!(
@@ -499,7 +514,13 @@ fn unseal(app: &App, caller: &Caller, pending: &mut Pending) -> Result<(), (u16,
 
 /// Renders an outcome, sealing any request state a component hands out for
 /// this caller.
-fn finish(app: &App, catalog: &Catalog, pending: &Pending, caller: &Caller, mut outcome: Outcome) -> (u16, Value) {
+fn finish(
+    app: &App,
+    catalog: &Catalog,
+    pending: &Pending,
+    caller: &Caller,
+    mut outcome: Outcome,
+) -> (u16, Value) {
     let owner = match &pending.op {
         Op::CallTool(request) => request.name.as_str(),
         Op::GetPrompt { name, .. } => name.as_str(),
@@ -643,7 +664,11 @@ impl Call {
                 let response = if accept.json || status != 200 {
                     HttpResponse::json(status, &reply)
                 } else {
-                    HttpResponse { status, headers: transport::sse_headers(), body: transport::sse_event(&reply) }
+                    HttpResponse {
+                        status,
+                        headers: transport::sse_headers(),
+                        body: transport::sse_event(&reply),
+                    }
                 };
                 return full(response);
             }

@@ -140,7 +140,8 @@ impl Sessions {
     /// `caller`, in the current format, and it has not expired.
     pub fn unseal(&self, owner: &str, caller: &Caller, sealed: &str) -> Result<String, Unsealed> {
         let mut parts = sealed.split('.');
-        let (Some(version), Some(payload), Some(tag), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(version), Some(payload), Some(tag), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(Unsealed::Invalid);
         };

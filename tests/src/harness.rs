@@ -243,20 +243,21 @@ impl Host {
             request = request.header(*name, *value);
         }
         let body = Full::new(Bytes::from(serde_json::to_vec(body).expect("JSON")));
-        let response = tokio::time::timeout(Duration::from_secs(30), self.client.request(request.body(body).expect("valid request")))
-            .await
-            .expect("an answer within 30 s")
-            .expect("an HTTP answer");
+        let response = tokio::time::timeout(
+            Duration::from_secs(30),
+            self.client.request(request.body(body).expect("valid request")),
+        )
+        .await
+        .expect("an answer within 30 s")
+        .expect("an HTTP answer");
         let (parts, body) = response.into_parts();
         (parts.status.as_u16(), parts.headers, Sse { body, buffer: String::new() })
     }
 
     /// Sends the host SIGTERM, as a platform scaling in does.
     pub fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
+        let status =
+            Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill runs");
         assert!(status.success(), "kill -TERM failed");
     }
 

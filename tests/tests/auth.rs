@@ -189,7 +189,10 @@ async fn refuses_every_bad_or_missing_token_with_its_challenge() {
     assert_eq!(reply.status, 401, "{}", reply.body);
     let challenge = invalid_token("the Authorization header is not a Bearer token");
     assert_eq!(reply.header("www-authenticate"), Some(challenge.as_str()));
-    assert_eq!((reply.json()["id"].clone(), reply.json()["error"]["code"].clone()), (json!(1), json!(-32001)));
+    assert_eq!(
+        (reply.json()["id"].clone(), reply.json()["error"]["code"].clone()),
+        (json!(1), json!(-32001))
+    );
     assert!(host.log_text().contains("bearer token refused"), "refusals are logged");
 }
 
@@ -279,8 +282,11 @@ fn ask_modern(extra: Value) -> Value {
 
 async fn post_modern(host: &Host, body: &Value, token: Option<&str>) -> Value {
     let bearer = token.map(|t| format!("Bearer {t}"));
-    let mut headers =
-        vec![("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", "whoami_ask")];
+    let mut headers = vec![
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "whoami_ask"),
+    ];
     headers.extend(bearer.iter().map(|b| ("authorization", b.as_str())));
     host.post(body, &headers).await.json()
 }

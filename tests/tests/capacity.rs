@@ -12,7 +12,10 @@ async fn slow_call(host: &Host, ms: u64) -> Sse {
         "name":"whoami_slow","arguments":{"ms":ms},"_meta":{"progressToken":"p"}}});
     let (status, _, mut sse) = host.post_stream(&call, &[]).await;
     assert_eq!(status, 200);
-    assert_eq!(sse.next(Duration::from_secs(10)).await.expect("progress")["method"], "notifications/progress");
+    assert_eq!(
+        sse.next(Duration::from_secs(10)).await.expect("progress")["method"],
+        "notifications/progress"
+    );
     sse
 }
 

@@ -97,7 +97,8 @@ async fn requests_abandoned_by_their_call_are_forgotten() {
     // Each call ends at the first declined request, leaving 15 unanswered ones
     // behind; kept, they would fill the session's 64 slots after five calls.
     for _ in 0..10 {
-        let (last, requests) = finish(&host, &client, ask(&host, &client, 16).await, Answer::DeclineFirst).await;
+        let (last, requests) =
+            finish(&host, &client, ask(&host, &client, 16).await, Answer::DeclineFirst).await;
         assert_eq!(requests, 16);
         assert!(last["result"]["content"][0]["text"].as_str().unwrap().contains("declined"), "{last}");
     }

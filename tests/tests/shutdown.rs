@@ -40,7 +40,10 @@ async fn sigterm_lets_calls_in_flight_finish_then_exits() {
     }
     let status = host.wait_exit(Duration::from_secs(5)).expect("the host exits once the calls are answered");
     assert!(status.success(), "{status}");
-    eprintln!("calls completed during the drain: {completed}/{CALLS}; exit {:?} after SIGTERM", signalled.elapsed());
+    eprintln!(
+        "calls completed during the drain: {completed}/{CALLS}; exit {:?} after SIGTERM",
+        signalled.elapsed()
+    );
     assert!(host.log_text().contains("every request finished"), "{}", host.log_text());
 }
 

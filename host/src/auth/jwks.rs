@@ -121,7 +121,9 @@ impl Jwks {
             }
             fetching.last_refresh = Some(Instant::now());
         } else if fetching.last_failure.is_some_and(|at| at.elapsed() < REFRESH_INTERVAL) {
-            return Err(Lookup::Unavailable(anyhow!("the last fetch of the issuer's keys failed moments ago")));
+            return Err(Lookup::Unavailable(anyhow!(
+                "the last fetch of the issuer's keys failed moments ago"
+            )));
         }
         match self.0.fetch(&mut fetching).await {
             Ok(fetched) => fetched.find(kid).ok_or(Lookup::Unknown),

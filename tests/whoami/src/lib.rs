@@ -44,7 +44,11 @@ impl Server for WhoAmI {
                 "Asks for `count` elicitations at once, then reports the answers and who called.",
                 Some(json!([{ "type": "noauth" }])),
             ),
-            tool("whoami_slow", "Reports progress, then answers after `ms` milliseconds.", Some(json!([{ "type": "noauth" }]))),
+            tool(
+                "whoami_slow",
+                "Reports progress, then answers after `ms` milliseconds.",
+                Some(json!([{ "type": "noauth" }])),
+            ),
         ]
     }
 
