@@ -71,6 +71,22 @@ pub struct Args {
     #[arg(long, env = "MCP_MAX_INSTANCES", default_value_t = 1024)]
     pub max_instances: u32,
 
+    /// Connections open at once; beyond this many the host stops accepting
+    /// until one closes.
+    #[arg(long, env = "MCP_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+
+    /// POST requests to /mcp being answered at once; beyond this many a
+    /// request is answered 503 with Retry-After.
+    #[arg(long, env = "MCP_MAX_REQUESTS", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_requests: u64,
+
+    /// On SIGTERM or Ctrl-C, how long requests being answered may take to
+    /// finish before the host exits anyway, in milliseconds. Keep it below the
+    /// platform's own grace period (30 s on Azure Functions and Container Apps).
+    #[arg(long, env = "MCP_SHUTDOWN_GRACE_MS", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    pub shutdown_grace_ms: u64,
+
     #[command(flatten)]
     pub auth: crate::auth::AuthArgs,
 }

@@ -25,13 +25,14 @@ mod sessions;
 mod source;
 mod swap;
 mod untrusted;
+mod waiting;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use mcp_protocol::http::Guard;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use crate::runtime::Runtime;
 use crate::server::App;
@@ -90,27 +91,38 @@ pub async fn run(args: Args, natives: Natives) -> anyhow::Result<()> {
     tracing::info!(%addr, "listening; MCP endpoint at /mcp");
 
     let (publish, catalog) = watch::channel(None);
+    let (stop, stopping) = watch::channel(false);
     let status = Arc::new(Mutex::new(swap::Status::default()));
     let app = Arc::new(App {
         catalog,
         status: status.clone(),
-        streams: Arc::new(tokio::sync::Semaphore::new(listen::MAX_STREAMS)),
+        streams: Arc::new(Semaphore::new(listen::MAX_STREAMS)),
+        requests: Arc::new(Semaphore::new(args.max_requests as usize)),
         guard,
         sessions,
         max_body: args.max_body_bytes,
         waiting: Default::default(),
         auth: auth.clone(),
+        stopping,
     });
-    let server = tokio::spawn(server::serve(listener, app));
+    let limits = server::Limits {
+        max_connections: args.max_connections as usize,
+        grace: Duration::from_millis(args.shutdown_grace_ms),
+    };
+    let mut server = tokio::spawn(server::serve(listener, app, limits));
 
     let swapper = Swapper::new(runtime, source, auth, publish, status);
     let swapping = tokio::spawn(swapper.run(Duration::from_millis(args.poll_interval_ms)));
 
     tokio::select! {
-        _ = server => anyhow::bail!("the server stopped"),
+        _ = &mut server => anyhow::bail!("the server stopped"),
         _ = swapping => anyhow::bail!("the component watcher stopped"),
         _ = shutdown() => tracing::info!("shutting down"),
     }
+    // Stop accepting, and let the requests being answered finish (the server
+    // bounds the wait by the grace period).
+    stop.send_replace(true);
+    server.await?;
     Ok(())
 }
 
@@ -134,5 +146,9 @@ pub fn main_with(natives: Natives) -> anyhow::Result<()> {
         )
         .init();
     let args = <Args as clap::Parser>::parse();
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(args, natives))
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = runtime.block_on(run(args, natives));
+    // Whatever still runs (the component watcher, calls past the grace period) ends here.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
 }

@@ -34,6 +34,7 @@ pub fn open(app: &Arc<App>, session: String) -> Result<Response<Body>, HttpRespo
     tokio::spawn(async move {
         let _permit = permit;
         let mut catalog = app.catalog.clone();
+        let mut stopping = app.stopping.clone();
         let mut seen = catalog.borrow_and_update().clone();
         let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
         keep_alive.tick().await;
@@ -49,6 +50,8 @@ pub fn open(app: &Arc<App>, session: String) -> Result<Response<Body>, HttpRespo
                     frames
                 }
                 _ = keep_alive.tick() => vec![b": keep-alive\n\n".to_vec()],
+                // Shutting down: end the stream, so its connection can close.
+                _ = crate::server::stopped(&mut stopping) => return,
             };
             // A session ended by DELETE stops its stream too.
             if app.sessions.check(&session).is_none() {

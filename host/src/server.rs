@@ -18,16 +18,17 @@ use mcp_protocol::{
     dispatch,
 };
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::sync::Mutex;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
-use crate::auth::{self, Auth, Identity};
+use crate::auth::{self, Auth, Identity, Rejected};
 use crate::catalog::Catalog;
 use crate::listen;
-use crate::sessions::Sessions;
+use crate::sessions::{Caller, Sessions, Unsealed};
 use crate::swap::Status;
+use crate::untrusted::Untrusted;
+use crate::waiting::{self, Waiting};
 
 pub type Body = BoxBody<Bytes, Infallible>;
 
@@ -42,58 +43,73 @@ pub struct App {
     /// Where the components stand, for the operator.
     pub status: Arc<Mutex<Status>>,
     /// One permit per open GET stream.
-    pub streams: Arc<tokio::sync::Semaphore>,
+    pub streams: Arc<Semaphore>,
+    /// One permit per POST to `/mcp` being answered.
+    pub requests: Arc<Semaphore>,
     pub guard: Guard,
     pub sessions: Sessions,
     pub max_body: usize,
-    /// Requests sent to clients during calls, by id, waiting for the answer.
-    pub waiting: Mutex<HashMap<String, oneshot::Sender<Result<Value, Value>>>>,
+    /// Requests sent to clients during calls, waiting for the answer.
+    pub waiting: Waiting,
     /// The OAuth resource server; `None` when authentication is off.
     pub auth: Option<Arc<Auth>>,
+    /// Turns `true` when the host is shutting down: streams end, connections
+    /// close once their request is answered.
+    pub stopping: watch::Receiver<bool>,
 }
 
-/// Client requests that may wait for an answer at once, across all calls.
-const MAX_WAITING: usize = 10_000;
+/// How the server bounds its connections and shutdown.
+pub struct Limits {
+    pub max_connections: usize,
+    pub grace: Duration,
+}
 
 impl App {
-    /// Hands a client's answer to the call that asked.
-    fn answered(&self, id: &Value, outcome: Result<Value, Value>) {
-        let waiter =
-            id.as_str().and_then(|id| self.waiting.lock().expect("no panics while locked").remove(id));
-        if let Some(waiter) = waiter {
-            let _ = waiter.send(outcome);
-        }
-    }
-
     /// Sends a round of input requests on the call's stream and waits for the
-    /// client's answers, by request key.
-    async fn ask(&self, needed: &InputRequired, frames: &mpsc::Sender<Frame>) -> Result<JsonObject, String> {
+    /// client's answers, by request key, until the round's deadline.
+    async fn ask(
+        &self,
+        session: &str,
+        needed: &InputRequired,
+        frames: &mpsc::Sender<Frame>,
+        gone: &mut watch::Receiver<bool>,
+    ) -> Result<JsonObject, String> {
+        if needed.requests.len() > waiting::MAX_PER_ROUND {
+            return Err(format!(
+                "The tool asked for {} inputs at once; at most {} are allowed.",
+                needed.requests.len(),
+                waiting::MAX_PER_ROUND
+            ));
+        }
+        // Tickets forget their requests however this function ends.
         let mut asked = Vec::new();
         for (key, request) in &needed.requests {
             let mut nonce = [0u8; 12];
             getrandom::fill(&mut nonce).map_err(|e| format!("no randomness: {e}"))?;
             let id = format!("mcp-host-{}", nonce.iter().map(|b| format!("{b:02x}")).collect::<String>());
-            let (sender, receiver) = oneshot::channel();
-            {
-                let mut waiting = self.waiting.lock().expect("no panics while locked");
-                if waiting.len() >= MAX_WAITING {
-                    return Err(
-                        "The server is waiting on too many clients right now; try again shortly.".into()
-                    );
-                }
-                waiting.insert(id.clone(), sender);
-            }
+            let (ticket, receiver) =
+                self.waiting.register(session, id.clone()).map_err(|full| match full {
+                    waiting::Full::Session => {
+                        "This session is waiting on too many answers; answer or cancel some first."
+                    }
+                    waiting::Full::Host => {
+                        "The server is waiting on too many clients right now; try again shortly."
+                    }
+                })?;
             let message =
                 json!({ "jsonrpc": "2.0", "id": id, "method": request.method, "params": request.params });
             if frames.send(Frame::Message(message)).await.is_err() {
                 return Err("The client went away.".into());
             }
-            asked.push((key, request, id, receiver));
+            asked.push((key, request, ticket, receiver));
         }
+        let deadline = tokio::time::Instant::now() + INPUT_WAIT;
         let mut responses = JsonObject::new();
-        for (key, request, id, receiver) in asked {
-            let answer = tokio::time::timeout(INPUT_WAIT, receiver).await;
-            self.waiting.lock().expect("no panics while locked").remove(&id);
+        for (key, request, _ticket, receiver) in asked {
+            let answer = tokio::select! {
+                answer = tokio::time::timeout_at(deadline, receiver) => answer,
+                _ = gone.wait_for(|gone| *gone) => return Err("The client went away.".into()),
+            };
             match answer {
                 Ok(Ok(Ok(result))) => {
                     responses.insert(key.clone(), result);
@@ -106,21 +122,42 @@ impl App {
     }
 }
 
-/// Accepts connections until the process ends.
-pub async fn serve(listener: TcpListener, app: Arc<App>) {
+/// Resolves once the host is shutting down (or its signal is gone).
+pub async fn stopped(stopping: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns must not live across an await.
+    let _ = stopping.wait_for(|stop| *stop).await.map(|_| ());
+}
+
+/// Accepts connections, at most `limits.max_connections` open at once, until
+/// `stopping` turns; then lets the requests being answered finish within
+/// `limits.grace`, and returns.
+pub async fn serve(listener: TcpListener, app: Arc<App>, limits: Limits) {
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    // Every connection holds a sender: once all are dropped, all are closed.
+    let (open, mut closed) = mpsc::channel::<()>(1);
+    let mut stopping = app.stopping.clone();
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(error) => {
-                // Out of file descriptors and the like: back off, keep serving.
-                tracing::error!(%error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = stopped(&mut stopping) => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::error!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut stopping) => break,
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
+        let (app, open) = (app.clone(), open.clone());
         tokio::spawn(async move {
+            let _held = (permit, open);
+            let mut stopping = app.stopping.clone();
             let service = service_fn(move |request| {
                 let app = app.clone();
                 async move { Ok::<_, Infallible>(handle(&app, request).await) }
@@ -129,10 +166,34 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) {
                 .timer(TokioTimer::new())
                 .header_read_timeout(READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service);
-            if let Err(error) = connection.await {
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                _ = stopped(&mut stopping) => {
+                    // Finish the request being answered, then close.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = result {
                 tracing::debug!(%error, "connection closed with an error");
             }
         });
+    }
+    drop(listener);
+    drop(open);
+    let draining = limits.max_connections - connections.available_permits();
+    tracing::info!(
+        connections = draining,
+        grace_ms = limits.grace.as_millis() as u64,
+        "no longer accepting; draining"
+    );
+    match tokio::time::timeout(limits.grace, closed.recv()).await {
+        Ok(_) => tracing::info!("every request finished"),
+        Err(_) => tracing::warn!(
+            connections = limits.max_connections - connections.available_permits(),
+            "the shutdown grace period ended with requests unfinished"
+        ),
     }
 }
 
@@ -174,14 +235,24 @@ async fn mcp(app: &Arc<App>, request: Request<IncomingBody>) -> Response<Body> {
         tracing::warn!(host = ?parts.headers.get("host"), origin = ?parts.headers.get("origin"), "request refused by the Host/Origin guard");
         return full(refused);
     }
-    let identity = match auth::authenticate(app.auth.as_deref(), &parts.headers).await {
-        Ok(identity) => identity,
-        Err(refused) => return full(refused),
+    // Counted from here, token check included, to the answer's last byte.
+    let permit = match parts.method {
+        Method::POST => match app.requests.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                tracing::warn!("request refused: too many requests in flight");
+                let busy = RpcError::new(-32000, "The server is busy; try again shortly.");
+                return full(HttpResponse::rpc_error(503, &busy).with_header("retry-after", "1"));
+            }
+        },
+        _ => None,
     };
-    match parts.method {
-        Method::POST => post(app, &headers, body, identity).await,
-        Method::DELETE => full(delete(app, &headers)),
-        Method::GET => get(app, &headers),
+    let identity = auth::authenticate(app.auth.as_deref(), &parts.headers).await;
+    match (parts.method, permit) {
+        (Method::POST, Some(permit)) => post(app, &headers, body, identity, permit).await,
+        (_, _) if identity.is_err() => full(identity.err().expect("checked").response(&[])),
+        (Method::DELETE, _) => full(delete(app, &headers)),
+        (Method::GET, _) => get(app, &headers),
         _ => full(transport::method_not_allowed()),
     }
 }
@@ -287,7 +358,7 @@ impl Record {
             _ => "ok".into(),
         };
         tracing::info!(
-            method = %self.method,
+            method = %Untrusted(&self.method),
             target = self.target.as_deref().unwrap_or("-"),
             ms = self.started.elapsed().as_secs_f64() * 1e3,
             outcome,
@@ -300,13 +371,21 @@ async fn post(
     app: &Arc<App>,
     headers: &HeaderView<'_>,
     body: IncomingBody,
-    identity: Option<Identity>,
+    identity: Result<Option<Identity>, Rejected>,
+    permit: OwnedSemaphorePermit,
 ) -> Response<Body> {
-    let body = match read_body(headers, body, app.max_body).await {
-        Ok(body) => body,
-        Err(response) => return full(response),
+    let body = read_body(headers, body, app.max_body).await;
+    let post = body.and_then(|body| transport::read_post(headers, &body));
+    // A refused token is answered once the body is read, so that the answer
+    // carries the request's id.
+    let identity = match identity {
+        Ok(identity) => identity,
+        Err(rejected) => {
+            let messages = post.as_ref().map_or(&[][..], |p| if p.batch { &[][..] } else { &p.messages[..] });
+            return full(rejected.response(messages));
+        }
     };
-    let post = match transport::read_post(headers, &body) {
+    let post = match post {
         Ok(post) => post,
         Err(response) => return full(response),
     };
@@ -321,6 +400,10 @@ async fn post(
     }
     let session = transport::Headers::get(headers, SESSION_HEADER);
     let known = session.and_then(|id| app.sessions.check(id));
+    let caller = Caller {
+        subject: identity.as_ref().and_then(Identity::subject),
+        session: session.filter(|_| known.is_some()).map(str::to_owned),
+    };
     let mut cx = Context::from_headers(headers);
     cx.session_log_level = session.and_then(|id| app.sessions.level(id));
     (cx.session_version, cx.session_capabilities) =
@@ -353,7 +436,11 @@ async fn post(
                         .unwrap_or_default();
                 }
             }
-            Incoming::Response { id, outcome } => app.answered(id, outcome.clone()),
+            Incoming::Response { id, outcome } => {
+                if let Some(session) = caller.session.as_deref() {
+                    app.waiting.answer(session, id, outcome.clone());
+                }
+            }
             Incoming::Invalid { .. } => {}
         }
         let (status, reply) = match mcp_protocol::step(incoming, &cx, &catalog.server) {
@@ -369,17 +456,18 @@ async fn post(
                 }
                 (200, body)
             }
-            Step::Perform(mut pending) => match unseal(app, &mut pending)
+            Step::Perform(mut pending) => match unseal(app, &caller, &mut pending)
                 .map(|()| auth::pass_on(&mut pending.op, &catalog, identity.as_ref()))
             {
                 Err(refused) => refused,
                 Ok(()) => match (&pending.op, record) {
                     (Op::CallTool(_), Some(record)) if single => {
-                        return call(app.clone(), catalog.clone(), *pending, post.accept, record).await;
+                        let call = Call { pending: *pending, caller, stream: post.accept.sse };
+                        return call.run(app.clone(), catalog.clone(), post.accept, record, permit).await;
                     }
                     (_, record) => {
                         let outcome = perform(&catalog, &pending).await;
-                        let reply = finish(app, &catalog, &pending, outcome);
+                        let reply = finish(app, &catalog, &pending, &caller, outcome);
                         if let Some(record) = &record {
                             record.log(&reply.1);
                         }
@@ -402,8 +490,9 @@ async fn post(
 }
 
 /// Opens the request state a 2026-07-28 client echoes; a state this host did
-/// not seal for this tool or prompt is refused (-32602).
-fn unseal(app: &App, pending: &mut Pending) -> Result<(), (u16, Value)> {
+/// not seal for this tool or prompt and this caller, or sealed in an older
+/// format, or expired, is refused (-32602).
+fn unseal(app: &App, caller: &Caller, pending: &mut Pending) -> Result<(), (u16, Value)> {
     let (owner, inputs) = match &mut pending.op {
         Op::CallTool(request) => (request.name.clone(), &mut request.inputs),
         Op::GetPrompt { name, inputs, .. } => (name.clone(), inputs),
@@ -411,23 +500,27 @@ fn unseal(app: &App, pending: &mut Pending) -> Result<(), (u16, Value)> {
     };
     let Some(inputs) = inputs else { return Ok(()) };
     let Some(sealed) = inputs.state.take() else { return Ok(()) };
-    match app.sessions.unseal(&owner, &sealed) {
-        Some(state) => {
+    let message = match app.sessions.unseal(&owner, caller, &sealed) {
+        Ok(state) => {
             inputs.state = Some(state);
-            Ok(())
+            return Ok(());
         }
-        None => Err((
-            200,
-            jsonrpc::failure(
-                &pending.id,
-                &RpcError::invalid_params("requestState failed its integrity check"),
-            ),
-        )),
-    }
+        Err(Unsealed::Invalid) => "requestState failed its integrity check",
+        Err(Unsealed::Expired) => "requestState has expired; send the request again without it",
+    };
+    tracing::info!(owner = %Untrusted(&owner), why = message, "requestState refused");
+    Err((200, jsonrpc::failure(&pending.id, &RpcError::invalid_params(message))))
 }
 
-/// Renders an outcome, sealing any request state a component hands out.
-fn finish(app: &App, catalog: &Catalog, pending: &Pending, mut outcome: Outcome) -> (u16, Value) {
+/// Renders an outcome, sealing any request state a component hands out for
+/// this caller.
+fn finish(
+    app: &App,
+    catalog: &Catalog,
+    pending: &Pending,
+    caller: &Caller,
+    mut outcome: Outcome,
+) -> (u16, Value) {
     let owner = match &pending.op {
         Op::CallTool(request) => request.name.as_str(),
         Op::GetPrompt { name, .. } => name.as_str(),
@@ -436,7 +529,7 @@ fn finish(app: &App, catalog: &Catalog, pending: &Pending, mut outcome: Outcome)
     if let Outcome::Call(Err(CallError::InputRequired(needed)))
     | Outcome::Prompt(Err(CallError::InputRequired(needed))) = &mut outcome
     {
-        needed.state = needed.state.take().map(|state| app.sessions.seal(owner, &state));
+        needed.state = needed.state.take().map(|state| app.sessions.seal(owner, caller, &state));
     }
     pending.finish(outcome, &catalog.server)
 }
@@ -483,105 +576,131 @@ const MAX_INPUT_ROUNDS: usize = 8;
 /// How long a call waits for the client to answer one round of requests.
 const INPUT_WAIT: Duration = Duration::from_secs(120);
 
-/// Runs a call to its end, sending its notifications as frames; for clients of
-/// the session revisions it also asks for any input the tool needs and calls
-/// again with the answers.
-async fn drive(
-    app: Arc<App>,
-    catalog: Arc<Catalog>,
+/// A tool call being answered.
+struct Call {
     pending: Pending,
+    caller: Caller,
+    /// Whether the client takes an SSE stream (and so can be asked for input).
     stream: bool,
-    frames: mpsc::Sender<Frame>,
-) {
-    let Op::CallTool(request) = &pending.op else { unreachable!("only calls are driven") };
-    let mut request = request.clone();
-    let legacy = matches!(pending.era, Era::Legacy(_));
-    let result = match catalog.tool_owner(&request.name).cloned() {
-        None => Err(CallError::UnknownTool),
-        Some(component) => {
-            let mut round = 0;
-            loop {
-                let (events, mut received) = mpsc::channel(64);
-                let task = {
-                    let (component, request) = (component.clone(), request.clone());
-                    tokio::spawn(async move { component.call(&request, events).await })
-                };
-                while let Some(event) = received.recv().await {
-                    if let Some(note) = pending.notification(&event).filter(|_| stream) {
-                        let _ = frames.send(Frame::Message(note)).await;
-                    }
-                }
-                let result =
-                    task.await.unwrap_or_else(|e| Err(CallError::Internal(format!("call task failed: {e}"))));
-                let needed = match result {
-                    Err(CallError::InputRequired(needed))
-                        if legacy
-                            && stream
-                            && round < MAX_INPUT_ROUNDS
-                            && pending.missing_capabilities(&needed).is_empty() =>
-                    {
-                        needed
-                    }
-                    result => break result,
-                };
-                round += 1;
-                match app.ask(&needed, &frames).await {
-                    Ok(responses) => request.inputs = Some(Inputs { responses, state: needed.state }),
-                    Err(message) => break Ok(mcp_protocol::CallToolResult::error(message)),
-                }
-            }
-        }
-    };
-    let (status, reply) = finish(&app, &catalog, &pending, Outcome::Call(result));
-    let _ = frames.send(Frame::Done(status, reply)).await;
 }
 
-/// Runs a tool call: a JSON answer if it finishes before it has anything to
-/// report, else an SSE stream that carries each message as it happens.
-async fn call(
-    app: Arc<App>,
-    catalog: Arc<Catalog>,
-    pending: Pending,
-    accept: transport::Accept,
-    record: Record,
-) -> Response<Body> {
-    let (frames, mut received) = mpsc::channel(64);
-    tokio::spawn(drive(app, catalog, pending, accept.sse, frames));
-    let first = received.recv().await.unwrap_or_else(|| {
-        Frame::Done(500, jsonrpc::failure(&Value::Null, &RpcError::new(-32603, "Internal error")))
-    });
-    let first = match first {
-        Frame::Done(status, reply) => {
-            record.log(&reply);
-            let response = if accept.json || status != 200 {
-                HttpResponse::json(status, &reply)
-            } else {
-                HttpResponse { status, headers: transport::sse_headers(), body: transport::sse_event(&reply) }
-            };
-            return full(response);
-        }
-        Frame::Message(message) => message,
-    };
-    let (mut sender, body) = Channel::<Bytes, Infallible>::new(16);
-    tokio::spawn(async move {
-        // A client that went away ends the sends; the call itself runs to its end.
-        let mut open = sender.send_data(transport::sse_event(&first).into()).await.is_ok();
-        while let Some(frame) = received.recv().await {
-            let message = match frame {
-                Frame::Message(message) => message,
-                Frame::Done(_, reply) => {
-                    record.log(&reply);
-                    reply
+impl Call {
+    /// Runs the call to its end, sending its notifications as frames; for
+    /// clients of the session revisions it also asks for any input the tool
+    /// needs and calls again with the answers. `gone` turns when the client
+    /// stopped reading.
+    async fn drive(
+        self,
+        app: Arc<App>,
+        catalog: Arc<Catalog>,
+        frames: mpsc::Sender<Frame>,
+        mut gone: watch::Receiver<bool>,
+    ) {
+        let Call { pending, caller, stream } = self;
+        let Op::CallTool(request) = &pending.op else { unreachable!("only calls are driven") };
+        let mut request = request.clone();
+        let legacy = matches!(pending.era, Era::Legacy(_));
+        let result = match catalog.tool_owner(&request.name).cloned() {
+            None => Err(CallError::UnknownTool),
+            Some(component) => {
+                let mut round = 0;
+                loop {
+                    let (events, mut received) = mpsc::channel(64);
+                    let task = {
+                        let (component, request) = (component.clone(), request.clone());
+                        tokio::spawn(async move { component.call(&request, events).await })
+                    };
+                    while let Some(event) = received.recv().await {
+                        if let Some(note) = pending.notification(&event).filter(|_| stream) {
+                            let _ = frames.send(Frame::Message(note)).await;
+                        }
+                    }
+                    let result = task
+                        .await
+                        .unwrap_or_else(|e| Err(CallError::Internal(format!("call task failed: {e}"))));
+                    let (needed, session) = match (result, caller.session.as_deref()) {
+                        (Err(CallError::InputRequired(needed)), Some(session))
+                            if legacy
+                                && stream
+                                && round < MAX_INPUT_ROUNDS
+                                && pending.missing_capabilities(&needed).is_empty() =>
+                        {
+                            (needed, session)
+                        }
+                        (result, _) => break result,
+                    };
+                    round += 1;
+                    match app.ask(session, &needed, &frames, &mut gone).await {
+                        Ok(responses) => request.inputs = Some(Inputs { responses, state: needed.state }),
+                        Err(message) => break Ok(mcp_protocol::CallToolResult::error(message)),
+                    }
                 }
-            };
-            if open {
-                open = sender.send_data(transport::sse_event(&message).into()).await.is_ok();
             }
-        }
-    });
-    let mut response = Response::builder().status(StatusCode::OK);
-    for (name, value) in transport::sse_headers() {
-        response = response.header(name, value);
+        };
+        let (status, reply) = finish(&app, &catalog, &pending, &caller, Outcome::Call(result));
+        let _ = frames.send(Frame::Done(status, reply)).await;
     }
-    response.body(body.boxed()).expect("valid status and headers")
+
+    /// Runs the call: a JSON answer if it finishes before it has anything to
+    /// report, else an SSE stream that carries each message as it happens.
+    /// `permit` counts the request in flight until its last byte is handed on.
+    async fn run(
+        self,
+        app: Arc<App>,
+        catalog: Arc<Catalog>,
+        accept: transport::Accept,
+        record: Record,
+        permit: OwnedSemaphorePermit,
+    ) -> Response<Body> {
+        let (frames, mut received) = mpsc::channel(64);
+        let (left, gone) = watch::channel(false);
+        tokio::spawn(self.drive(app, catalog, frames, gone));
+        let first = received.recv().await.unwrap_or_else(|| {
+            Frame::Done(500, jsonrpc::failure(&Value::Null, &RpcError::new(-32603, "Internal error")))
+        });
+        let first = match first {
+            Frame::Done(status, reply) => {
+                record.log(&reply);
+                let response = if accept.json || status != 200 {
+                    HttpResponse::json(status, &reply)
+                } else {
+                    HttpResponse {
+                        status,
+                        headers: transport::sse_headers(),
+                        body: transport::sse_event(&reply),
+                    }
+                };
+                return full(response);
+            }
+            Frame::Message(message) => message,
+        };
+        let (mut sender, body) = Channel::<Bytes, Infallible>::new(16);
+        tokio::spawn(async move {
+            // A client that went away ends the sends and any wait for its input;
+            // the tool's own call runs to its end.
+            let mut open = sender.send_data(transport::sse_event(&first).into()).await.is_ok();
+            while let Some(frame) = received.recv().await {
+                let message = match frame {
+                    Frame::Message(message) => message,
+                    Frame::Done(_, reply) => {
+                        record.log(&reply);
+                        reply
+                    }
+                };
+                if open {
+                    open = sender.send_data(transport::sse_event(&message).into()).await.is_ok();
+                }
+                if !open {
+                    left.send_replace(true);
+                }
+            }
+            // Counted in flight until the body ends, not one moment past it.
+            drop(permit);
+        });
+        let mut response = Response::builder().status(StatusCode::OK);
+        for (name, value) in transport::sse_headers() {
+            response = response.header(name, value);
+        }
+        response.body(body.boxed()).expect("valid status and headers")
+    }
 }

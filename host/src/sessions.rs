@@ -25,6 +25,11 @@ const PAYLOAD: usize = 2 + 8 + NONCE;
 const CAPABILITIES: [&str; 3] = ["sampling", "elicitation", "roots"];
 /// Sessions older than this are gone; clients then start a new one.
 const LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// How long a sealed request state may be echoed back: time for a user to
+/// answer an elicitation, not for a state to be kept and replayed later.
+const STATE_LIFETIME: Duration = Duration::from_secs(600);
+/// The sealed state's format: states of any other format are refused.
+const STATE_FORMAT: &str = "v1";
 /// Entries kept per map before the oldest are dropped.
 const REMEMBERED: usize = 10_000;
 
@@ -121,19 +126,38 @@ impl Sessions {
     }
 
     /// Signs a component's request state, bound to what it belongs to (a tool
-    /// or prompt name), so the client can only echo it back unchanged.
-    pub fn seal(&self, owner: &str, state: &str) -> String {
-        let tag = self.tag(&sealed_payload(owner, state)).finalize().into_bytes();
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(state), URL_SAFE_NO_PAD.encode(&tag[..TAG]))
+    /// or prompt name) and to whom (`caller`: the token's subject, the
+    /// session), with an expiry and a format version, so that only the same
+    /// caller can echo it back, unchanged and in time.
+    pub fn seal(&self, owner: &str, caller: &Caller, state: &str) -> String {
+        let expires = now_secs() + STATE_LIFETIME.as_secs();
+        let payload = [&expires.to_be_bytes()[..], state.as_bytes()].concat();
+        let tag = self.tag(&sealed_payload(owner, caller, &payload)).finalize().into_bytes();
+        format!("{STATE_FORMAT}.{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(&tag[..TAG]))
     }
 
-    /// The state inside `sealed`, if this host sealed it for `owner`.
-    pub fn unseal(&self, owner: &str, sealed: &str) -> Option<String> {
-        let (state, tag) = sealed.split_once('.')?;
-        let state = String::from_utf8(URL_SAFE_NO_PAD.decode(state).ok()?).ok()?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        self.tag(&sealed_payload(owner, &state)).verify_truncated_left(&tag).ok()?;
-        Some(state)
+    /// The state inside `sealed`, if this host sealed it for `owner` and
+    /// `caller`, in the current format, and it has not expired.
+    pub fn unseal(&self, owner: &str, caller: &Caller, sealed: &str) -> Result<String, Unsealed> {
+        let mut parts = sealed.split('.');
+        let (Some(version), Some(payload), Some(tag), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(Unsealed::Invalid);
+        };
+        if version != STATE_FORMAT {
+            return Err(Unsealed::Invalid);
+        }
+        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| Unsealed::Invalid)?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| Unsealed::Invalid)?;
+        self.tag(&sealed_payload(owner, caller, &payload))
+            .verify_truncated_left(&tag)
+            .map_err(|_| Unsealed::Invalid)?;
+        let (expires, state) = payload.split_at_checked(8).ok_or(Unsealed::Invalid)?;
+        if now_secs() > u64::from_be_bytes(expires.try_into().map_err(|_| Unsealed::Invalid)?) {
+            return Err(Unsealed::Expired);
+        }
+        String::from_utf8(state.to_vec()).map_err(|_| Unsealed::Invalid)
     }
 
     pub fn end(&self, id: &str) {
@@ -149,8 +173,42 @@ impl Sessions {
     }
 }
 
-fn sealed_payload(owner: &str, state: &str) -> Vec<u8> {
-    [b"request-state\0", owner.as_bytes(), b"\0", state.as_bytes()].concat()
+/// Whom a request state belongs to: the token's issuer and subject when
+/// there is a token, and the session when there is one.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub subject: Option<(String, String)>,
+    pub session: Option<String>,
+}
+
+/// Why a request state was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unsealed {
+    /// Not sealed by this host for this tool and caller, or in an older format.
+    Invalid,
+    /// Sealed, but past its lifetime.
+    Expired,
+}
+
+/// What the tag covers; every field length-prefixed, so no two bindings
+/// share an encoding.
+fn sealed_payload(owner: &str, caller: &Caller, payload: &[u8]) -> Vec<u8> {
+    let (issuer, subject) = caller.subject.as_ref().map_or(("", ""), |(i, s)| (i.as_str(), s.as_str()));
+    let fields: [&[u8]; 7] = [
+        STATE_FORMAT.as_bytes(),
+        owner.as_bytes(),
+        &[u8::from(caller.subject.is_some())],
+        issuer.as_bytes(),
+        subject.as_bytes(),
+        caller.session.as_deref().unwrap_or_default().as_bytes(),
+        payload,
+    ];
+    let mut bytes = b"request-state\0".to_vec();
+    for field in fields {
+        bytes.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        bytes.extend_from_slice(field);
+    }
+    bytes
 }
 
 fn now_secs() -> u64 {
@@ -189,15 +247,25 @@ mod tests {
     }
 
     #[test]
-    fn sealed_state_resists_tampering() {
+    fn sealed_state_resists_tampering_and_replay() {
         let sessions = Sessions::new(None).unwrap();
-        let sealed = sessions.seal("tool_a", "round=2");
-        assert_eq!(sessions.unseal("tool_a", &sealed).as_deref(), Some("round=2"));
-        assert_eq!(sessions.unseal("tool_b", &sealed), None, "bound to its owner");
-        let (_, tag) = sealed.split_once('.').unwrap();
-        let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode("round=9"));
-        assert_eq!(sessions.unseal("tool_a", &forged), None);
-        assert_eq!(sessions.unseal("tool_a", "round=2"), None);
+        let alice = Caller { subject: Some(("iss".into(), "alice".into())), session: None };
+        let sealed = sessions.seal("tool_a", &alice, "round=2");
+        assert_eq!(sessions.unseal("tool_a", &alice, &sealed).as_deref(), Ok("round=2"));
+        assert_eq!(sessions.unseal("tool_b", &alice, &sealed), Err(Unsealed::Invalid), "bound to its owner");
+        let bob = Caller { subject: Some(("iss".into(), "bob".into())), ..alice.clone() };
+        assert_eq!(sessions.unseal("tool_a", &bob, &sealed), Err(Unsealed::Invalid), "bound to its caller");
+        let in_session = Caller { session: Some("s".into()), ..alice.clone() };
+        assert_eq!(sessions.unseal("tool_a", &in_session, &sealed), Err(Unsealed::Invalid));
+        assert_eq!(sessions.unseal("tool_a", &Caller::default(), &sealed), Err(Unsealed::Invalid));
+        let parts: Vec<_> = sealed.split('.').collect();
+        let mut payload = URL_SAFE_NO_PAD.decode(parts[1]).unwrap();
+        payload[8] ^= 1;
+        let forged = format!("v1.{}.{}", URL_SAFE_NO_PAD.encode(&payload), parts[2]);
+        assert_eq!(sessions.unseal("tool_a", &alice, &forged), Err(Unsealed::Invalid));
+        assert_eq!(sessions.unseal("tool_a", &alice, "round=2"), Err(Unsealed::Invalid));
+        let older = format!("v0.{}.{}", parts[1], parts[2]);
+        assert_eq!(sessions.unseal("tool_a", &alice, &older), Err(Unsealed::Invalid));
     }
 
     #[test]

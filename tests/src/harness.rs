@@ -249,6 +249,46 @@ impl Host {
         (response.status().as_u16(), response.into_body())
     }
 
+    /// POSTs a JSON-RPC body with the usual MCP headers plus `extra`, and
+    /// returns the status, headers and the body as it streams.
+    pub async fn post_stream(&self, body: &Value, extra: &[(&str, &str)]) -> (u16, HeaderMap, Sse) {
+        let mut request = hyper::Request::post(self.url("/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", JSON_AND_SSE);
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        let body = Full::new(Bytes::from(serde_json::to_vec(body).expect("JSON")));
+        let response = tokio::time::timeout(
+            Duration::from_secs(30),
+            self.client.request(request.body(body).expect("valid request")),
+        )
+        .await
+        .expect("an answer within 30 s")
+        .expect("an HTTP answer");
+        let (parts, body) = response.into_parts();
+        (parts.status.as_u16(), parts.headers, Sse { body, buffer: String::new() })
+    }
+
+    /// Sends the host SIGTERM, as a platform scaling in does.
+    pub fn terminate(&self) {
+        let status =
+            Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill runs");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits for the host to exit, at most `limit`; its exit status.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
     pub fn log_text(&self) -> String {
         self.log.lock().expect("log lock").join("\n")
     }
@@ -333,6 +373,45 @@ impl Drop for Host {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// An SSE body, read one JSON-RPC message at a time.
+pub struct Sse {
+    body: Incoming,
+    buffer: String,
+}
+
+impl Sse {
+    /// The next message, or `None` at the end of the body; panics after `limit`.
+    /// A plain JSON body counts as one message.
+    pub async fn next(&mut self, limit: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let event: String = self.buffer.drain(..end + 2).collect();
+                let data: String = event.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
+                if data.is_empty() {
+                    continue;
+                }
+                return Some(serde_json::from_str(&data).expect("SSE data is JSON"));
+            }
+            let frame = tokio::time::timeout_at(deadline, self.body.frame())
+                .await
+                .unwrap_or_else(|_| panic!("no SSE event within {limit:?}"));
+            match frame {
+                None if self.buffer.trim().is_empty() => return None,
+                None => {
+                    let body = std::mem::take(&mut self.buffer);
+                    return Some(serde_json::from_str(&body).expect("a JSON body"));
+                }
+                Some(frame) => {
+                    if let Ok(data) = frame.expect("the body streams").into_data() {
+                        self.buffer.push_str(std::str::from_utf8(&data).expect("UTF-8"));
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -4,9 +4,9 @@
 //! so tests can tell how often the host asked.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -60,6 +60,8 @@ struct State {
     url: String,
     published: Mutex<Vec<Value>>,
     jwks_fetches: AtomicUsize,
+    /// How long the key set takes to answer, in milliseconds.
+    jwks_delay_ms: AtomicU64,
 }
 
 /// A running issuer; it stops with the test's runtime.
@@ -79,11 +81,19 @@ impl Issuer {
             url: format!("http://{addr}"),
             published: Mutex::new(vec![key.jwk.clone()]),
             jwks_fetches: AtomicUsize::new(0),
+            jwks_delay_ms: AtomicU64::new(0),
         });
         let shared = state.clone();
         crate::fake::serve(listener, Default::default(), move |request| {
             let answer = answer(&shared, &request);
-            async move { answer }
+            let delay = match request.uri().path() {
+                "/jwks" => shared.jwks_delay_ms.load(Ordering::SeqCst),
+                _ => 0,
+            };
+            async move {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+                answer
+            }
         });
         Issuer { addr, key, state }
     }
@@ -96,6 +106,11 @@ impl Issuer {
     /// Adds a key to the published set, as an issuer does before rotating to it.
     pub fn publish(&self, key: &SigningKey) {
         self.state.published.lock().expect("no panics while locked").push(key.jwk.clone());
+    }
+
+    /// Makes the key set answer only after `delay`, as an issuer under load.
+    pub fn delay_jwks(&self, delay: Duration) {
+        self.state.jwks_delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
     /// How many times the key set was fetched.

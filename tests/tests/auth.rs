@@ -1,9 +1,11 @@
 //! OAuth: the real host as a resource server for a local issuer on loopback.
 //! Metadata at both well-known paths, public tools without a token, every
 //! rejection with its exact status and challenge, the claims a component
-//! sees, the key refresh on an unknown key id, and nothing of this when off.
+//! sees, the key refresh on an unknown key id and in the background, request
+//! state bound to its caller, and nothing of this when off.
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -46,19 +48,15 @@ async fn call(host: &Host, tool: &str, token: Option<&str>) -> Reply {
     host.post(&body, &headers).await
 }
 
-/// A refused request: its status and exact challenge; a refused tool call
-/// also carries the challenge in the result's `_meta`.
+/// A refused tool call (`call`'s, id 9): its status and exact challenge, and
+/// the refused-call result with the request's id, the challenge in `_meta`.
 fn assert_refused(reply: &Reply, status: u16, challenge: &str) {
     assert_eq!(reply.status, status, "{}", reply.body);
     assert_eq!(reply.header("www-authenticate"), Some(challenge), "{}", reply.body);
     let body = reply.json();
-    if body.get("result").is_some() {
-        assert_eq!(body["id"], 9, "{body}");
-        assert_eq!(body["result"]["isError"], true, "{body}");
-        assert_eq!(body["result"]["_meta"]["mcp/www_authenticate"], json!([challenge]), "{body}");
-    } else {
-        assert!(body["error"]["message"].is_string(), "{body}");
-    }
+    assert_eq!(body["id"], 9, "{body}");
+    assert_eq!(body["result"]["isError"], true, "{body}");
+    assert_eq!(body["result"]["_meta"]["mcp/www_authenticate"], json!([challenge]), "{body}");
 }
 
 fn invalid_token(why: &str) -> String {
@@ -181,13 +179,20 @@ async fn refuses_every_bad_or_missing_token_with_its_challenge() {
             assert_refused(&reply, 401, &invalid_token(why));
         }
     }
+    // Any other request gets a JSON-RPC error, with its id too.
     let reply = host
         .post(
             &json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}),
             &[("authorization", "Basic dXNlcjpwdw==")],
         )
         .await;
-    assert_refused(&reply, 401, &invalid_token("the Authorization header is not a Bearer token"));
+    assert_eq!(reply.status, 401, "{}", reply.body);
+    let challenge = invalid_token("the Authorization header is not a Bearer token");
+    assert_eq!(reply.header("www-authenticate"), Some(challenge.as_str()));
+    assert_eq!(
+        (reply.json()["id"].clone(), reply.json()["error"]["code"].clone()),
+        (json!(1), json!(-32001))
+    );
     assert!(host.log_text().contains("bearer token refused"), "refusals are logged");
 }
 
@@ -239,6 +244,113 @@ async fn an_unknown_key_id_refreshes_the_keys_once() {
 }
 
 #[tokio::test]
+async fn stale_keys_are_refreshed_in_the_background() {
+    let issuer = Issuer::start().await;
+    let host = start_with(&issuer, &[("MCP_AUTH_KEYS_TTL_SECS", "1")]);
+    let token = issuer.key.sign(&issuer.claims(RESOURCE, "profile.read"));
+    assert_eq!(call(&host, "whoami", Some(&token)).await.status, 200);
+    assert_eq!(issuer.jwks_fetches(), 1);
+
+    // The keys outlive their 1 s; the issuer now takes 3 s to answer.
+    issuer.delay_jwks(Duration::from_secs(3));
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    for _ in 0..5 {
+        let started = Instant::now();
+        assert_eq!(call(&host, "whoami", Some(&token)).await.status, 200);
+        assert!(started.elapsed() < Duration::from_secs(1), "waited {:?} on the refresh", started.elapsed());
+    }
+    // One refresh, in the background, however many requests saw stale keys.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while issuer.jwks_fetches() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(issuer.jwks_fetches(), 2);
+}
+
+/// Known to the test, so that it can seal states as the host does.
+const SESSION_KEY: &str = "an-e2e-session-key-of-at-least-32-chars";
+
+fn ask_modern(extra: Value) -> Value {
+    let mut params = json!({"name":"whoami_ask","arguments":{"count":1},"_meta":{
+        "io.modelcontextprotocol/protocolVersion":"2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities":{"elicitation":{}}}});
+    for (name, value) in extra.as_object().expect("an object") {
+        params[name] = value.clone();
+    }
+    json!({"jsonrpc":"2.0","id":9,"method":"tools/call","params":params})
+}
+
+async fn post_modern(host: &Host, body: &Value, token: Option<&str>) -> Value {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "whoami_ask"),
+    ];
+    headers.extend(bearer.iter().map(|b| ("authorization", b.as_str())));
+    host.post(body, &headers).await.json()
+}
+
+fn hmac(data: &[u8]) -> Vec<u8> {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, SESSION_KEY.as_bytes());
+    ring::hmac::sign(&key, data).as_ref()[..16].to_vec()
+}
+
+/// A state sealed as the host seals it (format `v1`) for `whoami_ask`,
+/// `subject` of `issuer`, no session, expiring at `expires`.
+fn seal(expires: i64, issuer: &str, subject: &str, state: &str) -> String {
+    let payload = [&(expires as u64).to_be_bytes()[..], state.as_bytes()].concat();
+    let fields: [&[u8]; 7] =
+        [b"v1", b"whoami_ask", &[1], issuer.as_bytes(), subject.as_bytes(), b"", &payload];
+    let mut signed = b"request-state\0".to_vec();
+    for field in fields {
+        signed.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        signed.extend_from_slice(field);
+    }
+    format!("v1.{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(hmac(&signed)))
+}
+
+#[tokio::test]
+async fn request_state_is_bound_to_its_caller_and_expires() {
+    let issuer = Issuer::start().await;
+    let host = start_with(&issuer, &[("MCP_SESSION_KEY", SESSION_KEY)]);
+    let alice = issuer.key.sign(&issuer.claims(RESOURCE, "profile.read"));
+    let mut claims = issuer.claims(RESOURCE, "profile.read");
+    claims["sub"] = json!("user-43");
+    let bob = issuer.key.sign(&claims);
+
+    let asked = post_modern(&host, &ask_modern(json!({})), Some(&alice)).await;
+    assert_eq!(asked["result"]["resultType"], "input_required", "{asked}");
+    let state = asked["result"]["requestState"].as_str().expect("a request state").to_owned();
+    let retry = |state: &str| {
+        ask_modern(json!({"inputResponses":{"q0":{"action":"accept","content":{}}},"requestState":state}))
+    };
+    let done = post_modern(&host, &retry(&state), Some(&alice)).await;
+    assert_eq!(done["result"]["structuredContent"]["state"], "whoami-state", "{done}");
+
+    // Replayed by another caller, or by no one in particular: refused.
+    for token in [Some(bob.as_str()), None] {
+        let refused = post_modern(&host, &retry(&state), token).await;
+        assert_eq!((refused["id"].clone(), refused["error"]["code"].clone()), (json!(9), json!(-32602)));
+    }
+
+    // States sealed with the host's key: in time, accepted; expired, refused.
+    let fresh = seal(now() + 60, &issuer.url(), "user-42", "whoami-state");
+    let done = post_modern(&host, &retry(&fresh), Some(&alice)).await;
+    assert_eq!(done["result"]["structuredContent"]["state"], "whoami-state", "{done}");
+    let expired = seal(now() - 1, &issuer.url(), "user-42", "whoami-state");
+    let refused = post_modern(&host, &retry(&expired), Some(&alice)).await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("expired"), "{refused}");
+
+    // The format before versions (state and tag over the tool name only) is refused.
+    let old_tag = hmac(b"request-state\0whoami_ask\0whoami-state");
+    let old = format!("{}.{}", URL_SAFE_NO_PAD.encode("whoami-state"), URL_SAFE_NO_PAD.encode(old_tag));
+    let refused = post_modern(&host, &retry(&old), Some(&alice)).await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+}
+
+#[tokio::test]
 async fn entra_style_audience_and_qualified_scopes() {
     let issuer = Issuer::start().await;
     let client_id = "6e1f2b0c-3a5d-4c7e-9f10-2b3c4d5e6f70";
@@ -284,6 +396,7 @@ async fn an_unreachable_issuer_makes_tokens_wait_not_fail() {
     // The token may well be good: 503, so the client retries rather than signing in again.
     assert_eq!(reply.status, 503, "{}", reply.body);
     assert_eq!(reply.header("retry-after"), Some("30"));
+    assert_eq!(reply.json()["id"], 9, "the answer carries the request's id");
     assert_eq!(reply.header("www-authenticate"), None);
     host.wait_for_log("fetching the issuer's keys failed", std::time::Duration::from_secs(5));
     // Without a token, public tools still answer.

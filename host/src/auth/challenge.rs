@@ -73,13 +73,14 @@ impl Refusal {
         }
     }
 
-    /// The HTTP answer. A refused tool call (`id` given) is answered with an
-    /// error result carrying the challenge in `_meta`, so that a client which
-    /// reads the body instead of the status still learns how to sign in.
-    pub fn response(&self, metadata_url: &str, id: Option<&Value>) -> HttpResponse {
+    /// The HTTP answer to request `id`. A refused tool call (`call`) is
+    /// answered with an error result carrying the challenge in `_meta`, so
+    /// that a client which reads the body instead of the status still learns
+    /// how to sign in; any other request with a JSON-RPC error.
+    pub fn response(&self, metadata_url: &str, id: &Value, call: bool) -> HttpResponse {
         let challenge = self.challenge(metadata_url);
-        let body = match id {
-            Some(id) => json!({
+        let body = if call {
+            json!({
                 "jsonrpc": "2.0",
                 "id": id,
                 "result": {
@@ -87,8 +88,9 @@ impl Refusal {
                     "isError": true,
                     "_meta": { "mcp/www_authenticate": [challenge] },
                 },
-            }),
-            None => jsonrpc::failure(&Value::Null, &RpcError::new(-32001, self.message())),
+            })
+        } else {
+            jsonrpc::failure(id, &RpcError::new(-32001, self.message()))
         };
         HttpResponse::json(self.status(), &body).with_header("www-authenticate", challenge)
     }
@@ -129,7 +131,7 @@ mod tests {
     #[test]
     fn refused_calls_carry_the_challenge_in_meta() {
         let refusal = Refusal::InsufficientScope { scopes: vec!["a.read".into()] };
-        let response = refusal.response(PRM, Some(&json!(7)));
+        let response = refusal.response(PRM, &json!(7), true);
         assert_eq!(response.status, 403);
         let body: Value = serde_json::from_slice(&response.body).unwrap();
         assert_eq!(body["id"], 7);

@@ -2,6 +2,8 @@
 //! Discovery, else RFC 8414), fetched with bounded time and size, cached, and
 //! fetched again when a token names a key id the cache lacks, at most once per
 //! `REFRESH_INTERVAL`, so a flood of made-up key ids cannot hammer the issuer.
+//! Keys past their time are refreshed in the background, one fetch at a time,
+//! while tokens are still checked with them: a slow issuer delays no request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -18,8 +20,6 @@ use crate::egress;
 
 /// Shortest time between two fetches caused by unknown key ids.
 const REFRESH_INTERVAL: Duration = Duration::from_secs(30);
-/// How long fetched keys are used before they are fetched again.
-const KEYS_TTL: Duration = Duration::from_secs(3600);
 /// Longest a metadata or key set fetch may take, connect to last byte.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest metadata document or key set accepted.
@@ -63,8 +63,8 @@ impl Keys {
         }
     }
 
-    fn fresh(&self) -> bool {
-        self.fetched.is_some_and(|at| at.elapsed() < KEYS_TTL)
+    fn fresh(&self, ttl: Duration) -> bool {
+        self.fetched.is_some_and(|at| at.elapsed() < ttl)
     }
 }
 
@@ -79,67 +79,94 @@ struct Fetching {
 }
 
 /// One issuer's key set.
-pub struct Jwks {
+pub struct Jwks(Arc<Inner>);
+
+struct Inner {
     issuer: String,
+    /// How long fetched keys are used before they are fetched again.
+    ttl: Duration,
     keys: RwLock<Arc<Keys>>,
     /// Held while fetching, so concurrent misses make one fetch.
-    fetching: tokio::sync::Mutex<Fetching>,
+    fetching: Arc<tokio::sync::Mutex<Fetching>>,
 }
 
 impl Jwks {
-    pub fn new(issuer: String, jwks_url: Option<String>) -> Self {
-        Jwks {
+    pub fn new(issuer: String, jwks_url: Option<String>, ttl: Duration) -> Self {
+        Jwks(Arc::new(Inner {
             issuer,
+            ttl,
             keys: RwLock::default(),
-            fetching: tokio::sync::Mutex::new(Fetching { jwks_url, ..Fetching::default() }),
-        }
-    }
-
-    fn current(&self) -> Arc<Keys> {
-        self.keys.read().expect("no panics while locked").clone()
+            fetching: Arc::new(tokio::sync::Mutex::new(Fetching { jwks_url, ..Fetching::default() })),
+        }))
     }
 
     /// The key a token names by `kid`.
     pub async fn key(&self, kid: Option<&str>) -> Result<Arc<Key>, Lookup> {
-        let keys = self.current();
-        if keys.fresh()
-            && let Some(key) = keys.find(kid)
-        {
+        let keys = self.0.current();
+        if let Some(key) = keys.find(kid) {
+            if !keys.fresh(self.0.ttl) {
+                self.refresh_in_background();
+            }
             return Ok(key);
         }
-        let mut fetching = self.fetching.lock().await;
+        let mut fetching = self.0.fetching.lock().await;
         // Another request may have fetched while this one waited.
-        let keys = self.current();
-        let stale = !keys.fresh();
-        if !stale {
-            if let Some(key) = keys.find(kid) {
-                return Ok(key);
-            }
+        let keys = self.0.current();
+        if let Some(key) = keys.find(kid) {
+            return Ok(key);
+        }
+        if keys.fresh(self.0.ttl) {
             if fetching.last_refresh.is_some_and(|at| at.elapsed() < REFRESH_INTERVAL) {
                 return Err(Lookup::Unknown);
             }
             fetching.last_refresh = Some(Instant::now());
         } else if fetching.last_failure.is_some_and(|at| at.elapsed() < REFRESH_INTERVAL) {
-            return keys.find(kid).ok_or_else(|| {
-                Lookup::Unavailable(anyhow!("the last fetch of the issuer's keys failed moments ago"))
-            });
+            return Err(Lookup::Unavailable(anyhow!(
+                "the last fetch of the issuer's keys failed moments ago"
+            )));
         }
-        match self.fetch(&mut fetching).await {
-            Ok(fetched) => {
-                let found = fetched.find(kid);
-                *self.keys.write().expect("no panics while locked") = Arc::new(fetched);
-                found.ok_or(Lookup::Unknown)
+        match self.0.fetch(&mut fetching).await {
+            Ok(fetched) => fetched.find(kid).ok_or(Lookup::Unknown),
+            Err(error) => Err(Lookup::Unavailable(error)),
+        }
+    }
+
+    /// Fetches the keys again unless a fetch is under way or failed moments ago.
+    fn refresh_in_background(&self) {
+        let Ok(mut fetching) = self.0.fetching.clone().try_lock_owned() else { return };
+        if fetching.last_failure.is_some_and(|at| at.elapsed() < REFRESH_INTERVAL) {
+            return;
+        }
+        let inner = self.0.clone();
+        tokio::spawn(async move {
+            // Errors are logged, and the keys at hand stay in use meanwhile.
+            let _ = inner.fetch(&mut fetching).await;
+        });
+    }
+}
+
+impl Inner {
+    fn current(&self) -> Arc<Keys> {
+        self.keys.read().expect("no panics while locked").clone()
+    }
+
+    /// Fetches the key set and installs it; a failure is recorded and logged.
+    async fn fetch(&self, fetching: &mut Fetching) -> anyhow::Result<Arc<Keys>> {
+        match self.download(fetching).await {
+            Ok(keys) => {
+                let keys = Arc::new(keys);
+                *self.keys.write().expect("no panics while locked") = keys.clone();
+                Ok(keys)
             }
             Err(error) => {
                 fetching.last_failure = Some(Instant::now());
                 tracing::warn!(issuer = %self.issuer, error = %format!("{error:#}"), "fetching the issuer's keys failed");
-                // Keys past their time still beat none while the issuer is unreachable.
-                keys.find(kid).ok_or(Lookup::Unavailable(error))
+                Err(error)
             }
         }
     }
 
-    async fn fetch(&self, fetching: &mut Fetching) -> anyhow::Result<Keys> {
+    async fn download(&self, fetching: &mut Fetching) -> anyhow::Result<Keys> {
         let url = match &fetching.jwks_url {
             Some(url) => url.clone(),
             None => {

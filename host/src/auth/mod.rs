@@ -22,6 +22,7 @@ use mcp_protocol::{JsonObject, Op};
 use serde_json::{Value, json};
 
 use crate::catalog::Catalog;
+use crate::untrusted::Untrusted;
 pub use access::Access;
 use challenge::Refusal;
 use jwks::{Jwks, Lookup};
@@ -76,6 +77,11 @@ pub struct AuthArgs {
     #[arg(long = "auth-jwks-url", env = "MCP_AUTH_JWKS_URL")]
     pub jwks_url: Option<String>,
 
+    /// How long the issuers' signing keys are used before they are fetched
+    /// again, in seconds; meanwhile tokens are still checked with the old ones.
+    #[arg(long = "auth-keys-ttl-secs", env = "MCP_AUTH_KEYS_TTL_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub keys_ttl_secs: u64,
+
     /// Clock skew tolerated when checking `exp` and `nbf`, in seconds.
     #[arg(long = "auth-leeway-secs", env = "MCP_AUTH_LEEWAY_SECS", default_value_t = 30)]
     pub leeway_secs: u64,
@@ -103,6 +109,14 @@ pub struct Auth {
 pub struct Identity {
     claims: JsonObject,
     scopes: BTreeSet<String>,
+}
+
+impl Identity {
+    /// Who the caller is: the token's issuer and subject.
+    pub fn subject(&self) -> Option<(String, String)> {
+        let claim = |name: &str| self.claims.get(name)?.as_str().map(str::to_owned);
+        Some((claim("iss")?, claim("sub")?))
+    }
 }
 
 impl Auth {
@@ -168,7 +182,11 @@ impl Auth {
                 .iter()
                 .map(|name| Issuer {
                     name: name.clone(),
-                    jwks: Jwks::new(name.clone(), args.jwks_url.clone()),
+                    jwks: Jwks::new(
+                        name.clone(),
+                        args.jwks_url.clone(),
+                        std::time::Duration::from_secs(args.keys_ttl_secs),
+                    ),
                 })
                 .collect(),
             audiences,
@@ -198,9 +216,9 @@ impl Auth {
 
     /// The caller behind the request's bearer token: `None` without one; a
     /// token that fails validation is refused whatever the request asks.
-    async fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Identity>, HttpResponse> {
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Identity>, Rejected> {
         let Some(value) = headers.get(http::header::AUTHORIZATION) else { return Ok(None) };
-        let invalid = |why| Refusal::InvalidToken(why).response(&self.metadata_url, None);
+        let invalid = |why| Rejected::Invalid { why, metadata_url: self.metadata_url.clone() };
         let token = value
             .to_str()
             .ok()
@@ -218,11 +236,7 @@ impl Auth {
             }
             Err(Failure::Unavailable(error)) => {
                 tracing::warn!(error = %format!("{error:#}"), "a bearer token could not be checked");
-                let error = RpcError::new(
-                    -32000,
-                    "The server cannot check access tokens right now; try again shortly.",
-                );
-                Err(HttpResponse::rpc_error(503, &error).with_header("retry-after", "30"))
+                Err(Rejected::Unavailable)
             }
         }
     }
@@ -293,13 +307,49 @@ impl Auth {
             let Some(access) = catalog.access.get(name) else { continue };
             if let Err(refusal) = access.check(identity.map(|i| &i.scopes)) {
                 let refusal = refusal.qualified(&self.scope_prefix);
-                tracing::info!(tool = name, status = refusal.status(), "tool call refused");
-                return Err(
-                    refusal.response(&self.metadata_url, Some(message.id.as_ref().unwrap_or(&Value::Null)))
-                );
+                tracing::info!(tool = %Untrusted(name), status = refusal.status(), "tool call refused");
+                let id = message.id.as_ref().unwrap_or(&Value::Null);
+                return Err(refusal.response(&self.metadata_url, id, true));
             }
         }
         Ok(())
+    }
+}
+
+/// A request whose bearer token was refused; answered once its body is read,
+/// so that the answer carries the request's id.
+#[derive(Debug)]
+pub enum Rejected {
+    /// The token failed validation.
+    Invalid { why: &'static str, metadata_url: String },
+    /// The issuer's keys could not be fetched: the token may well be good.
+    Unavailable,
+}
+
+impl Rejected {
+    /// The answer to the request's `messages` (none for a batch, a GET or a
+    /// DELETE): a single tools/call is answered with the refused-call result,
+    /// any other single request with a JSON-RPC error, both with its id.
+    pub fn response(&self, messages: &[Incoming]) -> HttpResponse {
+        let (id, call) = match messages {
+            [Incoming::Message(message)] => {
+                (message.id.clone().unwrap_or(Value::Null), message.method == "tools/call")
+            }
+            _ => (Value::Null, false),
+        };
+        match self {
+            Rejected::Invalid { why, metadata_url } => {
+                Refusal::InvalidToken(*why).response(metadata_url, &id, call)
+            }
+            Rejected::Unavailable => {
+                let error = RpcError::new(
+                    -32000,
+                    "The server cannot check access tokens right now; try again shortly.",
+                );
+                HttpResponse::json(503, &mcp_protocol::jsonrpc::failure(&id, &error))
+                    .with_header("retry-after", "30")
+            }
+        }
     }
 }
 
@@ -319,10 +369,7 @@ fn unverified_issuer(token: &str) -> Option<String> {
 
 /// The caller of a request to `/mcp` (`Ok(None)`: anonymous, or auth is off),
 /// or the answer that refuses it.
-pub async fn authenticate(
-    auth: Option<&Auth>,
-    headers: &HeaderMap,
-) -> Result<Option<Identity>, HttpResponse> {
+pub async fn authenticate(auth: Option<&Auth>, headers: &HeaderMap) -> Result<Option<Identity>, Rejected> {
     match auth {
         Some(auth) => auth.authenticate(headers).await,
         None => Ok(None),

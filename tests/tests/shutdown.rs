@@ -1,0 +1,60 @@
+//! Graceful shutdown: on SIGTERM (every scale-in on Azure) the host stops
+//! accepting connections, lets the calls being answered finish within its
+//! grace period, and exits 0.
+
+use std::time::{Duration, Instant};
+
+use mcp_e2e::harness::{Host, Sse, whoami_wasm};
+use serde_json::json;
+
+/// Starts a call of `whoami_slow` and returns its stream once the tool runs
+/// (its first progress notification has arrived).
+async fn slow_call(host: &Host, ms: u64) -> Sse {
+    let call = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{
+        "name":"whoami_slow","arguments":{"ms":ms},"_meta":{"progressToken":"p"}}});
+    let (status, _, mut sse) = host.post_stream(&call, &[]).await;
+    assert_eq!(status, 200);
+    let first = sse.next(Duration::from_secs(10)).await.expect("a message");
+    assert_eq!(first["method"], "notifications/progress", "{first}");
+    sse
+}
+
+#[tokio::test]
+async fn sigterm_lets_calls_in_flight_finish_then_exits() {
+    const CALLS: usize = 8;
+    let mut host = Host::start(&[("whoami", &whoami_wasm(), "")], &["--shutdown-grace-ms", "10000"]);
+    let mut calls = Vec::new();
+    for _ in 0..CALLS {
+        calls.push(slow_call(&host, 1500).await);
+    }
+    let signalled = Instant::now();
+    host.terminate();
+    host.wait_for_log("no longer accepting", Duration::from_secs(5));
+    assert!(std::net::TcpStream::connect(host.addr).is_err(), "new connections are refused");
+
+    let mut completed = 0;
+    for mut sse in calls {
+        let last = sse.next(Duration::from_secs(10)).await.expect("the call's answer");
+        assert_eq!(last["result"]["structuredContent"]["slept_ms"], 1500, "{last}");
+        completed += 1;
+    }
+    let status = host.wait_exit(Duration::from_secs(5)).expect("the host exits once the calls are answered");
+    assert!(status.success(), "{status}");
+    eprintln!(
+        "calls completed during the drain: {completed}/{CALLS}; exit {:?} after SIGTERM",
+        signalled.elapsed()
+    );
+    assert!(host.log_text().contains("every request finished"), "{}", host.log_text());
+}
+
+#[tokio::test]
+async fn the_grace_period_bounds_the_wait() {
+    let mut host = Host::start(&[("whoami", &whoami_wasm(), "")], &["--shutdown-grace-ms", "500"]);
+    let _call = slow_call(&host, 20_000).await;
+    let signalled = Instant::now();
+    host.terminate();
+    let status = host.wait_exit(Duration::from_secs(5)).expect("the host exits after its grace period");
+    assert!(status.success(), "{status}");
+    assert!(signalled.elapsed() >= Duration::from_millis(500), "it waited for the call first");
+    assert!(host.log_text().contains("the shutdown grace period ended"), "{}", host.log_text());
+}
