@@ -248,11 +248,11 @@ async fn mcp(app: &Arc<App>, request: Request<IncomingBody>) -> Response<Body> {
         _ => None,
     };
     let identity = auth::authenticate(app.auth.as_deref(), &parts.headers).await;
-    match (parts.method, permit) {
-        (Method::POST, Some(permit)) => post(app, &headers, body, identity, permit).await,
-        (_, _) if identity.is_err() => full(identity.err().expect("checked").response(&[])),
-        (Method::DELETE, _) => full(delete(app, &headers)),
-        (Method::GET, _) => get(app, &headers),
+    match (parts.method, permit, identity) {
+        (Method::POST, Some(permit), identity) => post(app, &headers, body, identity, permit).await,
+        (_, _, Err(refusal)) => full(refusal.response(&[])),
+        (Method::DELETE, _, _) => full(delete(app, &headers)),
+        (Method::GET, _, _) => get(app, &headers),
         _ => full(transport::method_not_allowed()),
     }
 }

@@ -339,7 +339,7 @@ impl Rejected {
         };
         match self {
             Rejected::Invalid { why, metadata_url } => {
-                Refusal::InvalidToken(*why).response(metadata_url, &id, call)
+                Refusal::InvalidToken(why).response(metadata_url, &id, call)
             }
             Rejected::Unavailable => {
                 let error = RpcError::new(

@@ -22,7 +22,8 @@ use serde_json::{Value, json};
 /// The hostile calls, taken in turn; one line per kind: the tool and its
 /// arguments (given the fake API's URL). Any answer is fine; the host must
 /// stay up and keep serving the healthy calls.
-const HOSTILE: &[(&str, fn(&str) -> Value)] = &[
+type Arguments = fn(&str) -> Value;
+const HOSTILE: &[(&str, Arguments)] = &[
     ("spin", |_| json!({})),
     ("allocate", |_| json!({})),
     ("panic", |_| json!({})),
@@ -96,7 +97,7 @@ async fn soak(length: Duration, out: &Path) -> u64 {
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
                 // Every other call goes to the component being swapped.
-                let (tool, check): (&str, fn(&str) -> bool) = if (n + client as u64) % 2 == 0 {
+                let (tool, check): (&str, fn(&str) -> bool) = if (n + client as u64).is_multiple_of(2) {
                     ("get_current_weather", |text| !text.is_empty())
                 } else {
                     ("which_version", |text| text.starts_with("version "))
@@ -246,7 +247,8 @@ fn svg(samples: &[Sample]) -> String {
          font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
         2.0 * CHART + 120.0
     );
-    let series: [(&str, &str, Vec<(f64, f64)>); 2] = [
+    type Series<'a> = (&'a str, &'a str, Vec<(f64, f64)>);
+    let series: [Series; 2] = [
         (
             "host RSS (MiB)",
             "#1f77b4",
