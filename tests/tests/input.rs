@@ -84,9 +84,15 @@ async fn one_greedy_round_cannot_disable_input_for_everyone() {
     // Every other session, and this one, can still be asked.
     assert_input_works(&host, &session(&host).await).await;
     assert_input_works(&host, &greedy).await;
-    // The round itself was refused before anything was sent.
+    // The round itself was refused before anything was sent: by the cap on a
+    // round (16) or, as 10,001 requests are over 1 MiB, by the answer budget.
     assert_eq!(last["result"]["isError"], true, "{last}");
     assert_eq!(requests, 0, "a round may ask at most 16");
+    let why = last["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(why.contains("inputs at once") || why.contains("larger than the limit"), "{last}");
+    // Just over the cap on a round: refused by that cap.
+    let (last, requests) = finish(&host, &greedy, ask(&host, &greedy, 17).await, Answer::Never).await;
+    assert_eq!(requests, 0, "{last}");
     assert!(last["result"]["content"][0]["text"].as_str().unwrap().contains("inputs at once"), "{last}");
 }
 
