@@ -168,11 +168,11 @@ FUZZ_CARGO = PATH=$(dir $(CARGO_FUZZ)):$$PATH $(CARGO) +nightly fuzz
 FUZZ_FLAGS := --fuzz-dir fuzz --sanitizer none --debug-assertions
 FUZZ_BUILD_FLAGS := $(FUZZ_FLAGS) --features host
 
-# $(call fuzz-run,SECONDS,TARGETS): each target in turn, from its seeds and earlier finds.
+# $(call fuzz-run,SECONDS,TARGETS,FLAGS): each target in turn, from its seeds and earlier finds.
 define fuzz-run
 	for target in $(2); do \
 	  mkdir -p build/fuzz/corpus/$$target build/fuzz/artifacts/$$target; \
-	  $(FUZZ_CARGO) run $(FUZZ_BUILD_FLAGS) $$target build/fuzz/corpus/$$target fuzz/corpus/$$target -- \
+	  $(FUZZ_CARGO) run $(3) $$target build/fuzz/corpus/$$target fuzz/corpus/$$target -- \
 	    -max_total_time=$(1) -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
 	    -artifact_prefix=build/fuzz/artifacts/$$target/ -print_final_stats=1; \
 	done
@@ -183,12 +183,12 @@ endef
 ## run in `make fuzz` only.
 fuzz-smoke: cargo-fuzz
 	$(FUZZ_CARGO) build $(FUZZ_FLAGS) protocol_request
-	$(call fuzz-run,$(FUZZ_SMOKE_SECONDS),protocol_request)
+	$(call fuzz-run,$(FUZZ_SMOKE_SECONDS),protocol_request,$(FUZZ_FLAGS))
 
 ## fuzz: every fuzz target for FUZZ_SECONDS (default 1800) each, one after the other
 fuzz: cargo-fuzz
 	$(FUZZ_CARGO) build $(FUZZ_BUILD_FLAGS)
-	$(call fuzz-run,$(FUZZ_SECONDS),$(FUZZ_TARGETS))
+	$(call fuzz-run,$(FUZZ_SECONDS),$(FUZZ_TARGETS),$(FUZZ_BUILD_FLAGS))
 
 # cargo-fuzz (libFuzzer through the nightly toolchain), for the fuzz targets in fuzz/.
 CARGO_FUZZ_VERSION := 0.13.2
