@@ -359,7 +359,7 @@ impl Record {
         };
         tracing::info!(
             method = %Untrusted(&self.method),
-            target = self.target.as_deref().unwrap_or("-"),
+            target = ?Untrusted(self.target.as_deref().unwrap_or("-")),
             ms = self.started.elapsed().as_secs_f64() * 1e3,
             outcome,
             "request"

@@ -204,7 +204,8 @@ impl Auth {
         for tool in &mut catalog.tools {
             let name = tool["name"].as_str().unwrap_or_default().to_owned();
             let access = Access::of(tool.get("_meta")).unwrap_or_else(|error| {
-                tracing::error!(tool = name, error = %format!("{error:#}"), "tool refused to every caller: its securitySchemes are invalid");
+                let error = format!("{error:#}");
+                tracing::error!(tool = %Untrusted(&name), error = %Untrusted(&error), "tool refused to every caller: its securitySchemes are invalid");
                 Access::nobody()
             });
             if let Some(schemes) = tool.get("_meta").and_then(|m| m.get(access::SECURITY_SCHEMES)).cloned() {
