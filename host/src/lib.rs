@@ -5,27 +5,17 @@
 //! baseline can run this same server with a tool written in plain Rust.
 
 mod auth;
-mod budget;
 mod cache;
-mod capacity;
-mod catalog;
-mod code_cache;
 mod config;
-mod convert;
 mod digest;
 mod egress;
-mod listen;
-mod native;
+mod http;
 mod outbound;
 mod policy;
 mod pool;
 mod runtime;
-mod server;
-mod sessions;
-mod source;
-mod swap;
+mod sources;
 mod untrusted;
-mod waiting;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,25 +24,20 @@ use anyhow::Context as _;
 use mcp_protocol::http::Guard;
 use tokio::sync::{Semaphore, watch};
 
+use crate::http::{App, Sessions};
 use crate::runtime::Runtime;
-use crate::server::App;
-use crate::sessions::Sessions;
-use crate::source::{Container, Folder, Source};
-use crate::swap::Swapper;
+use crate::sources::{Container, Folder, Prepare, Source, Swapper};
 
 pub use crate::config::Args;
-pub use crate::native::{NativeFuture, NativeTool, Natives};
 pub use crate::outbound::Outbound;
+pub use crate::runtime::{NativeFuture, NativeTool, Natives};
 
 /// What the fuzz targets in `fuzz/` drive directly: not a stable API.
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing {
-    pub mod convert {
-        pub use crate::convert::*;
-    }
     pub use crate::policy::Policy;
-    pub use crate::runtime::wit;
+    pub use crate::runtime::fuzzing::{convert, wit};
 }
 
 /// Serves until SIGTERM or Ctrl-C. `natives` replaces the calls of the
@@ -92,11 +77,11 @@ pub async fn run(args: Args, natives: Natives) -> anyhow::Result<()> {
 
     let (publish, catalog) = watch::channel(None);
     let (stop, stopping) = watch::channel(false);
-    let status = Arc::new(Mutex::new(swap::Status::default()));
+    let status = Arc::new(Mutex::new(sources::Status::default()));
     let app = Arc::new(App {
         catalog,
         status: status.clone(),
-        streams: Arc::new(Semaphore::new(listen::MAX_STREAMS)),
+        streams: Arc::new(Semaphore::new(http::MAX_STREAMS)),
         requests: Arc::new(Semaphore::new(args.max_requests as usize)),
         guard,
         sessions,
@@ -105,13 +90,18 @@ pub async fn run(args: Args, natives: Natives) -> anyhow::Result<()> {
         auth: auth.clone(),
         stopping,
     });
-    let limits = server::Limits {
+    let limits = http::Limits {
         max_connections: args.max_connections as usize,
         grace: Duration::from_millis(args.shutdown_grace_ms),
     };
-    let mut server = tokio::spawn(server::serve(listener, app, limits));
+    let mut server = tokio::spawn(http::serve(listener, app, limits));
 
-    let swapper = Swapper::new(runtime, source, auth, publish, status);
+    // The OAuth layer lists each tool's security schemes in every catalog.
+    let prepare: Prepare = match auth {
+        Some(auth) => Box::new(move |catalog| auth.apply(catalog)),
+        None => Box::new(|_| {}),
+    };
+    let swapper = Swapper::new(runtime, source, prepare, publish, status);
     let swapping = tokio::spawn(swapper.run(Duration::from_millis(args.poll_interval_ms)));
 
     tokio::select! {

@@ -65,7 +65,7 @@ async fn an_infinite_loop_is_stopped_at_its_deadline() {
     let (message, took) = contained(&host, "spin", json!({})).await;
     assert!(message.contains("did not finish within 1500 ms"), "{message}");
     assert!(took >= Duration::from_millis(1400) && took < Duration::from_secs(5), "{took:?}");
-    host.wait_for_log("limit=\"limits.timeout_ms\"", Duration::from_secs(5));
+    host.wait_for_log("policy=\"limits.timeout_ms\"", Duration::from_secs(5));
     eprintln!("infinite loop stopped after {took:?}");
     weather_still_works(&host).await;
 }
@@ -75,7 +75,7 @@ async fn a_memory_bomb_hits_its_cap() {
     let mut host = start();
     let (message, took) = contained(&host, "allocate", json!({})).await;
     assert!(message.contains("ran out of memory (limit 16 MiB)"), "{message}");
-    host.wait_for_log("limit=\"limits.memory_mb\"", Duration::from_secs(5));
+    host.wait_for_log("policy=\"limits.memory_mb\"", Duration::from_secs(5));
     eprintln!("memory bomb stopped at 16 MiB after {took:?}");
     weather_still_works(&host).await;
 }

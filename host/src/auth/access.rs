@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 
 use anyhow::{bail, ensure};
+use mcp_protocol::JsonObject;
 use serde_json::Value;
 
 use super::challenge::Refusal;
@@ -36,7 +37,7 @@ impl Access {
     }
 
     /// Reads a tool's `_meta.securitySchemes`, if any.
-    pub fn of(meta: Option<&Value>) -> anyhow::Result<Access> {
+    pub fn of(meta: Option<&JsonObject>) -> anyhow::Result<Access> {
         let Some(schemes) = meta.and_then(|m| m.get(SECURITY_SCHEMES)) else { return Ok(Access::default()) };
         let schemes = match schemes.as_array() {
             Some(list) if !list.is_empty() => list,
@@ -110,17 +111,17 @@ mod tests {
         let access = Access::of(None).unwrap();
         assert_eq!(access.check(None), Err(Refusal::Unauthenticated { scopes: vec![] }));
         assert_eq!(access.check(Some(&granted(&[]))), Ok(()));
-        assert_eq!(Access::of(Some(&json!({"other": 1}))).unwrap(), access);
+        assert_eq!(Access::of(json!({"other": 1}).as_object()).unwrap(), access);
     }
 
     #[test]
     fn schemes() {
-        let public = Access::of(Some(&json!({"securitySchemes": [{"type": "noauth"}]}))).unwrap();
+        let public = Access::of(json!({"securitySchemes": [{"type": "noauth"}]}).as_object()).unwrap();
         assert_eq!(public.check(None), Ok(()));
         assert_eq!(public.check(Some(&granted(&["x"]))), Ok(()));
 
         let meta = json!({"securitySchemes": [{"type": "oauth2", "scopes": ["a.read", "b"]}]});
-        let scoped = Access::of(Some(&meta)).unwrap();
+        let scoped = Access::of(meta.as_object()).unwrap();
         let wanted = vec!["a.read".to_string(), "b".to_string()];
         assert_eq!(scoped.check(None), Err(Refusal::Unauthenticated { scopes: wanted.clone() }));
         assert_eq!(
@@ -131,7 +132,7 @@ mod tests {
 
         let mixed =
             json!({"securitySchemes": [{"type": "noauth"}, {"type": "oauth2", "scopes": ["a.read"]}]});
-        let mixed = Access::of(Some(&mixed)).unwrap();
+        let mixed = Access::of(mixed.as_object()).unwrap();
         assert_eq!(mixed.check(None), Ok(()));
         assert_eq!(mixed.check(Some(&granted(&[]))), Ok(()));
     }
@@ -147,7 +148,7 @@ mod tests {
             json!({"securitySchemes": [{"type": "oauth2", "scopes": ["quo\"te"]}]}),
             json!({"securitySchemes": [{"type": "oauth2", "scopes": [""]}]}),
         ] {
-            assert!(Access::of(Some(&bad)).is_err(), "{bad}");
+            assert!(Access::of(bad.as_object()).is_err(), "{bad}");
         }
     }
 }

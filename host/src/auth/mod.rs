@@ -21,7 +21,7 @@ use mcp_protocol::jsonrpc::{Incoming, RpcError};
 use mcp_protocol::{JsonObject, Op};
 use serde_json::{Value, json};
 
-use crate::catalog::Catalog;
+use crate::sources::Catalog;
 use crate::untrusted::Untrusted;
 pub use access::Access;
 use challenge::Refusal;
@@ -150,8 +150,10 @@ impl Auth {
         let qualified: Vec<String> =
             args.scopes.iter().map(|s| format!("{}{s}", args.scope_prefix)).collect();
         for scope in &qualified {
-            Access::of(Some(&json!({ access::SECURITY_SCHEMES: [{ "type": "oauth2", "scopes": [scope] }] })))
-                .with_context(|| format!("MCP_AUTH_SCOPES entry {scope:?} (with MCP_AUTH_SCOPE_PREFIX)"))?;
+            Access::of(
+                json!({ access::SECURITY_SCHEMES: [{ "type": "oauth2", "scopes": [scope] }] }).as_object(),
+            )
+            .with_context(|| format!("MCP_AUTH_SCOPES entry {scope:?} (with MCP_AUTH_SCOPE_PREFIX)"))?;
         }
         let origin = format!(
             "{}://{}",
@@ -198,20 +200,20 @@ impl Auth {
         }))
     }
 
-    /// Records each tool's access rule and lists its schemes as the tool's
-    /// top-level `securitySchemes` too, where the Apps SDK documents them.
+    /// Lists each tool's schemes as its top-level `securitySchemes` too, where
+    /// the Apps SDK documents them, and logs the tools whose schemes are
+    /// invalid (refused to every caller).
     pub fn apply(&self, catalog: &mut Catalog) {
         for tool in &mut catalog.tools {
             let name = tool["name"].as_str().unwrap_or_default().to_owned();
-            let access = Access::of(tool.get("_meta")).unwrap_or_else(|error| {
+            let meta = tool.get("_meta").and_then(Value::as_object);
+            if let Err(error) = Access::of(meta) {
                 let error = format!("{error:#}");
                 tracing::error!(tool = %Untrusted(&name), error = %Untrusted(&error), "tool refused to every caller: its securitySchemes are invalid");
-                Access::nobody()
-            });
-            if let Some(schemes) = tool.get("_meta").and_then(|m| m.get(access::SECURITY_SCHEMES)).cloned() {
+            }
+            if let Some(schemes) = meta.and_then(|m| m.get(access::SECURITY_SCHEMES)).cloned() {
                 tool[access::SECURITY_SCHEMES] = schemes;
             }
-            catalog.access.insert(name, access);
         }
     }
 
@@ -305,7 +307,9 @@ impl Auth {
             }
             let Some(name) = message.params.get("name").and_then(Value::as_str) else { continue };
             // Unknown tools are answered as usual; no need to sign in for an error.
-            let Some(access) = catalog.access.get(name) else { continue };
+            let Some(tool) = catalog.tool(name) else { continue };
+            // Invalid schemes were logged when the catalog was published.
+            let access = Access::of(tool.meta.as_ref()).unwrap_or_else(|_| Access::nobody());
             if let Err(refusal) = access.check(identity.map(|i| &i.scopes)) {
                 let refusal = refusal.qualified(&self.scope_prefix);
                 tracing::info!(tool = %Untrusted(name), status = refusal.status(), "tool call refused");

@@ -65,6 +65,22 @@ impl Drop for Reservation {
     }
 }
 
+/// The instances one component may run at once, reserved in the pool.
+pub struct Slots {
+    pub permits: tokio::sync::Semaphore,
+    pub size: usize,
+    _reservation: Reservation,
+}
+
+impl Slots {
+    pub fn reserve(capacity: &Arc<Capacity>, size: usize) -> anyhow::Result<Self> {
+        // The policy bounds `size` far below `u32::MAX`; an absurd one still fails cleanly.
+        let count = u32::try_from(size).unwrap_or(u32::MAX);
+        let reservation = capacity.reserve(count)?;
+        Ok(Self { permits: tokio::sync::Semaphore::new(size), size, _reservation: reservation })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -74,7 +74,7 @@ impl CodeCache {
     /// Stores `component`, compiled from the wasm with `digest`. Written to a
     /// temporary file and renamed, so a reader never sees half a file.
     pub fn put(&self, digest: &Digest, component: &Component) -> anyhow::Result<()> {
-        let bytes = component.serialize().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let bytes = component.serialize()?;
         let mut temporary = tempfile::NamedTempFile::new_in(&self.dir)?;
         temporary.write_all(&bytes)?;
         temporary.as_file().sync_all()?;

@@ -15,63 +15,19 @@
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::anyhow;
 use futures::FutureExt as _;
-use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinError, JoinSet};
 
-use crate::auth::Auth;
-use crate::capacity;
-use crate::catalog::Catalog;
+use super::catalog::Catalog;
+use super::status::{ComponentStatus, Refusal, Status, Version, now};
+use super::{Files, Snapshot, Source};
 use crate::policy::Policy;
-use crate::runtime::{Loaded, Runtime, Slots};
-use crate::source::{Files, Snapshot, Source};
+use crate::runtime::{self, Loaded, Runtime, Slots};
 use crate::untrusted::Untrusted;
-
-/// What the operator can query at `/status`.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct Status {
-    pub source: String,
-    /// Unix seconds of the last scan that read the source.
-    pub last_scan: Option<u64>,
-    /// Why the last scan could not read the source, if it could not.
-    pub scan_error: Option<String>,
-    pub components: BTreeMap<String, ComponentStatus>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ComponentStatus {
-    /// The version answering calls, if any.
-    pub serving: Option<Version>,
-    /// The last version that was refused, and why.
-    pub refused: Option<Refusal>,
-    /// The sha256 of the version being loaded, if one is.
-    pub loading: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Version {
-    pub sha256: String,
-    pub tools: Vec<String>,
-    /// Unix seconds.
-    pub since: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Refusal {
-    /// None when the files could not even be read.
-    pub sha256: Option<String>,
-    pub error: String,
-    /// Unix seconds.
-    pub at: u64,
-}
-
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
 
 struct Live {
     files: Files,
@@ -93,6 +49,9 @@ struct Pending {
     task: AbortHandle,
 }
 
+/// What every catalog goes through before it is published.
+pub type Prepare = Box<dyn Fn(&mut Catalog) + Send + Sync>;
+
 /// What a load task ends with.
 type Outcome = (String, Files, anyhow::Result<Loaded>);
 
@@ -103,8 +62,9 @@ pub struct Swapper {
 
 struct State {
     runtime: Arc<Runtime>,
-    /// Reads each catalog's per-tool access rules, when OAuth is on.
-    auth: Option<Arc<Auth>>,
+    /// Adjusts each catalog before it is published (the OAuth layer lists
+    /// tools' security schemes), so that this module need not know it.
+    prepare: Prepare,
     /// The latest version of each component that loaded. It serves unless it
     /// claims a name that a component sorting before it offers.
     loaded: BTreeMap<String, Live>,
@@ -128,14 +88,14 @@ impl Swapper {
     pub fn new(
         runtime: Arc<Runtime>,
         source: Source,
-        auth: Option<Arc<Auth>>,
+        prepare: Prepare,
         publish: watch::Sender<Option<Arc<Catalog>>>,
         status: Arc<Mutex<Status>>,
     ) -> Self {
         status.lock().expect("no panics while locked").source = source.describe();
         let state = State {
             runtime,
-            auth,
+            prepare,
             loaded: BTreeMap::new(),
             clashing: BTreeMap::new(),
             refused: BTreeMap::new(),
@@ -335,7 +295,7 @@ impl State {
                 true
             }
             Err(error) => {
-                let retry = error.downcast_ref::<capacity::Full>().is_some();
+                let retry = error.downcast_ref::<runtime::Full>().is_some();
                 self.refuse(&name, files, format!("{error:#}"), retry);
                 false
             }
@@ -398,9 +358,7 @@ impl State {
         }
         self.clashing = clashing;
         let mut catalog = catalog.finish();
-        if let Some(auth) = &self.auth {
-            auth.apply(&mut catalog);
-        }
+        (self.prepare)(&mut catalog);
         let (components, tools) = (catalog.components().len(), catalog.tools.len());
         self.publish.send_replace(Some(Arc::new(catalog)));
         tracing::info!(components, tools, "serving a new set of components");

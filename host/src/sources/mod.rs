@@ -3,14 +3,20 @@
 //! A source only reads; `swap` decides what goes live.
 
 mod blob;
+mod catalog;
 mod folder;
+mod status;
+mod swap;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use blob::Container;
+pub use catalog::Catalog;
 pub use folder::Folder;
+pub use status::Status;
+pub use swap::{Prepare, Swapper};
 
 use crate::digest::Digest;
 

@@ -12,6 +12,8 @@ use std::io;
 use mcp_protocol as p;
 use serde::Serialize;
 
+use super::bindings::wit;
+
 /// A value larger than the policy allows, by its size in bytes.
 #[derive(Debug)]
 pub struct Oversized(pub usize);
@@ -92,6 +94,58 @@ impl Events {
     /// Events dropped for want of budget.
     pub fn dropped(&self) -> usize {
         self.dropped
+    }
+}
+
+pub fn optional_size(text: &Option<String>) -> usize {
+    text.as_ref().map_or(0, String::len)
+}
+
+/// The raw bytes of lifted resource contents: every string and byte list in them.
+pub fn contents_size(contents: &wit::ResourceContents) -> usize {
+    let body = match &contents.body {
+        wit::ResourceBody::Text(text) => text.len(),
+        wit::ResourceBody::Blob(bytes) => bytes.len(),
+    };
+    contents.uri.len() + optional_size(&contents.mime_type) + optional_size(&contents.meta) + body
+}
+
+/// The raw bytes of a lifted content block.
+pub fn block_size(block: &wit::ContentBlock) -> usize {
+    match block {
+        wit::ContentBlock::Text(text) => text.len(),
+        wit::ContentBlock::Image(media) | wit::ContentBlock::Audio(media) => {
+            media.data.len() + media.mime_type.len()
+        }
+        wit::ContentBlock::Resource(resource) => contents_size(resource),
+        wit::ContentBlock::ResourceLink(link) => {
+            link.uri.len()
+                + link.name.len()
+                + optional_size(&link.title)
+                + optional_size(&link.description)
+                + optional_size(&link.mime_type)
+                + optional_size(&link.meta)
+        }
+    }
+}
+
+/// The raw bytes a lifted result carries.
+pub fn result_size(result: &wit::CallResult) -> usize {
+    result.content.iter().map(block_size).sum::<usize>()
+        + optional_size(&result.structured_content)
+        + optional_size(&result.meta)
+}
+
+/// The raw bytes a lifted refusal carries.
+pub fn error_size(error: &wit::CallError) -> usize {
+    match error {
+        wit::CallError::UnknownTool => 0,
+        wit::CallError::InvalidParams(message) | wit::CallError::Internal(message) => message.len(),
+        wit::CallError::InputRequired(needed) => {
+            let requests: usize =
+                needed.requests.iter().map(|r| r.key.len() + r.method.len() + r.params.len()).sum();
+            requests + needed.state.as_ref().map_or(0, String::len)
+        }
     }
 }
 

@@ -12,8 +12,8 @@ use http_body_util::{BodyExt as _, Channel};
 use mcp_protocol::http::{self as transport, HttpResponse};
 use serde_json::json;
 
-use crate::catalog::Catalog;
-use crate::server::{App, Body};
+use super::app::{App, Body, stopped};
+use crate::sources::Catalog;
 
 /// Streams that may be open at once, across all sessions.
 pub const MAX_STREAMS: usize = 1_000;
@@ -51,7 +51,7 @@ pub fn open(app: &Arc<App>, session: String) -> Result<Response<Body>, HttpRespo
                 }
                 _ = keep_alive.tick() => vec![b": keep-alive\n\n".to_vec()],
                 // Shutting down: end the stream, so its connection can close.
-                _ = crate::server::stopped(&mut stopping) => return,
+                _ = stopped(&mut stopping) => return,
             };
             // A session ended by DELETE stops its stream too.
             if app.sessions.check(&session).is_none() {

@@ -4,7 +4,7 @@
 use mcp_protocol as p;
 use serde_json::Value;
 
-use crate::runtime::wit;
+use super::bindings::wit;
 
 fn object(text: &str, what: &str) -> Result<p::JsonObject, String> {
     match serde_json::from_str(text) {

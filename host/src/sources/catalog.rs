@@ -1,10 +1,10 @@
 //! The loaded components, and which one owns each tool and resource.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::bail;
-use mcp_protocol::{CompletionRef, Implementation, Offers, ServerInfo};
+use mcp_protocol::{self as p, CompletionRef, Implementation, Offers, ServerInfo};
 use serde_json::Value;
 
 use crate::runtime::Loaded;
@@ -21,8 +21,6 @@ pub struct Catalog {
     pub templates: Vec<Value>,
     pub prompts: Vec<Value>,
     pub server: ServerInfo,
-    /// Who may call each tool, when OAuth is on (see `auth::Auth::apply`).
-    pub access: HashMap<String, crate::auth::Access>,
 }
 
 impl Catalog {
@@ -39,7 +37,6 @@ impl Catalog {
             templates: Vec::new(),
             prompts: Vec::new(),
             server: ServerInfo::new(implementation(), Offers::default()),
-            access: HashMap::new(),
         }
     }
 
@@ -107,6 +104,11 @@ impl Catalog {
         self.tool_owner.get(name).map(|&i| &self.components[i])
     }
 
+    /// The tool named `name`, as its component lists it.
+    pub fn tool(&self, name: &str) -> Option<&p::Tool> {
+        self.tool_owner(name)?.tools.iter().find(|tool| tool.name == name)
+    }
+
     pub fn prompt_owner(&self, name: &str) -> Option<&Arc<Loaded>> {
         self.prompt_owner.get(name).map(|&i| &self.components[i])
     }
@@ -128,63 +130,6 @@ impl Catalog {
                 .or_else(|| self.resource_owner(uri)),
         }
     }
-}
-
-/// Most tools, resources, templates or prompts one component may list (each kind).
-pub const MAX_ENTRIES: usize = 1_000;
-
-/// Refuses a component whose catalog repeats a name (MCP identifies tools and
-/// prompts by name, resources and templates by URI), lists more than
-/// [`MAX_ENTRIES`] of a kind, or takes more than its policy's
-/// `limits.max_catalog_bytes`, counted as the JSON sent to clients.
-pub fn check(component: &Loaded) -> anyhow::Result<()> {
-    let kinds: [(&str, Vec<&str>); 4] = [
-        ("tool", component.tools.iter().map(|t| t.name.as_str()).collect()),
-        ("prompt", component.prompts.iter().map(|p| p.name.as_str()).collect()),
-        ("resource", component.resources.iter().map(|r| r.uri.as_str()).collect()),
-        ("resource template", component.templates.iter().map(|t| t.uri_template.as_str()).collect()),
-    ];
-    for (kind, names) in kinds {
-        if names.len() > MAX_ENTRIES {
-            bail!(
-                "the component lists {} entries of kind {kind}; at most {MAX_ENTRIES} are accepted",
-                names.len()
-            );
-        }
-        let mut seen = HashSet::new();
-        if let Some(twice) = names.into_iter().find(|name| !seen.insert(*name)) {
-            bail!("the component lists {kind} {twice:?} more than once");
-        }
-    }
-    let bytes = json_len(&component.tools)
-        + json_len(&component.prompts)
-        + json_len(&component.resources)
-        + json_len(&component.templates);
-    let limit = component.policy.max_catalog_bytes;
-    if bytes > limit {
-        bail!("the component's catalog is {bytes} bytes of JSON; limits.max_catalog_bytes allows {limit}");
-    }
-    Ok(())
-}
-
-/// The bytes of `items` as JSON, counted without building the text.
-fn json_len<T: serde::Serialize>(items: &[T]) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0 += bytes.len();
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    for item in items {
-        // The protocol types always serialize; were one not to, it counts as nothing sent.
-        let _ = serde_json::to_writer(&mut count, item);
-    }
-    count.0
 }
 
 fn implementation() -> Implementation {

@@ -1,0 +1,102 @@
+//! Routing: the readiness probe at `/`, the operator's `/status`, OAuth
+//! metadata under `/.well-known/`, and MCP at `/mcp` (POST, GET, DELETE).
+
+use std::sync::Arc;
+
+use http::{Method, Request, Response};
+use hyper::body::Incoming as IncomingBody;
+use mcp_protocol::http::{self as transport, HttpResponse, SESSION_HEADER};
+use mcp_protocol::jsonrpc::{self, RpcError};
+use serde_json::Value;
+
+use super::app::{App, Body, HeaderView, full};
+use super::{listen, post};
+use crate::auth;
+
+pub async fn handle(app: &Arc<App>, request: Request<IncomingBody>) -> Response<Body> {
+    match (request.uri().path(), request.method()) {
+        ("/", &Method::GET | &Method::HEAD) => full(HttpResponse::empty(200)),
+        ("/", _) => full(HttpResponse::empty(405).with_header("allow", "GET, HEAD")),
+        ("/status", &Method::GET) => status(app, &request),
+        ("/status", _) => full(HttpResponse::empty(405).with_header("allow", "GET")),
+        ("/mcp", _) => mcp(app, request).await,
+        (path, method) if path.starts_with("/.well-known/") => {
+            full(auth::metadata(app.auth.as_deref(), path, method))
+        }
+        _ => full(HttpResponse::empty(404)),
+    }
+}
+
+async fn mcp(app: &Arc<App>, request: Request<IncomingBody>) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let headers = HeaderView(&parts.headers);
+    if let Err(refused) = app.guard.check(&headers) {
+        tracing::warn!(host = ?parts.headers.get("host"), origin = ?parts.headers.get("origin"), "request refused by the Host/Origin guard");
+        return full(refused);
+    }
+    // Counted from here, token check included, to the answer's last byte.
+    let permit = match parts.method {
+        Method::POST => match app.requests.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                tracing::warn!("request refused: too many requests in flight");
+                let busy = RpcError::new(-32000, "The server is busy; try again shortly.");
+                return full(HttpResponse::rpc_error(503, &busy).with_header("retry-after", "1"));
+            }
+        },
+        _ => None,
+    };
+    let identity = auth::authenticate(app.auth.as_deref(), &parts.headers).await;
+    match (parts.method, permit, identity) {
+        (Method::POST, Some(permit), identity) => post::post(app, &headers, body, identity, permit).await,
+        (_, _, Err(refusal)) => full(refusal.response(&[])),
+        (Method::DELETE, _, _) => full(delete(app, &headers)),
+        (Method::GET, _, _) => get(app, &headers),
+        _ => full(transport::method_not_allowed()),
+    }
+}
+
+/// A session's stream of list changes. Without a session (2026-07-28 clients
+/// have none) there is no stream to offer: 405, as the spec allows.
+fn get(app: &Arc<App>, headers: &HeaderView) -> Response<Body> {
+    let Some(id) = transport::Headers::get(headers, SESSION_HEADER) else {
+        return full(transport::method_not_allowed());
+    };
+    if !transport::Accept::parse(transport::Headers::get(headers, "accept")).sse {
+        return full(HttpResponse::rpc_error(
+            406,
+            &RpcError::new(-32000, "Not Acceptable: the stream needs Accept: text/event-stream"),
+        ));
+    }
+    if app.sessions.check(id).is_none() {
+        let (status, body) = session_not_found(&Value::Null);
+        return full(HttpResponse::json(status, &body));
+    }
+    listen::open(app, id.to_owned()).unwrap_or_else(full)
+}
+
+/// What is serving and what was refused, for the operator; behind the same
+/// Host and Origin checks as MCP.
+fn status(app: &App, request: &Request<IncomingBody>) -> Response<Body> {
+    if let Err(refused) = app.guard.check(&HeaderView(request.headers())) {
+        return full(refused);
+    }
+    let status = app.status.lock().expect("no panics while locked").clone();
+    full(HttpResponse::json(200, &serde_json::to_value(status).expect("status serializes")))
+}
+
+pub fn session_not_found(id: &Value) -> (u16, Value) {
+    (404, jsonrpc::failure(id, &RpcError::new(-32000, "Session not found")))
+}
+
+fn delete(app: &App, headers: &HeaderView) -> HttpResponse {
+    let Some(id) = transport::Headers::get(headers, SESSION_HEADER) else {
+        return transport::invalid_request("DELETE needs an Mcp-Session-Id header");
+    };
+    if app.sessions.check(id).is_none() {
+        let (status, body) = session_not_found(&Value::Null);
+        return HttpResponse::json(status, &body);
+    }
+    app.sessions.end(id);
+    HttpResponse::empty(204)
+}

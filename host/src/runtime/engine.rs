@@ -1,0 +1,207 @@
+//! The engine and the imports every component gets, and loading: compile
+//! (or fetch from the code cache), link, reserve instance slots, and ask the
+//! component what it offers, each step bounded by its time limit.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::bindings::ToolComponentPre;
+use super::capacity::{Capacity, Slots};
+use super::code_cache::CodeCache;
+use super::component::Loaded;
+use super::instance::CallState;
+use super::limits::{CORE_INSTANCES_PER_COMPONENT, MEMORIES_PER_COMPONENT, TABLES_PER_COMPONENT};
+use super::native::Natives;
+use super::{convert, listing};
+use crate::digest::Digest;
+use crate::policy::Policy;
+
+/// How often the engine's epoch advances. A running guest yields to the
+/// executor at every tick, so this is the longest slice a compute-bound guest
+/// holds a worker thread before other requests get a turn.
+const EPOCH_TICK: Duration = Duration::from_millis(1);
+/// Bytes of each linear memory and table that are reset in place (only the
+/// pages touched, where the kernel offers PAGEMAP_SCAN) when an instance ends,
+/// rather than given back with madvise: that cost a TLB shootdown on every
+/// core and page faults on the next call (a quarter of the host's CPU time).
+const KEEP_RESIDENT: usize = 2 << 20;
+
+/// The engine and the imports every component gets.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    cache: Option<CodeCache>,
+    natives: Natives,
+    /// The pool's instances, reserved by each component as it loads.
+    capacity: Arc<Capacity>,
+}
+
+impl Runtime {
+    pub fn new(max_instances: u32, cache_dir: Option<&Path>, natives: Natives) -> anyhow::Result<Arc<Self>> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        let mut pool = PoolingAllocationConfig::default();
+        // A Rust component has about 3 core instances, 1 memory and 2 tables.
+        // Every total is the per-component maximum times the instances, so
+        // that a reserved instance never finds the pool out of anything.
+        pool.total_component_instances(max_instances)
+            .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+            .max_memories_per_component(MEMORIES_PER_COMPONENT)
+            .max_tables_per_component(TABLES_PER_COMPONENT)
+            .total_core_instances(max_instances.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+            .total_memories(max_instances.saturating_mul(MEMORIES_PER_COMPONENT))
+            .total_tables(max_instances.saturating_mul(TABLES_PER_COMPONENT))
+            .total_stacks(max_instances)
+            .max_memory_size(4 << 30)
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT)
+            .pagemap_scan(wasmtime::Enabled::Auto);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config)?;
+
+        let mut linker = Linker::new(&engine);
+        // Only what a tool may use: clocks, random, stdio, environment and
+        // outbound HTTP. No filesystem and no sockets are linked at all, so a
+        // component importing them is refused when it loads.
+        wasmtime_wasi::p2::add_to_linker_proxy_interfaces_async(&mut linker)?;
+        add_cli_to_linker(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+
+        let ticker = engine.weak();
+        std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || {
+            while let Some(engine) = ticker.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })?;
+        let cache = cache_dir.map(|dir| CodeCache::open(dir, &engine)).transpose()?;
+        let capacity = Capacity::new(max_instances);
+        Ok(Arc::new(Self { engine, linker, cache, natives, capacity }))
+    }
+
+    /// The compiled component: from the code cache, else compiled (off the
+    /// async workers) and stored there. Says which it was.
+    async fn compile(self: &Arc<Self>, wasm: Arc<[u8]>, digest: Digest) -> anyhow::Result<(Component, bool)> {
+        let runtime = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let cache = runtime.cache.as_ref();
+            if let Some(component) = cache.and_then(|cache| cache.get(&runtime.engine, &digest)) {
+                return Ok((component, true));
+            }
+            let component = Component::new(&runtime.engine, &wasm)
+                .map_err(anyhow::Error::from)
+                .context("not a valid WASI 0.2 component")?;
+            if let Some(cache) = cache
+                && let Err(error) = cache.put(&digest, &component)
+            {
+                tracing::warn!(error = %format!("{error:#}"), "compiled code not cached");
+            }
+            Ok((component, false))
+        })
+        .await?
+    }
+
+    /// Compiles and checks a component, then asks it what it offers. Every
+    /// step that runs the component's code is bounded by its call time limit.
+    /// `slots`: the previous version's, reused when it has the same size, so
+    /// that both versions together never run more than `max_concurrent`
+    /// instances; else new ones are reserved (a `capacity::Full` error when
+    /// they do not fit).
+    pub async fn load(
+        self: &Arc<Self>,
+        name: &str,
+        wasm: Arc<[u8]>,
+        digest: Digest,
+        policy: Policy,
+        slots: Option<Arc<Slots>>,
+    ) -> anyhow::Result<Loaded> {
+        let started = Instant::now();
+        let slots = match slots.filter(|slots| slots.size == policy.max_concurrent) {
+            Some(slots) => slots,
+            None => Arc::new(Slots::reserve(&self.capacity, policy.max_concurrent)?),
+        };
+        let (component, cached) = self.compile(wasm, digest).await?;
+        // Build the memory image now rather than on the first call.
+        component.initialize_copy_on_write_image()?;
+        let compiled = started.elapsed();
+        let instance_pre = self.linker.instantiate_pre(&component)?;
+        let pre = ToolComponentPre::new(instance_pre)
+            .map_err(anyhow::Error::from)
+            .context("the component does not export the mcp:tool contract")?;
+        let limit = policy.call_timeout;
+        let mut loaded = Loaded {
+            name: name.into(),
+            pre,
+            engine: self.engine.clone(),
+            slots,
+            policy: Arc::new(policy),
+            native: self.natives.get(name).cloned(),
+            tools: Vec::new(),
+            resources: Vec::new(),
+            templates: Vec::new(),
+            prompts: Vec::new(),
+        };
+        // The load's instance is one of the component's own.
+        let slots = loaded.slots.clone();
+        let _slot = bounded(limit, "a free instance slot", slots.permits.acquire()).await??;
+        let (mut store, instance) = bounded(limit, "instantiation", loaded.instantiate()).await??;
+        let store = &mut store;
+        let tools = instance.mcp_tool_tools();
+        let tools = bounded(limit, "list-tools", tools.call_list_tools(&mut *store)).await??;
+        let resources = instance.mcp_tool_resources();
+        let listed = bounded(limit, "list-resources", resources.call_list_resources(&mut *store)).await??;
+        let templates = resources.call_list_resource_templates(&mut *store);
+        let templates = bounded(limit, "list-resource-templates", templates).await??;
+        let prompts = instance.mcp_tool_prompts();
+        let prompts = bounded(limit, "list-prompts", prompts.call_list_prompts(&mut *store)).await??;
+        fn all<T, U>(items: Vec<T>, convert: fn(T) -> Result<U, String>) -> anyhow::Result<Vec<U>> {
+            items.into_iter().map(convert).collect::<Result<_, _>>().map_err(|e| anyhow!(e))
+        }
+        loaded.tools = all(tools, convert::tool)?;
+        loaded.resources = all(listed, convert::resource)?;
+        loaded.templates = all(templates, convert::resource_template)?;
+        loaded.prompts = all(prompts, convert::prompt)?;
+        listing::check(&loaded)?;
+        tracing::info!(
+            component = name,
+            tools = loaded.tools.len(),
+            resources = loaded.resources.len(),
+            templates = loaded.templates.len(),
+            prompts = loaded.prompts.len(),
+            %digest,
+            cached,
+            compile_ms = compiled.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "component loaded"
+        );
+        Ok(loaded)
+    }
+}
+
+/// One step of a load, given up on at the component's time limit (a guest
+/// that computes yields at every epoch tick, so dropping it stops it).
+async fn bounded<T>(limit: Duration, step: &str, run: impl Future<Output = T>) -> anyhow::Result<T> {
+    tokio::time::timeout(limit, run)
+        .await
+        .map_err(|_| anyhow!("{step} did not return within {} ms (limits.timeout_ms)", limit.as_millis()))
+}
+
+fn add_cli_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::p2::bindings::cli;
+    cli::environment::add_to_linker::<CallState, WasiCli>(linker, CallState::cli)?;
+    cli::exit::add_to_linker::<CallState, WasiCli>(linker, CallState::cli)?;
+    cli::terminal_input::add_to_linker::<CallState, WasiCli>(linker, CallState::cli)?;
+    cli::terminal_output::add_to_linker::<CallState, WasiCli>(linker, CallState::cli)?;
+    cli::terminal_stdin::add_to_linker::<CallState, WasiCli>(linker, CallState::cli)?;
+    cli::terminal_stdout::add_to_linker::<CallState, WasiCli>(linker, CallState::cli)?;
+    cli::terminal_stderr::add_to_linker::<CallState, WasiCli>(linker, CallState::cli)?;
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! What `/status` tells the operator: the source, each component's serving
+//! version, the version being loaded, and the last refusal with its reason.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+/// What the operator can query at `/status`.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Status {
+    pub source: String,
+    /// Unix seconds of the last scan that read the source.
+    pub last_scan: Option<u64>,
+    /// Why the last scan could not read the source, if it could not.
+    pub scan_error: Option<String>,
+    pub components: BTreeMap<String, ComponentStatus>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentStatus {
+    /// The version answering calls, if any.
+    pub serving: Option<Version>,
+    /// The last version that was refused, and why.
+    pub refused: Option<Refusal>,
+    /// The sha256 of the version being loaded, if one is.
+    pub loading: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Version {
+    pub sha256: String,
+    pub tools: Vec<String>,
+    /// Unix seconds.
+    pub since: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Refusal {
+    /// None when the files could not even be read.
+    pub sha256: Option<String>,
+    pub error: String,
+    /// Unix seconds.
+    pub at: u64,
+}
+
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
