@@ -51,17 +51,19 @@ impl ServerInfo {
     /// A server offering tools and logging, and the other kinds it has.
     pub fn new(implementation: Implementation, offers: Offers) -> Self {
         let changes = offers.list_changed;
-        let mut capabilities = json!({ "tools": { "listChanged": changes }, "logging": {} });
+        let mut capabilities = JsonObject::new();
+        capabilities.insert("tools".into(), json!({ "listChanged": changes }));
+        capabilities.insert("logging".into(), json!({}));
         if offers.resources {
-            capabilities["resources"] = json!({ "subscribe": true, "listChanged": changes });
+            capabilities.insert("resources".into(), json!({ "subscribe": true, "listChanged": changes }));
         }
         if offers.prompts {
-            capabilities["prompts"] = json!({ "listChanged": changes });
+            capabilities.insert("prompts".into(), json!({ "listChanged": changes }));
         }
         if offers.completions {
-            capabilities["completions"] = json!({});
+            capabilities.insert("completions".into(), json!({}));
         }
-        Self { implementation, instructions: None, capabilities, ttl_ms: 60_000 }
+        Self { implementation, instructions: None, capabilities: Value::Object(capabilities), ttl_ms: 60_000 }
     }
 }
 
@@ -229,15 +231,14 @@ fn route_legacy(message: Message, cx: &Context, server: &ServerInfo) -> Step {
                 );
             };
             let version = Version::negotiate(requested);
-            let mut result = json!({
-                "protocolVersion": version.as_str(),
-                "capabilities": server.capabilities,
-                "serverInfo": server.implementation,
-            });
+            let mut result = JsonObject::new();
+            result.insert("protocolVersion".into(), json!(version.as_str()));
+            result.insert("capabilities".into(), server.capabilities.clone());
+            result.insert("serverInfo".into(), json!(server.implementation));
             if let Some(instructions) = &server.instructions {
-                result["instructions"] = json!(instructions);
+                result.insert("instructions".into(), json!(instructions));
             }
-            Step::Initialized { body: jsonrpc::success(&id, result), version }
+            Step::Initialized { body: jsonrpc::success(&id, Value::Object(result)), version }
         }
         "ping" => Step::Reply { status: 200, body: jsonrpc::success(&id, json!({})) },
         "logging/setLevel" => match params.get("level").and_then(Value::as_str).and_then(LogLevel::parse) {
@@ -264,7 +265,7 @@ fn route_stateless(message: Message, cx: &Context, server: &ServerInfo) -> Step 
         Err(error) => return Step::error(400, &id, error),
     };
     let capabilities = client_capabilities(meta);
-    let requested = meta[META_PROTOCOL_VERSION].as_str().unwrap_or_default().to_owned();
+    let requested = meta.get(META_PROTOCOL_VERSION).and_then(Value::as_str).unwrap_or_default().to_owned();
     let requested = requested.as_str();
     // The header must echo `_meta` before the version itself is judged.
     if cx.protocol_version != Some(requested) {
@@ -325,23 +326,30 @@ fn route_stateless(message: Message, cx: &Context, server: &ServerInfo) -> Step 
                     *list_changed = json!(false);
                 }
             }
-            let mut result = json!({
-                "supportedVersions": Version::supported_strings(),
-                "capabilities": capabilities,
-            });
+            let mut result = JsonObject::new();
+            result.insert("supportedVersions".into(), json!(Version::supported_strings()));
+            result.insert("capabilities".into(), capabilities);
             if let Some(instructions) = &server.instructions {
-                result["instructions"] = json!(instructions);
+                result.insert("instructions".into(), json!(instructions));
             }
-            Step::Reply { status: 200, body: jsonrpc::success(&id, stateless_result(result, server, true)) }
+            Step::Reply {
+                status: 200,
+                body: jsonrpc::success(&id, Value::Object(stateless_result(result, server, true))),
+            }
         }
         _ => match route_common(id, &method, params, era, log_level, capabilities) {
             // Methods this revision removed or never had are 404 on the wire.
-            Step::Reply { body, .. } if body["error"]["code"] == METHOD_NOT_FOUND => {
+            Step::Reply { body, .. } if error_code(&body) == Some(METHOD_NOT_FOUND) => {
                 Step::Reply { status: 404, body }
             }
             step => step,
         },
     }
+}
+
+/// The code of a JSON-RPC error response.
+fn error_code(body: &Value) -> Option<i64> {
+    body.get("error")?.get("code")?.as_i64()
 }
 
 fn client_capabilities(meta: &JsonObject) -> JsonObject {
@@ -538,14 +546,22 @@ fn decode_header_value(value: &str) -> String {
 }
 
 /// Adds what every 2026-07-28 result carries.
-fn stateless_result(mut result: Value, server: &ServerInfo, cacheable: bool) -> Value {
-    result["resultType"] = json!("complete");
-    result["_meta"] = json!({ META_SERVER_INFO: server.implementation });
+fn stateless_result(mut result: JsonObject, server: &ServerInfo, cacheable: bool) -> JsonObject {
+    result.insert("resultType".into(), json!("complete"));
+    result.insert("_meta".into(), json!({ META_SERVER_INFO: server.implementation }));
     if cacheable {
-        result["ttlMs"] = json!(server.ttl_ms);
-        result["cacheScope"] = json!("public");
+        result.insert("ttlMs".into(), json!(server.ttl_ms));
+        result.insert("cacheScope".into(), json!("public"));
     }
     result
+}
+
+/// The fields of a result type (each serializes to a JSON object).
+fn fields(result: impl serde::Serialize) -> JsonObject {
+    match serde_json::to_value(result).expect("results serialize") {
+        Value::Object(fields) => fields,
+        _ => JsonObject::new(),
+    }
 }
 
 impl Pending {
@@ -576,12 +592,13 @@ impl Pending {
         let id = &self.id;
         let stateless = matches!(self.era, Era::Stateless(_));
         let failure = |status: u16, error: RpcError| (status, jsonrpc::failure(id, &error));
+        let one = |key: &str, value: Value| JsonObject::from_iter([(key.to_owned(), value)]);
         let (result, cacheable) = match outcome {
-            Outcome::Tools(tools) => (json!({ "tools": tools }), true),
-            Outcome::Resources(resources) => (json!({ "resources": resources }), true),
-            Outcome::Templates(templates) => (json!({ "resourceTemplates": templates }), true),
-            Outcome::Prompts(prompts) => (json!({ "prompts": prompts }), true),
-            Outcome::Read(Ok(contents)) => (json!({ "contents": contents }), true),
+            Outcome::Tools(tools) => (one("tools", json!(tools)), true),
+            Outcome::Resources(resources) => (one("resources", json!(resources)), true),
+            Outcome::Templates(templates) => (one("resourceTemplates", json!(templates)), true),
+            Outcome::Prompts(prompts) => (one("prompts", json!(prompts)), true),
+            Outcome::Read(Ok(contents)) => (one("contents", json!(contents)), true),
             Outcome::Read(Err(ReadError::NotFound)) => {
                 let code = if stateless { INVALID_PARAMS } else { RESOURCE_NOT_FOUND };
                 let uri = self.target();
@@ -591,9 +608,9 @@ impl Pending {
                         .with_data(json!({ "uri": uri })),
                 );
             }
-            Outcome::Call(Ok(result)) => (serde_json::to_value(result).expect("results serialize"), false),
-            Outcome::Prompt(Ok(result)) => (serde_json::to_value(result).expect("results serialize"), false),
-            Outcome::Completion(Ok(completion)) => (json!({ "completion": completion }), false),
+            Outcome::Call(Ok(result)) => (fields(result), false),
+            Outcome::Prompt(Ok(result)) => (fields(result), false),
+            Outcome::Completion(Ok(completion)) => (one("completion", json!(completion)), false),
             Outcome::Call(Err(error)) | Outcome::Prompt(Err(error)) | Outcome::Completion(Err(error)) => {
                 return self.error(error, server);
             }
@@ -602,7 +619,7 @@ impl Pending {
             }
         };
         let result = if stateless { stateless_result(result, server, cacheable) } else { result };
-        (200, jsonrpc::success(id, result))
+        (200, jsonrpc::success(id, Value::Object(result)))
     }
 
     fn error(&self, error: CallError, server: &ServerInfo) -> (u16, Value) {
@@ -640,12 +657,13 @@ impl Pending {
                         (key, json!({ "method": request.method, "params": request.params }))
                     })
                     .collect();
-                let mut result = stateless_result(json!({ "inputRequests": requests }), server, false);
-                result["resultType"] = json!("input_required");
+                let requests = JsonObject::from_iter([("inputRequests".to_owned(), Value::Object(requests))]);
+                let mut result = stateless_result(requests, server, false);
+                result.insert("resultType".into(), json!("input_required"));
                 if let Some(state) = needed.state {
-                    result["requestState"] = json!(state);
+                    result.insert("requestState".into(), json!(state));
                 }
-                (200, jsonrpc::success(&self.id, result))
+                (200, jsonrpc::success(&self.id, Value::Object(result)))
             }
             Era::Legacy(_) => {
                 let message = if missing.is_empty() {
@@ -671,28 +689,33 @@ impl Pending {
                 if request.log_level.is_none_or(|min| *level < min) {
                     return None;
                 }
-                let mut params = json!({ "level": level, "data": data });
+                let mut params = JsonObject::new();
+                params.insert("level".into(), json!(level));
+                params.insert("data".into(), data.clone());
                 if let Some(logger) = logger {
-                    params["logger"] = json!(logger);
+                    params.insert("logger".into(), json!(logger));
                 }
-                Some(jsonrpc::notification("notifications/message", params))
+                Some(jsonrpc::notification("notifications/message", Value::Object(params)))
             }
             CallEvent::Progress { progress, total, message } => {
                 let token = request.progress_token.as_ref()?;
-                let mut params = json!({ "progressToken": token, "progress": progress });
+                let mut params = JsonObject::new();
+                params.insert("progressToken".into(), token.clone());
+                params.insert("progress".into(), json!(progress));
                 if let Some(total) = total {
-                    params["total"] = json!(total);
+                    params.insert("total".into(), json!(total));
                 }
                 if let Some(message) = message {
-                    params["message"] = json!(message);
+                    params.insert("message".into(), json!(message));
                 }
-                Some(jsonrpc::notification("notifications/progress", params))
+                Some(jsonrpc::notification("notifications/progress", Value::Object(params)))
             }
         }
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, reason = "tests index the JSON they check")]
 mod tests {
     use super::*;
 
