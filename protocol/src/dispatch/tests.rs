@@ -4,8 +4,8 @@ use serde_json::{Map, Value, json};
 
 use super::*;
 use crate::jsonrpc::{
-    HEADER_MISMATCH, INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, MISSING_CLIENT_CAPABILITY,
-    RESOURCE_NOT_FOUND, UNSUPPORTED_PROTOCOL_VERSION,
+    HEADER_MISMATCH, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND,
+    MISSING_CLIENT_CAPABILITY, RESOURCE_NOT_FOUND, UNSUPPORTED_PROTOCOL_VERSION,
 };
 use crate::types::{CallEvent, Implementation, InputRequired};
 
@@ -197,6 +197,40 @@ fn stateless_validation() {
             (404, json!(METHOD_NOT_FOUND), json!(1))
         );
     }
+}
+
+/// Each generation parses only its own methods: the other's are unknown, even
+/// with params that would not parse.
+#[test]
+fn each_generation_knows_only_its_methods() {
+    for (method, params) in [("initialize", json!({})), ("logging/setLevel", json!({"level":"loud"}))] {
+        let (status, body) = reply(route(modern(method, params), &modern_cx(method, None), &server()));
+        assert_eq!((status, body["error"]["code"].clone()), (404, json!(METHOD_NOT_FOUND)), "{method}");
+    }
+    let m = message(json!({"jsonrpc":"2.0","id":1,"method":"server/discover"}));
+    let (status, body) = reply(route(m, &Context::default(), &server()));
+    assert_eq!((status, body["error"]["code"].clone()), (200, json!(METHOD_NOT_FOUND)));
+}
+
+/// The envelope (version, headers, `_meta`) is judged before the params.
+#[test]
+fn envelope_errors_come_before_params_errors() {
+    let bad_call = json!({"name":"t","arguments":[1]});
+    let (status, body) =
+        reply(route(modern("tools/call", bad_call.clone()), &modern_cx("tools/call", Some("u")), &server()));
+    assert_eq!((status, body["error"]["code"].clone()), (400, json!(HEADER_MISMATCH)));
+    let (status, body) =
+        reply(route(modern("tools/call", bad_call), &modern_cx("tools/call", Some("t")), &server()));
+    assert_eq!((status, body["error"]["code"].clone()), (200, json!(INVALID_PARAMS)));
+
+    let bad_version = Context { protocol_version: Some("1999-01-01"), ..Context::default() };
+    let m = message(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}));
+    let (status, body) = reply(route(m, &bad_version, &server()));
+    assert_eq!((status, body["error"]["code"].clone()), (400, json!(INVALID_REQUEST)));
+    // `initialize` negotiates its own revision, whatever the header says.
+    let m = message(json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}));
+    let (status, body) = reply(route(m, &bad_version, &server()));
+    assert_eq!((status, body["error"]["code"].clone()), (200, json!(INVALID_PARAMS)));
 }
 
 #[test]
