@@ -275,6 +275,7 @@ pub fn payload_too_large(limit: usize) -> HttpResponse {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, reason = "tests index the JSON they check")]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -39,11 +39,13 @@ impl RpcError {
     }
 
     pub fn to_value(&self) -> Value {
-        let mut error = json!({ "code": self.code, "message": self.message });
+        let mut error = Map::new();
+        error.insert("code".into(), json!(self.code));
+        error.insert("message".into(), json!(self.message));
         if let Some(data) = &self.data {
-            error["data"] = data.clone();
+            error.insert("data".into(), data.clone());
         }
-        error
+        Value::Object(error)
     }
 }
 
@@ -125,6 +127,7 @@ pub fn notification(method: &str, params: Value) -> Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, reason = "tests index the JSON they check")]
 mod tests {
     use super::*;
 

@@ -6,6 +6,10 @@
 //! may go on, hands each message to [`dispatch::route`], performs the returned
 //! [`dispatch::Op`] and writes what [`dispatch::Pending::finish`] renders.
 
+// Client and component text must never be sliced where a character may not
+// start, nor indexed where a panic would end the request (or the host).
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
+
 pub mod dispatch;
 pub mod http;
 pub mod jsonrpc;

@@ -406,3 +406,58 @@ pub struct Completion {
     #[serde(default)]
     pub has_more: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ResourceTemplate;
+
+    #[test]
+    fn templates_match_their_expansions() {
+        let template = ResourceTemplate {
+            uri_template: "test://template/{id}/data".into(),
+            name: "t".into(),
+            title: None,
+            description: None,
+            mime_type: None,
+            meta: None,
+        };
+        assert!(template.matches("test://template/123/data"));
+        assert!(!template.matches("test://template//data"));
+        assert!(!template.matches("test://template/1/2/data"));
+        assert!(!template.matches("test://template/123/other"));
+    }
+
+    fn template(uri_template: &str) -> ResourceTemplate {
+        ResourceTemplate {
+            uri_template: uri_template.into(),
+            name: "t".into(),
+            title: None,
+            description: None,
+            mime_type: None,
+            meta: None,
+        }
+    }
+
+    /// A client's URI may hold any character where a variable stands; the
+    /// matcher once sliced it inside one and panicked.
+    #[test]
+    fn templates_match_non_ascii_uris() {
+        assert!(template("x://{id}").matches("x://\u{e9}t\u{e9}"));
+        assert!(template("x://{id}/{part}.json").matches("x://\u{65e5}\u{672c}/\u{1f600}.json"));
+        assert!(!template("x://{id}/data").matches("x://\u{e9}/\u{e9}/data"));
+        assert!(!template("x://{id}").matches("x://"));
+        assert!(template("{a}{b}").matches("\u{e9}\u{e9}"));
+        assert!(!template("{a}{b}").matches("\u{e9}"));
+    }
+
+    /// A component's template with several variables in a row once made
+    /// matching a long URI backtrack without end; it is linear now.
+    #[test]
+    fn template_matching_does_not_backtrack() {
+        let uri = "a".repeat(20_000);
+        let started = std::time::Instant::now();
+        assert!(!template("{a}{b}{c}{d}{e}{f}{g}{h}!").matches(&uri));
+        assert!(template("{a}{b}{c}{d}{e}{f}{g}{h}").matches(&uri));
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+    }
+}

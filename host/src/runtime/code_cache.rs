@@ -53,6 +53,7 @@ impl CodeCache {
     }
 
     /// The compiled form of the wasm with `digest`, if this host stored one.
+    #[expect(unsafe_code, reason = "the workspace's one unsafe call: loading compiled code (SAFETY below)")]
     pub fn get(&self, engine: &Engine, digest: &Digest) -> Option<Component> {
         let path = self.path(digest);
         if !path.exists() {

@@ -12,6 +12,11 @@
 //!
 //! Built once per mode by the Makefile; never deployed.
 
+#![allow(
+    unsafe_code,
+    reason = "the exports wit-bindgen generates for a component written against the raw WIT"
+)]
+
 wit_bindgen::generate!({
     path: "../../wit",
     world: "mcp:tool/tool-component",

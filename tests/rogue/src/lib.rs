@@ -3,6 +3,11 @@
 //! sends every output path more than its budget, and breaks the contract's
 //! rules where the host must catch it.
 
+#![allow(
+    unsafe_code,
+    reason = "the exports wit-bindgen generates for a component written against the raw WIT"
+)]
+
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -48,7 +53,7 @@ fn progress(progress: f64) -> CallEvent {
 }
 
 /// Whatever the tool keeps alive until its instance ends.
-#[allow(dead_code)]
+#[allow(dead_code, reason = "held only so that it lives as long as the instance")]
 enum Held {
     Fields(Fields),
     Pollable(wasip2::io::poll::Pollable),

@@ -1,0 +1,89 @@
+//! `tools/call`, and the notifications a running call sends.
+
+use serde_json::{Map, Value, json};
+
+use super::{Era, Op, Pending, input, logging};
+use crate::jsonrpc::{self, RpcError};
+use crate::types::{CallEvent, CallRequest, Inputs, JsonObject, LogLevel};
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct CallToolParams {
+    pub name: String,
+    pub arguments: JsonObject,
+    pub progress_token: Option<Value>,
+    /// `_meta` without the progress token and the protocol's own keys.
+    pub meta: Option<JsonObject>,
+    pub inputs: Option<Inputs>,
+}
+
+impl CallToolParams {
+    pub(super) fn parse(mut params: JsonObject, era: Era) -> Result<Self, RpcError> {
+        let name = match params.remove("name") {
+            Some(Value::String(name)) => name,
+            _ => return Err(RpcError::invalid_params("tools/call needs a tool name string")),
+        };
+        let arguments = match params.remove("arguments") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(arguments)) => arguments,
+            Some(_) => return Err(RpcError::invalid_params("tools/call arguments must be an object")),
+        };
+        let mut meta = match params.remove("_meta") {
+            Some(Value::Object(meta)) => meta,
+            _ => Map::new(),
+        };
+        let progress_token = meta.remove("progressToken");
+        if progress_token.as_ref().is_some_and(|t| !(t.is_string() || t.is_i64() || t.is_u64())) {
+            return Err(RpcError::invalid_params("progressToken must be a string or an integer"));
+        }
+        meta.retain(|key, _| !key.starts_with("io.modelcontextprotocol/"));
+        let inputs = input::parse(&mut params, era)?;
+        Ok(Self { name, arguments, progress_token, meta: (!meta.is_empty()).then_some(meta), inputs })
+    }
+
+    /// The call as the component sees it.
+    pub(super) fn into_request(
+        self,
+        log_level: Option<LogLevel>,
+        client_capabilities: &JsonObject,
+    ) -> CallRequest {
+        let Self { name, arguments, progress_token, meta, inputs } = self;
+        CallRequest {
+            name,
+            arguments,
+            log_level,
+            progress_token,
+            meta,
+            inputs,
+            client_capabilities: client_capabilities.clone(),
+            identity: None,
+        }
+    }
+}
+
+impl Pending {
+    /// The notification for an event of this call, if the client asked for it.
+    pub fn notification(&self, event: &CallEvent) -> Option<Value> {
+        let Op::CallTool(request) = &self.op else { return None };
+        match event {
+            CallEvent::Log { level, logger, data } => {
+                if request.log_level.is_none_or(|min| *level < min) {
+                    return None;
+                }
+                Some(logging::message(*level, logger.as_deref(), data))
+            }
+            CallEvent::Progress { progress, total, message } => {
+                let token = request.progress_token.as_ref()?;
+                let mut params = JsonObject::new();
+                params.insert("progressToken".into(), token.clone());
+                params.insert("progress".into(), json!(progress));
+                if let Some(total) = total {
+                    params.insert("total".into(), json!(total));
+                }
+                if let Some(message) = message {
+                    params.insert("message".into(), json!(message));
+                }
+                Some(jsonrpc::notification("notifications/progress", Value::Object(params)))
+            }
+        }
+    }
+}
