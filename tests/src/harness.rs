@@ -22,40 +22,60 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ lives in the repo").to_path_buf()
 }
 
-fn path_from_env(var: &str, default: &str) -> PathBuf {
-    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| repo().join(default));
+/// Where the build script put the host and the test components; unset when
+/// the Makefile built them into its own locations (see tests/build.rs).
+const BUILT_HOST: Option<&str> = option_env!("MCP_E2E_HOST");
+const BUILT_COMPONENTS: Option<&str> = option_env!("MCP_E2E_COMPONENTS");
+
+/// `var` if set, else what the build script built, else the Makefile's `make_path`.
+fn path_from_env(var: &str, built: Option<&str>, make_path: &str) -> PathBuf {
+    let path = std::env::var_os(var)
+        .map(PathBuf::from)
+        .or_else(|| built.map(PathBuf::from))
+        .unwrap_or_else(|| repo().join(make_path));
     assert!(path.exists(), "{} not found (set {var}, or run `make build`)", path.display());
     path
 }
 
+/// A single-build test component (`VAR`, else `NAME.wasm` from the build).
+fn component(var: &str, name: &str) -> PathBuf {
+    let built = BUILT_COMPONENTS.map(|dir| format!("{dir}/{name}.wasm"));
+    path_from_env(var, built.as_deref(), &format!("target/wasm32-wasip2/guest/{name}.wasm"))
+}
+
+/// The folder with the build-time variants of the test components (`TEST_COMPONENTS`).
+fn test_components() -> PathBuf {
+    path_from_env("TEST_COMPONENTS", BUILT_COMPONENTS, "build/test-components")
+}
+
 /// The host binary under test (`MCP_HOST_BIN`).
 pub fn host_bin() -> PathBuf {
-    path_from_env("MCP_HOST_BIN", "target/release/mcp-host")
+    path_from_env("MCP_HOST_BIN", BUILT_HOST, "target/release/mcp-host")
 }
 
 /// The weather component under test (`WEATHER_WASM`).
 pub fn weather_wasm() -> PathBuf {
-    path_from_env("WEATHER_WASM", "target/wasm32-wasip2/guest/weather.wasm")
+    component("WEATHER_WASM", "weather")
 }
 
 /// The hostile test component (`HOSTILE_WASM`).
 pub fn hostile_wasm() -> PathBuf {
-    path_from_env("HOSTILE_WASM", "target/wasm32-wasip2/guest/hostile.wasm")
+    component("HOSTILE_WASM", "hostile")
 }
 
 /// The test component written against the raw WIT (`ROGUE_WASM`).
 pub fn rogue_wasm() -> PathBuf {
-    path_from_env("ROGUE_WASM", "target/wasm32-wasip2/guest/rogue.wasm")
+    component("ROGUE_WASM", "rogue")
 }
 
 /// One of the two builds of the `versioned` test component (1 or 2).
 pub fn versioned_wasm(version: u8) -> PathBuf {
-    path_from_env("TEST_COMPONENTS", "build/test-components").join(format!("versioned-v{version}.wasm"))
+    test_components().join(format!("versioned-v{version}.wasm"))
 }
 
 /// One build of the component that misbehaves while it loads (`LOAD_MODE`, see tests/atload).
 pub fn atload_wasm(mode: &str) -> PathBuf {
-    path_from_env("TEST_COMPONENTS", "build/test-components").join(format!("atload-{mode}.wasm"))
+    test_components().join(format!("atload-{mode}.wasm"))
 }
 
 /// Node.js 22 (`NODE_BIN`, else `node` on the PATH).
@@ -65,7 +85,7 @@ pub fn node_bin() -> PathBuf {
 
 /// The test component whose tools report who called them (`WHOAMI_WASM`).
 pub fn whoami_wasm() -> PathBuf {
-    path_from_env("WHOAMI_WASM", "target/wasm32-wasip2/guest/whoami.wasm")
+    component("WHOAMI_WASM", "whoami")
 }
 
 /// The policy that points the weather component at `api`.
