@@ -59,6 +59,10 @@ fn main() {
     let target_dir = nested_target_dir();
     let components = target_dir.join("components");
     std::fs::create_dir_all(&components).expect("create the components folder");
+    // Two outer builds (a `cargo test` and an editor's check, say) may run this
+    // at once: a variant built by one must not be copied as the other's.
+    let lock = std::fs::File::create(target_dir.join("build.lock")).expect("create the lock file");
+    lock.lock().expect("lock the nested build");
 
     cargo(&repo, &target_dir, &["--release", "-p", "mcp-host"], &[]);
     let guest = ["--target", WASM_TARGET, "--profile", "guest"];
