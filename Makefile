@@ -9,6 +9,10 @@ PORT ?= 8080
 OPEN_METEO_URL ?= https://api.open-meteo.com
 CARGO ?= cargo
 
+# The recipes below build the host and the test components into the locations that follow;
+# this tells tests/build.rs (which otherwise builds them for a plain `cargo test`) not to.
+export MCP_E2E_PREBUILT := 1
+
 HOST_BIN := target/release/mcp-host
 WEATHER_WASM := target/wasm32-wasip2/guest/weather.wasm
 COMPONENTS := build/components

@@ -22,40 +22,60 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ lives in the repo").to_path_buf()
 }
 
-fn path_from_env(var: &str, default: &str) -> PathBuf {
-    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| repo().join(default));
+/// Where the build script put the host and the test components; unset when
+/// the Makefile built them into its own locations (see tests/build.rs).
+const BUILT_HOST: Option<&str> = option_env!("MCP_E2E_HOST");
+const BUILT_COMPONENTS: Option<&str> = option_env!("MCP_E2E_COMPONENTS");
+
+/// `var` if set, else what the build script built, else the Makefile's `make_path`.
+fn path_from_env(var: &str, built: Option<&str>, make_path: &str) -> PathBuf {
+    let path = std::env::var_os(var)
+        .map(PathBuf::from)
+        .or_else(|| built.map(PathBuf::from))
+        .unwrap_or_else(|| repo().join(make_path));
     assert!(path.exists(), "{} not found (set {var}, or run `make build`)", path.display());
     path
 }
 
+/// A single-build test component (`VAR`, else `NAME.wasm` from the build).
+fn component(var: &str, name: &str) -> PathBuf {
+    let built = BUILT_COMPONENTS.map(|dir| format!("{dir}/{name}.wasm"));
+    path_from_env(var, built.as_deref(), &format!("target/wasm32-wasip2/guest/{name}.wasm"))
+}
+
+/// The folder with the build-time variants of the test components (`TEST_COMPONENTS`).
+fn test_components() -> PathBuf {
+    path_from_env("TEST_COMPONENTS", BUILT_COMPONENTS, "build/test-components")
+}
+
 /// The host binary under test (`MCP_HOST_BIN`).
 pub fn host_bin() -> PathBuf {
-    path_from_env("MCP_HOST_BIN", "target/release/mcp-host")
+    path_from_env("MCP_HOST_BIN", BUILT_HOST, "target/release/mcp-host")
 }
 
 /// The weather component under test (`WEATHER_WASM`).
 pub fn weather_wasm() -> PathBuf {
-    path_from_env("WEATHER_WASM", "target/wasm32-wasip2/guest/weather.wasm")
+    component("WEATHER_WASM", "weather")
 }
 
 /// The hostile test component (`HOSTILE_WASM`).
 pub fn hostile_wasm() -> PathBuf {
-    path_from_env("HOSTILE_WASM", "target/wasm32-wasip2/guest/hostile.wasm")
+    component("HOSTILE_WASM", "hostile")
 }
 
 /// The test component written against the raw WIT (`ROGUE_WASM`).
 pub fn rogue_wasm() -> PathBuf {
-    path_from_env("ROGUE_WASM", "target/wasm32-wasip2/guest/rogue.wasm")
+    component("ROGUE_WASM", "rogue")
 }
 
 /// One of the two builds of the `versioned` test component (1 or 2).
 pub fn versioned_wasm(version: u8) -> PathBuf {
-    path_from_env("TEST_COMPONENTS", "build/test-components").join(format!("versioned-v{version}.wasm"))
+    test_components().join(format!("versioned-v{version}.wasm"))
 }
 
 /// One build of the component that misbehaves while it loads (`LOAD_MODE`, see tests/atload).
 pub fn atload_wasm(mode: &str) -> PathBuf {
-    path_from_env("TEST_COMPONENTS", "build/test-components").join(format!("atload-{mode}.wasm"))
+    test_components().join(format!("atload-{mode}.wasm"))
 }
 
 /// Node.js 22 (`NODE_BIN`, else `node` on the PATH).
@@ -65,7 +85,7 @@ pub fn node_bin() -> PathBuf {
 
 /// The test component whose tools report who called them (`WHOAMI_WASM`).
 pub fn whoami_wasm() -> PathBuf {
-    path_from_env("WHOAMI_WASM", "target/wasm32-wasip2/guest/whoami.wasm")
+    component("WHOAMI_WASM", "whoami")
 }
 
 /// The policy that points the weather component at `api`.
@@ -119,6 +139,29 @@ impl Reply {
 
 pub const JSON_AND_SSE: &str = "application/json, text/event-stream";
 
+/// How long a line the host logged may take to reach [`Host::logged`].
+const LOG_GRACE: Duration = Duration::from_secs(5);
+
+/// Whether a `/status` says the host is ready: its components were scanned
+/// once and none is loading.
+fn is_ready(status: &Value) -> bool {
+    let components = status["components"].as_object();
+    !status["last_scan"].is_null() && components.is_some_and(|c| c.values().all(|c| c["loading"].is_null()))
+}
+
+/// `GET path` on a connection of its own, without an async runtime (tests
+/// start hosts from plain functions too); the body of a 200 answer.
+fn get_blocking(addr: SocketAddr, path: &str) -> Option<String> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200 ").then(|| body.to_owned())
+}
+
 /// The `wasmtime` CLI (`WASMTIME_BIN`, else the Makefile's install in the tools cache).
 pub fn wasmtime_bin() -> PathBuf {
     let default = std::env::var("HOME")
@@ -142,7 +185,7 @@ impl Host {
         env: &[(&str, &str)],
     ) -> Host {
         let mut host = Host::launch(components, extra_args, env);
-        host.wait_for_log(" ready ", Duration::from_secs(60));
+        host.wait_until_ready(Duration::from_secs(60));
         host
     }
 
@@ -163,7 +206,8 @@ impl Host {
             .env("RUST_LOG", "info")
             .envs(env.iter().copied());
         let mut host = Host::spawn(command, Stream::Stdout, dir);
-        let listening = host.wait_for_log("MCP endpoint at /mcp", Duration::from_secs(10));
+        // Listening on port 0, the host says where only in its log.
+        let listening = host.wait_for_line("MCP endpoint at /mcp", Duration::from_secs(10));
         let addr = listening.split("addr=").nth(1).expect("the listen line names the address");
         host.addr = addr.trim().parse().expect("a socket address");
         host
@@ -179,7 +223,8 @@ impl Host {
         }
         command.arg(wasm);
         let mut host = Host::spawn(command, Stream::Stderr, tempfile::tempdir().expect("temp dir"));
-        let serving = host.wait_for_log("Serving HTTP on http://", Duration::from_secs(60));
+        // Listening on port 0, `wasmtime serve` says where only in its log.
+        let serving = host.wait_for_line("Serving HTTP on http://", Duration::from_secs(60));
         let addr = serving.split("http://").nth(1).expect("the line names the address");
         host.addr = addr.trim().trim_end_matches('/').parse().expect("a socket address");
         host
@@ -211,22 +256,85 @@ impl Host {
         }
     }
 
-    /// Waits for a log line containing `needle` and returns it.
-    pub fn wait_for_log(&mut self, needle: &str, limit: Duration) -> String {
+    /// Waits for the server to log a line containing `needle`, and returns it.
+    fn wait_for_line(&mut self, needle: &str, limit: Duration) -> String {
         let started = Instant::now();
         loop {
-            if let Some(line) = self.log.lock().expect("log lock").iter().find(|l| l.contains(needle)) {
-                return line.clone();
+            if let Some(line) = self.find_line(needle) {
+                return line;
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("the server exited ({status}); log:\n{}", self.log_text());
-            }
+            self.assert_running();
             assert!(
                 started.elapsed() < limit,
                 "no log line {needle:?} within {limit:?}; log:\n{}",
                 self.log_text()
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn find_line(&self, needle: &str) -> Option<String> {
+        self.log.lock().expect("log lock").iter().find(|l| l.contains(needle)).cloned()
+    }
+
+    fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("the server exited ({status}); log:\n{}", self.log_text());
+        }
+    }
+
+    /// Asserts that the host logged a line containing `needle` (as it does
+    /// before the event can be observed, or as the answer leaves); returns the
+    /// line. It may still be on its way through the pipe, hence the grace.
+    pub fn logged(&self, needle: &str) -> String {
+        let deadline = Instant::now() + LOG_GRACE;
+        loop {
+            if let Some(line) = self.find_line(needle) {
+                return line;
+            }
+            assert!(Instant::now() < deadline, "nothing logged with {needle:?}; log:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits until the first scan of the components is done and none of them
+    /// is still loading, as `/status` shows: every component serves or is refused.
+    fn wait_until_ready(&mut self, limit: Duration) {
+        let started = Instant::now();
+        loop {
+            let status = get_blocking(self.addr, "/status").map(|body| serde_json::from_str(&body));
+            if let Some(Ok(status)) = &status
+                && is_ready(status)
+            {
+                return;
+            }
+            self.assert_running();
+            assert!(
+                started.elapsed() < limit,
+                "not ready within {limit:?}: {status:?}; log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The host's `/status`.
+    pub async fn status(&self) -> Value {
+        let reply = self.send("GET", "/status", &[], Vec::new()).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.json()
+    }
+
+    /// Polls `/status` until `check` holds for the component's entry; returns the entry.
+    pub async fn wait_for(&self, name: &str, limit: Duration, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let status = self.status().await;
+            if check(&status["components"][name]) {
+                return status["components"][name].clone();
+            }
+            assert!(Instant::now() < deadline, "{name} never matched within {limit:?}: {status:#}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

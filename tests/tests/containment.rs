@@ -110,7 +110,7 @@ async fn many_memories_count_against_memory_mb() {
     // Eight more core modules, each with a 16 MiB memory it fills at start:
     // each within `memory_mb = 16`, together eight times over.
     let wasm = alter::with_memories(&std::fs::read(rogue_wasm()).unwrap(), 8, 256);
-    let mut host = start_with("hoarder", &wasm, &policy("http://127.0.0.1:9"));
+    let host = start_with("hoarder", &wasm, &policy("http://127.0.0.1:9"));
     let baseline = host.rss();
     let (_, peak) = peak_rss(&host, async {
         for _ in 0..8 {
@@ -120,7 +120,8 @@ async fn many_memories_count_against_memory_mb() {
     })
     .await;
     eprintln!("8 memories of 16 MiB: host peak +{} MiB", peak.saturating_sub(baseline) / MIB);
-    host.wait_for_log("component refused", Duration::from_secs(5));
+    let hoarder = host.status().await["components"]["hoarder"].clone();
+    assert!(hoarder["refused"].is_object(), "{hoarder}");
     assert!(peak < baseline + 48 * MIB, "peak +{} MiB", (peak - baseline) / MIB);
 }
 
@@ -200,7 +201,7 @@ async fn modern_call(host: &Host, name: &str, arguments: Value) -> mcp_e2e::harn
 
 #[tokio::test]
 async fn every_path_to_the_client_is_within_max_result_bytes() {
-    let mut host = start();
+    let host = start();
     let limit = 1 << 20;
     // Events: 8 MiB of logs, 64 KiB each; at most the limit reaches the client.
     let reply = modern_call(&host, "log_flood", json!({"bytes": 8 << 20})).await;
@@ -208,7 +209,7 @@ async fn every_path_to_the_client_is_within_max_result_bytes() {
     eprintln!("log flood: {} bytes, {logs} log events reached the client", reply.body.len());
     assert!(reply.body.len() <= limit + 4096, "{} bytes of events", reply.body.len());
     assert!(logs >= 10, "events within the budget still arrive");
-    host.wait_for_log("events dropped", Duration::from_secs(5));
+    host.logged("events dropped");
 
     // A result of 300,000 control characters: 300 KB lifted, 1.8 MB as JSON.
     let result = host.call("escapes", json!({"chars": 300_000})).await;
@@ -229,7 +230,7 @@ async fn every_path_to_the_client_is_within_max_result_bytes() {
         .await;
     assert!(reply.body.len() < 4096, "{} bytes of contents", reply.body.len());
     assert_eq!(reply.json()["error"]["code"], -32603, "{}", reply.body);
-    host.wait_for_log("component stopped at its limit", Duration::from_secs(5));
+    host.logged("component stopped at its limit");
 }
 
 #[tokio::test]
@@ -237,10 +238,10 @@ async fn names_from_an_altered_binary_reach_the_log_escaped_on_one_line() {
     let forged = "2026-12-03T00:00:00.000000Z ERROR mcp_host: forged by the component";
     let name = format!("trap\n{forged}\n{}", "x".repeat(4096));
     let wasm = alter::rename_functions(&std::fs::read(rogue_wasm()).unwrap(), &name);
-    let mut host = start_with("rogue", &wasm, &policy("http://127.0.0.1:9"));
+    let host = start_with("rogue", &wasm, &policy("http://127.0.0.1:9"));
     let reply = host.rpc("resources/read", json!({"uri": "rogue://trap"})).await;
     assert_eq!(reply["error"]["code"], -32603, "{reply}");
-    let failed = host.wait_for_log("component failed", Duration::from_secs(5));
+    let failed = host.logged("component failed");
     assert!(failed.contains("forged by the component"), "the names are in the line: {failed}");
     for line in host.log_text().lines() {
         assert!(!line.starts_with(forged), "a forged log line: {line}");

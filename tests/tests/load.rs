@@ -28,25 +28,6 @@ fn put_component(host: &Host, name: &str, wasm: &Path, policy: &str) {
     put(host, &format!("{name}.wasm"), &std::fs::read(wasm).expect("component"));
 }
 
-async fn status(host: &Host) -> Value {
-    let reply = host.send("GET", "/status", &[], Vec::new()).await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.json()
-}
-
-/// Polls `/status` until `check` holds for the component's entry.
-async fn wait_for(host: &Host, name: &str, limit: Duration, check: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let status = status(host).await;
-        if check(&status["components"][name]) {
-            return status["components"][name].clone();
-        }
-        assert!(Instant::now() < deadline, "{name} never matched within {limit:?}: {status:#}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn refusal(entry: &Value) -> &str {
     entry["refused"]["error"].as_str().unwrap_or_else(|| panic!("not refused: {entry}"))
 }
@@ -82,10 +63,10 @@ async fn a_stalling_component_holds_up_no_other_on_a_fresh_host() {
     );
     assert!(served < Duration::from_secs(10), "{served:?}");
 
-    let hang = wait_for(&host, "hang", Duration::from_secs(10), |c| c["refused"].is_object()).await;
+    let hang = host.wait_for("hang", Duration::from_secs(10), |c| c["refused"].is_object()).await;
     assert_eq!(refusal(&hang), "list-prompts did not return within 1000 ms (limits.timeout_ms)");
     assert!(hang["serving"].is_null(), "{hang}");
-    let spin = &status(&host).await["components"]["spin"];
+    let spin = &host.status().await["components"]["spin"];
     assert!(spin["loading"].is_string() && spin["serving"].is_null(), "{spin}");
     let tools = host.rpc("tools/list", json!({})).await;
     assert_eq!(tools["result"]["tools"][0]["name"], "get_current_weather", "{tools}");
@@ -99,17 +80,17 @@ async fn a_running_host_keeps_swapping_while_a_component_stalls() {
     assert_eq!(text(&host.call("which_version", json!({})).await), "version 1");
 
     put_component(&host, "spin", &atload_wasm("spin-tools"), "[limits]\ntimeout_ms = 10000\n");
-    wait_for(&host, "spin", Duration::from_secs(5), |c| c["loading"].is_string()).await;
+    host.wait_for("spin", Duration::from_secs(5), |c| c["loading"].is_string()).await;
     put(&host, "versioned.wasm", &std::fs::read(versioned_wasm(2)).unwrap());
     let deadline = Instant::now() + COMPILE_BOUND;
     while text(&host.call("which_version", json!({})).await) != "version 2" {
         assert!(Instant::now() < deadline, "v2 never went live:\n{}", host.log_text());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let spin = &status(&host).await["components"]["spin"];
+    let spin = &host.status().await["components"]["spin"];
     assert!(spin["loading"].is_string(), "v2 went live only once the stall ended: {spin}");
 
-    let spin = wait_for(&host, "spin", Duration::from_secs(20), |c| c["refused"].is_object()).await;
+    let spin = host.wait_for("spin", Duration::from_secs(20), |c| c["refused"].is_object()).await;
     assert_eq!(refusal(&spin), "list-tools did not return within 10000 ms (limits.timeout_ms)");
     assert_eq!(text(&host.call("which_version", json!({})).await), "version 2");
 }
@@ -135,7 +116,7 @@ async fn bad_catalogs_policies_and_files_are_refused_and_shown() {
         // Room for every component's default 32 instances, even while all of them load.
         &["--poll-interval-ms", "200", "--max-instances", "256"],
     );
-    let entries = status(&host).await["components"].clone();
+    let entries = host.status().await["components"].clone();
     assert_eq!(refusal(&entries["duplicate"]), "the component lists tool \"twice\" more than once");
     let huge = refusal(&entries["huge"]);
     assert!(huge.starts_with("the component's catalog is 41943"), "{huge}");
@@ -154,14 +135,14 @@ async fn bad_catalogs_policies_and_files_are_refused_and_shown() {
 
     // A policy that is not text: refused and shown; the version loaded before keeps serving.
     put(&host, "binary.toml", b"\xff\xfe not UTF-8");
-    let binary = wait_for(&host, "binary", Duration::from_secs(10), |c| c["refused"].is_object()).await;
+    let binary = host.wait_for("binary", Duration::from_secs(10), |c| c["refused"].is_object()).await;
     assert!(refusal(&binary).contains("binary.toml is not UTF-8"), "{binary}");
     assert!(binary["serving"].is_object(), "{binary}");
 
     // An oversized component: refused by its size, and not read again at every scan.
     let path = host.components_dir().join("big.wasm");
     std::fs::File::create(&path).unwrap().set_len(65 << 20).unwrap();
-    let big = wait_for(&host, "big", Duration::from_secs(10), |c| c["refused"].is_object()).await;
+    let big = host.wait_for("big", Duration::from_secs(10), |c| c["refused"].is_object()).await;
     assert_eq!(refusal(&big), format!("big.wasm is {} bytes; at most {} are accepted", 65 << 20, 64 << 20));
     let read = || {
         let io = std::fs::read_to_string(format!("/proc/{}/io", host.pid())).unwrap();
@@ -169,8 +150,8 @@ async fn bad_catalogs_policies_and_files_are_refused_and_shown() {
     };
     let before = read();
     // `last_scan` is in seconds: two seconds of scans, every 200 ms.
-    let since = status(&host).await["last_scan"].as_u64().unwrap();
-    while status(&host).await["last_scan"].as_u64().unwrap() < since + 2 {
+    let since = host.status().await["last_scan"].as_u64().unwrap();
+    while host.status().await["last_scan"].as_u64().unwrap() < since + 2 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let read_since = read() - before;
@@ -180,7 +161,7 @@ async fn bad_catalogs_policies_and_files_are_refused_and_shown() {
 
 /// The entries of `/status` that say who serves and who is refused, and why.
 async fn ownership(host: &Host) -> Value {
-    let components = status(host).await["components"].as_object().unwrap().clone();
+    let components = host.status().await["components"].as_object().unwrap().clone();
     components
         .into_iter()
         .map(|(name, c)| (name, json!({"serving": c["serving"]["sha256"], "refused": c["refused"]["error"]})))
@@ -206,7 +187,7 @@ async fn name_ownership_is_the_same_on_fresh_and_running_hosts() {
             .map(|b| format!("{b:02x}"))
             .collect::<String>()
     };
-    wait_for(&running, "first", COMPILE_BOUND, |c| c["serving"]["sha256"] == sha(&v2)).await;
+    running.wait_for("first", COMPILE_BOUND, |c| c["serving"]["sha256"] == sha(&v2)).await;
     assert_eq!(text(&running.call("which_version", json!({})).await), "version 2");
     let fresh = Host::start(&[("first", &v2, ""), ("second", &v1, "")], &poll);
     assert_eq!(ownership(&running).await, ownership(&fresh).await);
@@ -215,7 +196,7 @@ async fn name_ownership_is_the_same_on_fresh_and_running_hosts() {
     // A newcomer whose name sorts first takes the name on every host alike.
     let running = Host::start(&[("weather", &weather_wasm(), &weather)], &poll);
     put_component(&running, "aaa", &clash, "");
-    wait_for(&running, "aaa", COMPILE_BOUND, |c| c["serving"].is_object()).await;
+    running.wait_for("aaa", COMPILE_BOUND, |c| c["serving"].is_object()).await;
     let fresh = Host::start(&[("weather", &weather_wasm(), &weather), ("aaa", &clash, "")], &poll);
     let owners = ownership(&running).await;
     assert_eq!(owners, ownership(&fresh).await);
@@ -244,7 +225,7 @@ async fn the_instance_pool_is_shared_out_and_never_starves_a_component() {
     // Four spinning calls would take the whole pool: refused at load instead.
     put_component(&host, "hog", &hostile_wasm(), &hog(4));
     let entry =
-        wait_for(&host, "hog", COMPILE_BOUND, |c| !c["refused"].is_null() || !c["serving"].is_null()).await;
+        host.wait_for("hog", COMPILE_BOUND, |c| !c["refused"].is_null() || !c["serving"].is_null()).await;
     let failures = weather_under_spins(&host).await.0;
     assert_eq!(failures, 0, "weather calls failed while the hog spun");
     assert_eq!(
@@ -255,17 +236,17 @@ async fn the_instance_pool_is_shared_out_and_never_starves_a_component() {
 
     // Within its share, the hog's extra calls are "busy", and weather never fails.
     put(&host, "hog.toml", hog(2).as_bytes());
-    wait_for(&host, "hog", COMPILE_BOUND, |c| c["serving"].is_object()).await;
+    host.wait_for("hog", COMPILE_BOUND, |c| c["serving"].is_object()).await;
     let (failures, busy) = weather_under_spins(&host).await;
     println!("pool of 4, weather 2 + hog 2, 4 spinning calls: {failures} weather failures, {busy} busy");
     assert_eq!((failures, busy), (0, 2));
 
     // Refused for capacity only: goes live, unchanged, once capacity frees.
     put_component(&host, "extra", &atload_wasm("ok"), "[limits]\nmax_concurrent = 1\n");
-    let extra = wait_for(&host, "extra", COMPILE_BOUND, |c| c["refused"].is_object()).await;
+    let extra = host.wait_for("extra", COMPILE_BOUND, |c| c["refused"].is_object()).await;
     assert!(refusal(&extra).starts_with("not enough capacity"), "{extra}");
     std::fs::remove_file(host.components_dir().join("weather.wasm")).unwrap();
-    wait_for(&host, "extra", Duration::from_secs(10), |c| c["serving"].is_object()).await;
+    host.wait_for("extra", Duration::from_secs(10), |c| c["serving"].is_object()).await;
     assert_eq!(text(&host.call("atload_ok", json!({})).await), "atload ok");
 }
 
@@ -285,6 +266,7 @@ async fn weather_under_spins(host: &Host) -> (usize, usize) {
                 println!("weather failed: {result}");
                 failures += 1;
             }
+            // Spread over the spins' time limit.
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         failures

@@ -64,6 +64,7 @@ async fn gets_are_cached_only_when_the_policy_opts_in() {
     call_ok(&cached, -8.0, 20.0).await;
     call_ok(&cached, -8.0, 20.0).await;
     assert_eq!(hits(&api, "-8"), 1, "fresh for max-age=1");
+    // The scenario: max-age runs out.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     call_ok(&cached, -8.0, 20.0).await;
     assert_eq!(hits(&api, "-8"), 2, "stale after max-age=1");

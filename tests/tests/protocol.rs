@@ -238,13 +238,13 @@ async fn batches_for_2025_03_26() {
 
 #[tokio::test]
 async fn every_request_is_logged_with_method_target_duration_and_outcome() {
-    let mut host = start();
+    let host = start();
     host.call_weather(52.52, 13.41).await;
-    let line = host.wait_for_log("method=tools/call", std::time::Duration::from_secs(5));
+    let line = host.logged("method=tools/call");
     for needle in ["target=\"get_current_weather\"", "ms=", "outcome=\"ok\""] {
         assert!(line.contains(needle), "{needle} in {line}");
     }
     host.rpc("tools/call", json!({"name":"missing"})).await;
-    let line = host.wait_for_log("target=\"missing\"", std::time::Duration::from_secs(5));
+    let line = host.logged("target=\"missing\"");
     assert!(line.contains("outcome=\"error -32602\""), "{line}");
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt as _;
 use mcp_e2e::harness::{Host, node_bin, repo, versioned_wasm};
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 const CLIENTS: usize = 32;
@@ -114,25 +114,11 @@ impl Load {
     }
 }
 
-/// Polls `/status` until `check` holds for the component's entry.
-async fn wait_for_status(host: &Host, name: &str, limit: Duration, check: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let status = host.send("GET", "/status", &[], Vec::new()).await.json();
-        if check(&status["components"][name]) {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "status never matched within {limit:?}: {status:#}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// The whole scenario; `v1` is live when it starts.
 async fn swap_under_load(host: Arc<Host>, store: &impl Store) {
     let v1 = std::fs::read(versioned_wasm(1)).expect("v1");
     let v2 = std::fs::read(versioned_wasm(2)).expect("v2");
-    wait_for_status(&host, "versioned", Duration::from_secs(30), |c| c["serving"]["sha256"] == sha256(&v1))
-        .await;
+    host.wait_for("versioned", Duration::from_secs(30), |c| c["serving"]["sha256"] == sha256(&v1)).await;
 
     // A session with its stream open, to be told when the tools change.
     let init = host
@@ -151,6 +137,7 @@ async fn swap_under_load(host: Arc<Host>, store: &impl Store) {
 
     let load = Load::start(host.clone());
     load.first("version 1", Duration::from_secs(10)).await;
+    // The scenario: each version serves the load for a while (sleeps below too).
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     // v2: answers switch within the poll interval plus compile time.
@@ -163,12 +150,10 @@ async fn swap_under_load(host: Arc<Host>, store: &impl Store) {
     // A broken v3 is refused and reported; v2 keeps serving.
     let broken = b"\0asm\x0d\0\x01\0 not a component".to_vec();
     store.put("versioned.wasm", &broken).await;
-    let status = wait_for_status(&host, "versioned", Duration::from_secs(10), |c| {
-        c["refused"]["sha256"] == sha256(&broken)
-    })
-    .await;
-    let entry = &status["components"]["versioned"];
-    assert_eq!(entry["serving"]["sha256"], sha256(&v2), "{status:#}");
+    let entry = host
+        .wait_for("versioned", Duration::from_secs(10), |c| c["refused"]["sha256"] == sha256(&broken))
+        .await;
+    assert_eq!(entry["serving"]["sha256"], sha256(&v2), "{entry:#}");
     assert!(
         entry["refused"]["error"].as_str().unwrap().contains("not a valid WASI 0.2 component"),
         "{entry}"
@@ -178,12 +163,9 @@ async fn swap_under_load(host: Arc<Host>, store: &impl Store) {
     // A valid component whose digest its policy does not pin is refused too.
     store.put("versioned.toml", format!("sha256 = \"{}\"\n", sha256(&v2)).as_bytes()).await;
     store.put("versioned.wasm", &v1).await;
-    let status = wait_for_status(&host, "versioned", Duration::from_secs(10), |c| {
-        c["refused"]["sha256"] == sha256(&v1)
-    })
-    .await;
-    let entry = &status["components"]["versioned"];
-    assert_eq!(entry["serving"]["sha256"], sha256(&v2), "{status:#}");
+    let entry =
+        host.wait_for("versioned", Duration::from_secs(10), |c| c["refused"]["sha256"] == sha256(&v1)).await;
+    assert_eq!(entry["serving"]["sha256"], sha256(&v2), "{entry:#}");
     assert!(entry["refused"]["error"].as_str().unwrap().contains("pins sha256"), "{entry}");
     tokio::time::sleep(Duration::from_secs(2)).await;
 
@@ -231,7 +213,7 @@ async fn swap_under_load(host: Arc<Host>, store: &impl Store) {
     assert_eq!(list["result"]["tools"], json!([]), "{list}");
     let call = host.rpc("tools/call", json!({"name":"which_version","arguments":{}})).await;
     assert!(call["error"]["message"].as_str().unwrap_or_default().contains("which_version"), "{call}");
-    let status = host.send("GET", "/status", &[], Vec::new()).await.json();
+    let status = host.status().await;
     assert_eq!(status["components"], json!({}), "{status:#}");
 }
 
@@ -264,14 +246,14 @@ async fn a_name_clash_is_refused_until_the_name_is_free() {
         &[("first", &versioned_wasm(1), ""), ("second", &versioned_wasm(2), "")],
         &["--poll-interval-ms", "300"],
     );
-    let status = wait_for_status(&host, "second", Duration::from_secs(5), |c| !c["refused"].is_null()).await;
-    let error = status["components"]["second"]["refused"]["error"].as_str().unwrap();
+    let second = host.wait_for("second", Duration::from_secs(5), |c| !c["refused"].is_null()).await;
+    let error = second["refused"]["error"].as_str().unwrap();
     assert_eq!(error, "component second: tool \"which_version\" is already offered by component first");
-    assert!(status["components"]["second"]["serving"].is_null());
+    assert!(second["serving"].is_null());
     assert_eq!(mcp_e2e::harness::text(&host.call("which_version", json!({})).await), "version 1");
 
     FolderStore(host.components_dir().to_owned()).delete("first.wasm").await;
-    wait_for_status(&host, "second", Duration::from_secs(10), |c| c["serving"].is_object()).await;
+    host.wait_for("second", Duration::from_secs(10), |c| c["serving"].is_object()).await;
     assert_eq!(mcp_e2e::harness::text(&host.call("which_version", json!({})).await), "version 2");
 }
 
@@ -285,24 +267,24 @@ async fn compiled_components_are_cached_across_restarts() {
     let components: Vec<(&str, &Path, &str)> =
         components.iter().map(|(n, p)| (*n, p.as_path(), "")).collect();
 
-    let mut cold = Host::start(&components, &args);
-    let line = cold.wait_for_log("component loaded", Duration::from_secs(5));
+    let cold = Host::start(&components, &args);
+    let line = cold.logged("component loaded");
     assert!(line.contains("cached=false"), "{line}");
     drop(cold);
     let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(files.len(), 1, "{files:?}");
     assert!(files[0].to_str().unwrap().ends_with(".cwasm"));
 
-    let mut warm = Host::start(&components, &args);
-    let line = warm.wait_for_log("component loaded", Duration::from_secs(5));
+    let warm = Host::start(&components, &args);
+    let line = warm.logged("component loaded");
     assert!(line.contains("cached=true"), "{line}");
     assert_eq!(mcp_e2e::harness::text(&warm.call("which_version", json!({})).await), "version 1");
     drop(warm);
 
     // A damaged file is noticed, replaced, and costs only a compile.
     std::fs::write(&files[0], b"not compiled code").unwrap();
-    let mut repaired = Host::start(&components, &args);
-    let line = repaired.wait_for_log("component loaded", Duration::from_secs(5));
+    let repaired = Host::start(&components, &args);
+    let line = repaired.logged("component loaded");
     assert!(line.contains("cached=false"), "{line}");
     assert_eq!(mcp_e2e::harness::text(&repaired.call("which_version", json!({})).await), "version 1");
 }
@@ -432,7 +414,7 @@ async fn swaps_from_a_blob_container_under_load() {
             ("MCP_COMPONENTS_CONTAINER", "components"),
         ],
     );
-    assert!(host.log_text().contains("blob container components"), "{}", host.log_text());
+    host.logged("blob container components");
     swap_under_load(Arc::new(host), &store).await;
 }
 
@@ -447,19 +429,19 @@ async fn a_container_overrides_the_folder_and_its_outage_leaves_the_folder_servi
     let host =
         Host::start_with_env(&[("versioned", &versioned_wasm(1), "")], &["--poll-interval-ms", "300"], &env);
     let v2 = sha256(&std::fs::read(versioned_wasm(2)).unwrap());
-    wait_for_status(&host, "versioned", Duration::from_secs(10), |c| c["serving"]["sha256"] == v2).await;
+    host.wait_for("versioned", Duration::from_secs(10), |c| c["serving"]["sha256"] == v2).await;
     assert_eq!(mcp_e2e::harness::text(&host.call("which_version", json!({})).await), "version 2");
 
     // Taken out of the container: the folder's version serves again.
     store.delete("versioned.wasm").await;
     let v1 = sha256(&std::fs::read(versioned_wasm(1)).unwrap());
-    wait_for_status(&host, "versioned", Duration::from_secs(10), |c| c["serving"]["sha256"] == v1).await;
+    host.wait_for("versioned", Duration::from_secs(10), |c| c["serving"]["sha256"] == v1).await;
 
     // Storage down: the error is reported, and nothing stops serving.
     drop(azurite);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let status = host.send("GET", "/status", &[], Vec::new()).await.json();
+        let status = host.status().await;
         if status["scan_error"].is_string() {
             assert!(
                 status["scan_error"].as_str().unwrap().contains("listing the components container"),

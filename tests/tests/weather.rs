@@ -234,14 +234,14 @@ async fn a_destination_outside_the_policy_is_refused() {
     let policy = format!(
         "[outbound]\nallow = [\"api.open-meteo.com\"]\n[env]\nvars = {{ OPEN_METEO_URL = \"{api}\" }}\n"
     );
-    let mut host = Host::start(&[("weather", &weather_wasm(), &policy)], &[]);
+    let host = Host::start(&[("weather", &weather_wasm(), &policy)], &[]);
     let before = fake::shared().requests.lock().unwrap().len();
     let message = tool_error(&host, json!({"latitude": 48.1, "longitude": 11.6})).await;
     assert!(message.contains("policy does not allow"), "{message}");
     let reached =
         fake::shared().requests.lock().unwrap()[before..].iter().any(|r| r.contains("latitude=48.1&"));
     assert!(!reached, "the denied request never left the host");
-    host.wait_for_log("outbound request denied", std::time::Duration::from_secs(5));
+    host.logged("outbound request denied");
 }
 
 #[tokio::test]
