@@ -142,11 +142,10 @@ pub const JSON_AND_SSE: &str = "application/json, text/event-stream";
 /// How long a line the host logged may take to reach [`Host::logged`].
 const LOG_GRACE: Duration = Duration::from_secs(5);
 
-/// Whether a `/status` says the host is ready: its components were scanned
-/// once and none is loading.
+/// Whether a `/status` says the host is ready: every source was scanned once
+/// and each load that scan started has ended.
 fn is_ready(status: &Value) -> bool {
-    let components = status["components"].as_object();
-    !status["last_scan"].is_null() && components.is_some_and(|c| c.values().all(|c| c["loading"].is_null()))
+    status["ready"] == true
 }
 
 /// `GET path` on a connection of its own, without an async runtime (tests

@@ -76,22 +76,16 @@ impl Catalog {
             }
         }
         let index = self.components.len();
-        for tool in &component.tools {
-            self.tool_owner.insert(tool.name.clone(), index);
-            self.tools.push(serde_json::to_value(tool)?);
-        }
-        for prompt in &component.prompts {
-            self.prompt_owner.insert(prompt.name.clone(), index);
-            self.prompts.push(serde_json::to_value(prompt)?);
-        }
-        for resource in &component.resources {
-            self.resource_owner.insert(resource.uri.clone(), index);
-            self.resources.push(serde_json::to_value(resource)?);
-        }
-        for template in &component.templates {
-            self.template_owner.insert(template.uri_template.clone(), index);
-            self.templates.push(serde_json::to_value(template)?);
-        }
+        register(&mut self.tool_owner, &mut self.tools, &component.tools, |t| &t.name, index)?;
+        register(&mut self.prompt_owner, &mut self.prompts, &component.prompts, |p| &p.name, index)?;
+        register(&mut self.resource_owner, &mut self.resources, &component.resources, |r| &r.uri, index)?;
+        register(
+            &mut self.template_owner,
+            &mut self.templates,
+            &component.templates,
+            |t| &t.uri_template,
+            index,
+        )?;
         self.components.push(component);
         Ok(())
     }
@@ -130,6 +124,21 @@ impl Catalog {
                 .or_else(|| self.resource_owner(uri)),
         }
     }
+}
+
+/// Records `index` as the owner of each item's name, and lists the item.
+fn register<T: serde::Serialize>(
+    owners: &mut HashMap<String, usize>,
+    listed: &mut Vec<Value>,
+    items: &[T],
+    name: fn(&T) -> &String,
+    index: usize,
+) -> anyhow::Result<()> {
+    for item in items {
+        owners.insert(name(item).clone(), index);
+        listed.push(serde_json::to_value(item)?);
+    }
+    Ok(())
 }
 
 fn implementation() -> Implementation {

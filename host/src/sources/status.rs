@@ -10,6 +10,8 @@ use serde::Serialize;
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Status {
     pub source: String,
+    /// Whether the first scan of every source and its loads have ended.
+    pub ready: bool,
     /// Unix seconds of the last scan that read the source.
     pub last_scan: Option<u64>,
     /// Why the last scan could not read the source, if it could not.

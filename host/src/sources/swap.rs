@@ -311,6 +311,7 @@ impl State {
             self.publish_catalog();
         }
         self.ready = true;
+        self.status.lock().expect("no panics while locked").ready = true;
         let catalog = self.publish.borrow().clone().expect("published");
         tracing::info!(components = catalog.components().len(), tools = catalog.tools.len(), "ready");
     }
