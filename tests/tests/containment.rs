@@ -96,6 +96,9 @@ async fn what_a_call_makes_the_host_hold_is_bounded_and_freed() {
             mib(baseline)
         );
         assert!(after < baseline + 16 * MIB, "{tool}: {} MiB stayed", mib(after - baseline));
+        if tool == "fields" {
+            assert!(text(&last).contains("HTTP fields larger than the limit (16 KiB)"), "{last}");
+        }
         if tool == "handles" {
             // 100,000 handles against 256 entries (16 MiB): the message names the limit.
             assert!(text(&last).contains("more than 256 host resources"), "{last}");

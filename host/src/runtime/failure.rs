@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use wasmtime::Trap;
 use wasmtime::component::ResourceTableError;
+use wasmtime_wasi_http::FieldMapError;
 
+use super::limits::FIELD_SIZE_LIMIT;
 use crate::policy::Policy;
 
 #[derive(Debug)]
@@ -21,6 +23,8 @@ pub enum Failure {
     /// The host held as many resources for the instance as `limits.memory_mb`
     /// allows (one per 64 KiB).
     TooManyResources { limit: usize, limit_mb: usize },
+    /// One `wasi:http` fields set grew past the host's size limit.
+    FieldsTooLarge { limit: usize },
     /// The answer is larger than `limits.max_result_bytes`.
     Oversized { size: usize, limit: usize },
     /// Trapped or failed otherwise.
@@ -33,11 +37,18 @@ impl Failure {
         let table_full = error.chain().any(|cause| {
             matches!(cause.downcast_ref::<ResourceTableError>(), Some(ResourceTableError::Full))
         });
+        let fields_full = error.chain().any(|cause| {
+            matches!(
+                cause.downcast_ref::<FieldMapError>(),
+                Some(FieldMapError::TotalSizeTooBig | FieldMapError::TooManyFields)
+            )
+        });
         let limit_mb = policy.memory_bytes >> 20;
         match error.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => Failure::TimedOut(policy.call_timeout),
             _ if memory_hit => Failure::OutOfMemory { limit_mb },
             _ if table_full => Failure::TooManyResources { limit: resources, limit_mb },
+            _ if fields_full => Failure::FieldsTooLarge { limit: FIELD_SIZE_LIMIT },
             _ => Failure::Crashed(error),
         }
     }
@@ -48,6 +59,7 @@ impl Failure {
             Failure::Busy { .. } => "limits.max_concurrent",
             Failure::TimedOut(_) => "limits.timeout_ms",
             Failure::OutOfMemory { .. } | Failure::TooManyResources { .. } => "limits.memory_mb",
+            Failure::FieldsTooLarge { .. } => "host: wasi:http fields size",
             Failure::Oversized { .. } => "limits.max_result_bytes",
             Failure::Crashed(_) => "none",
         }
@@ -78,6 +90,11 @@ impl fmt::Display for Failure {
             Failure::TooManyResources { limit, limit_mb } => write!(
                 f,
                 "The tool held more than {limit} host resources (the limit for {limit_mb} MiB of memory) and was stopped."
+            ),
+            Failure::FieldsTooLarge { limit } => write!(
+                f,
+                "The tool made HTTP fields larger than the limit ({} KiB) and was stopped.",
+                limit >> 10
             ),
             Failure::Oversized { size, limit } => {
                 write!(f, "The tool's answer ({size} bytes) is larger than the limit ({limit} bytes).")
