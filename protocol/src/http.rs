@@ -43,6 +43,16 @@ impl HttpResponse {
         }
     }
 
+    /// A call's only message: JSON when the client accepts it (or the status
+    /// is not 200), else a one-event SSE stream.
+    pub fn answer(status: u16, reply: &Value, json_ok: bool) -> Self {
+        if json_ok || status != 200 {
+            Self::json(status, reply)
+        } else {
+            Self { status, headers: sse_headers(), body: sse_event(reply) }
+        }
+    }
+
     /// A JSON-RPC error outside any request (`id: null`) with an HTTP status.
     pub fn rpc_error(status: u16, error: &RpcError) -> Self {
         Self::json(status, &jsonrpc::failure(&Value::Null, error))

@@ -27,6 +27,42 @@ pub enum LogLevel {
     Emergency,
 }
 
+/// Defines `log_level` and `wit_log_level`, the conversions between
+/// [`LogLevel`] and a WIT binding's `log-level` enum (wasmtime's bindgen in the
+/// host, wit-bindgen in guests), which name the same eight cases.
+#[macro_export]
+macro_rules! log_level_conversions {
+    ($vis:vis $wit:ty) => {
+        $vis fn log_level(level: $wit) -> $crate::LogLevel {
+            type Wit = $wit;
+            match level {
+                Wit::Debug => $crate::LogLevel::Debug,
+                Wit::Info => $crate::LogLevel::Info,
+                Wit::Notice => $crate::LogLevel::Notice,
+                Wit::Warning => $crate::LogLevel::Warning,
+                Wit::Error => $crate::LogLevel::Error,
+                Wit::Critical => $crate::LogLevel::Critical,
+                Wit::Alert => $crate::LogLevel::Alert,
+                Wit::Emergency => $crate::LogLevel::Emergency,
+            }
+        }
+
+        $vis fn wit_log_level(level: $crate::LogLevel) -> $wit {
+            type Wit = $wit;
+            match level {
+                $crate::LogLevel::Debug => Wit::Debug,
+                $crate::LogLevel::Info => Wit::Info,
+                $crate::LogLevel::Notice => Wit::Notice,
+                $crate::LogLevel::Warning => Wit::Warning,
+                $crate::LogLevel::Error => Wit::Error,
+                $crate::LogLevel::Critical => Wit::Critical,
+                $crate::LogLevel::Alert => Wit::Alert,
+                $crate::LogLevel::Emergency => Wit::Emergency,
+            }
+        }
+    };
+}
+
 impl LogLevel {
     pub fn parse(text: &str) -> Option<Self> {
         serde_json::from_value(Value::String(text.to_owned())).ok()

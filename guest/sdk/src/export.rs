@@ -193,31 +193,7 @@ fn json(value: impl serde::Serialize) -> String {
     serde_json::to_string(&value).expect("JSON values always serialize")
 }
 
-fn log_level(level: wit::LogLevel) -> p::LogLevel {
-    match level {
-        wit::LogLevel::Debug => p::LogLevel::Debug,
-        wit::LogLevel::Info => p::LogLevel::Info,
-        wit::LogLevel::Notice => p::LogLevel::Notice,
-        wit::LogLevel::Warning => p::LogLevel::Warning,
-        wit::LogLevel::Error => p::LogLevel::Error,
-        wit::LogLevel::Critical => p::LogLevel::Critical,
-        wit::LogLevel::Alert => p::LogLevel::Alert,
-        wit::LogLevel::Emergency => p::LogLevel::Emergency,
-    }
-}
-
-fn wit_log_level(level: p::LogLevel) -> wit::LogLevel {
-    match level {
-        p::LogLevel::Debug => wit::LogLevel::Debug,
-        p::LogLevel::Info => wit::LogLevel::Info,
-        p::LogLevel::Notice => wit::LogLevel::Notice,
-        p::LogLevel::Warning => wit::LogLevel::Warning,
-        p::LogLevel::Error => wit::LogLevel::Error,
-        p::LogLevel::Critical => wit::LogLevel::Critical,
-        p::LogLevel::Alert => wit::LogLevel::Alert,
-        p::LogLevel::Emergency => wit::LogLevel::Emergency,
-    }
-}
+mcp_protocol::log_level_conversions!(wit::LogLevel);
 
 fn tool(tool: p::Tool) -> wit::Tool {
     wit::Tool {

@@ -180,15 +180,7 @@ fn stream_call(
                         let _ = OutgoingBody::finish(outgoing, None);
                     }
                     None => {
-                        let response = if json_ok || status != 200 {
-                            HttpResponse::json(status, &reply)
-                        } else {
-                            HttpResponse {
-                                status,
-                                headers: http::sse_headers(),
-                                body: http::sse_event(&reply),
-                            }
-                        };
+                        let response = HttpResponse::answer(status, &reply, json_ok);
                         send(out.take().expect("the response is sent once"), &response);
                     }
                 }

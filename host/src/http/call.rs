@@ -121,16 +121,7 @@ impl Call {
         let first = match first {
             Frame::Done(status, reply) => {
                 record.log(&reply);
-                let response = if accept.json || status != 200 {
-                    HttpResponse::json(status, &reply)
-                } else {
-                    HttpResponse {
-                        status,
-                        headers: transport::sse_headers(),
-                        body: transport::sse_event(&reply),
-                    }
-                };
-                return full(response);
+                return full(HttpResponse::answer(status, &reply, accept.json));
             }
             Frame::Message(message) => message,
         };
