@@ -2,7 +2,7 @@
 //! vetted, and the connection made to the vetted address, so a name that
 //! resolves (or re-resolves) to a private address cannot reach inside.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
@@ -11,45 +11,41 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame};
 use hyper_util::rt::TokioIo;
+use ip_network::{Ipv4Network, Ipv6Network};
 use tokio::net::TcpStream;
 use wasmtime_wasi_http::Error;
 
-/// Whether `ip` is an ordinary public Internet address. Loopback, private,
-/// link-local (cloud metadata at 169.254.169.254), shared, documentation,
-/// multicast and reserved ranges are not, nor Azure's platform address.
+/// Whether `ip` is an ordinary public Internet address: globally routable
+/// as IANA's special-purpose registries say (so not loopback, private,
+/// link-local with cloud metadata at 169.254.169.254, shared CGNAT,
+/// documentation, benchmarking or reserved), and besides neither multicast,
+/// IETF protocol assignments, NAT64 nor Azure's platform address. An
+/// IPv4-mapped IPv6 address is judged as the IPv4 address it carries.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            !(v4.is_unspecified()
-                || v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.is_multicast()
-                || a == 0
-                || a >= 240
-                || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
-                || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
-                || (a == 198 && (18..20).contains(&b)) // benchmarking
-                || v4.octets() == [168, 63, 129, 16]) // Azure wireserver
+            let single = Ipv4Network::from(v4);
+            single.is_global()
+                && !single.is_multicast()
+                // `is_global` lets two anycast addresses of 192.0.0.0/24 through.
+                && !single.is_ietf_protocol_assignments()
+                && v4 != AZURE_WIRESERVER
         }
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => is_public(IpAddr::V4(v4)),
-            None => {
-                let first = v6.segments()[0];
-                !(v6.is_unspecified()
-                    || v6.is_loopback()
-                    || v6.is_multicast()
-                    || (first & 0xfe00) == 0xfc00 // unique local, fd00::/8 included
-                    || (first & 0xffc0) == 0xfe80 // link-local
-                    || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
-                    || first == 0x2001 && v6.segments()[1] == 0x0db8 // documentation
-                    || first == 0x0064 && v6.segments()[1] == 0xff9b) // NAT64
-            }
+            // Unicast only: `is_global` admits global-scope multicast.
+            None => Ipv6Network::from(v6).is_unicast_global() && !nat64().contains(v6),
         },
     }
+}
+
+/// Azure's platform endpoint (DHCP, DNS, instance health), reachable from any VM.
+const AZURE_WIRESERVER: Ipv4Addr = Ipv4Addr::new(168, 63, 129, 16);
+
+/// `64:ff9b::/32`: the well-known and local-use NAT64 prefixes, which reach
+/// whatever IPv4 address they embed.
+fn nat64() -> Ipv6Network {
+    Ipv6Network::new(Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0), 32).expect("a valid prefix")
 }
 
 /// Where a request may connect: the first address of `host` that is public,
@@ -202,6 +198,14 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "::",
+            "192.0.0.9",
+            "192.0.2.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "ff0e::1",
+            "2001:db8::1",
+            "64:ff9b::a00:1",
+            "fec0::1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
