@@ -1,19 +1,29 @@
 //! Outbound connections for components: DNS resolved here, every address
 //! vetted, and the connection made to the vetted address, so a name that
-//! resolves (or re-resolves) to a private address cannot reach inside.
+//! resolves (or re-resolves) to a private address cannot reach inside. Each
+//! component has its own keep-alive client (hyper-util's), and response
+//! bodies are bounded in size and time.
 
+use std::error::Error as _;
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::Uri;
+use http::uri::Scheme;
 use http_body::{Body, Frame};
-use hyper_util::rt::TokioIo;
+use hyper_rustls::MaybeHttpsStream;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use ip_network::{Ipv4Network, Ipv6Network};
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
-use wasmtime_wasi_http::Error;
+use tower_service::Service;
+use wasmtime_wasi_http::p2::bindings::http::types::{DnsErrorPayload, ErrorCode};
+use wasmtime_wasi_http::{Error, WasiBody};
 
 /// Whether `ip` is an ordinary public Internet address: globally routable
 /// as IANA's special-purpose registries say (so not loopback, private,
@@ -50,75 +60,162 @@ fn nat64() -> Ipv6Network {
 
 /// Where a request may connect: the first address of `host` that is public,
 /// or `host` itself when it is an IP address the policy names exactly.
-pub async fn resolve(host: &str, port: u16, named_address: bool) -> Result<SocketAddr, Error> {
+pub async fn resolve(host: &str, port: u16, named_address: bool) -> Result<SocketAddr, ErrorCode> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return if named_address || is_public(ip) {
             Ok(SocketAddr::new(ip, port))
         } else {
-            Err(Error::HttpRequestDenied)
+            Err(ErrorCode::HttpRequestDenied)
         };
     }
     let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
-        .map_err(|_| Error::DnsError { rcode: None, info_code: None })?
+        .map_err(|_| ErrorCode::DnsError(DnsErrorPayload { rcode: None, info_code: None }))?
         .collect();
     // All or nothing: a name with any private address is refused outright.
     if addresses.is_empty() || !addresses.iter().all(|a| is_public(a.ip())) {
-        return Err(Error::HttpRequestDenied);
+        return Err(ErrorCode::HttpRequestDenied);
     }
     Ok(addresses[0])
 }
 
-static TLS: LazyLock<tokio_rustls::TlsConnector> = LazyLock::new(|| {
+/// Idle keep-alive connections kept per component and destination.
+const MAX_IDLE: usize = 16;
+/// How long an idle connection is kept. A server may close it sooner; a
+/// request it was never sent on is then sent again on a new connection.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Components whose clients are kept at once; an evicted one is made anew.
+const MAX_CLIENTS: u64 = 4096;
+
+/// An HTTP client whose connections go only to vetted addresses.
+pub type Client = hyper_util::client::legacy::Client<Connector, WasiBody>;
+
+/// What outbound requests share in one runtime: the TLS roots and each
+/// component's own client, whose keep-alive connections no other component
+/// ever gets. A connection is pooled only once its response was read to the
+/// end; it was vetted (allow-list, public address) when it was opened.
+pub struct Egress {
+    tls: tokio_rustls::TlsConnector,
+    clients: moka::sync::Cache<Arc<str>, Client>,
+}
+
+impl Egress {
+    pub fn new() -> Arc<Self> {
+        let clients =
+            moka::sync::Cache::builder().max_capacity(MAX_CLIENTS).time_to_idle(IDLE_TIMEOUT).build();
+        Arc::new(Self { tls: tokio_rustls::TlsConnector::from(Arc::new(tls_config())), clients })
+    }
+
+    /// The client of `component`, made on its first request.
+    pub fn client(&self, component: &Arc<str>) -> Client {
+        self.clients.get_with_by_ref(component, || {
+            hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+                .pool_max_idle_per_host(MAX_IDLE)
+                .pool_idle_timeout(IDLE_TIMEOUT)
+                .pool_timer(TokioTimer::new())
+                .build(Connector { tls: self.tls.clone() })
+        })
+    }
+}
+
+/// Web PKI roots, no client certificate.
+pub fn tls_config() -> rustls::ClientConfig {
     let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
-    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-});
+    rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth()
+}
 
-/// Connects to `address`, speaking TLS for `https` with `host` as the name the
-/// certificate must carry.
-pub async fn connect<B: Sendable>(
-    address: SocketAddr,
-    host: &str,
-    https: bool,
-    timeout: Duration,
-) -> Result<hyper::client::conn::http1::SendRequest<B>, Error> {
-    let connect = async {
-        let stream = TcpStream::connect(address).await.map_err(Error::Connect)?;
-        let _ = stream.set_nodelay(true);
-        if https {
-            let name = rustls::pki_types::ServerName::try_from(host.to_owned())
-                .map_err(|_| Error::HttpRequestUriInvalid)?;
-            let tls = TLS.connect(name, stream).await.map_err(Error::Tls)?;
-            handshake(tls).await
-        } else {
-            handshake(stream).await
+tokio::task_local! {
+    /// How the request being sent may connect. The client's `request` takes
+    /// nothing but the request, so the connector reads this when it starts
+    /// connecting, within the request's task (as Spin's outbound HTTP does).
+    static CONNECT: Connect;
+}
+
+/// How one request may open a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Connect {
+    /// The request's host is an IP address its policy names exactly.
+    pub named_address: bool,
+    /// For the TCP connection and the TLS handshake.
+    pub timeout: Duration,
+}
+
+impl Connect {
+    /// Runs `send` (a request on a [`Client`]) with these rules for any
+    /// connection it opens.
+    pub async fn scope<F: Future>(self, send: F) -> F::Output {
+        CONNECT.scope(self, send).await
+    }
+}
+
+/// Opens connections to vetted addresses only: resolves the host here,
+/// refuses a non-public address unless the policy names it, and connects to
+/// the address it vetted (so a name that re-resolves elsewhere cannot reach
+/// inside), speaking TLS for `https`.
+#[derive(Clone)]
+pub struct Connector {
+    tls: tokio_rustls::TlsConnector,
+}
+
+type Stream = MaybeHttpsStream<TokioIo<TcpStream>>;
+
+impl Service<Uri> for Connector {
+    type Response = Stream;
+    type Error = ErrorCode;
+    type Future = Pin<Box<dyn Future<Output = Result<Stream, ErrorCode>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ErrorCode>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        // Outside a request's scope nothing may connect.
+        let Ok(connect) = CONNECT.try_with(|connect| *connect) else {
+            return Box::pin(async { Err(ErrorCode::HttpRequestDenied) });
+        };
+        let tls = self.tls.clone();
+        Box::pin(async move {
+            let https = uri.scheme() == Some(&Scheme::HTTPS);
+            let host =
+                uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
+            let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+            let address = resolve(&host, port, connect.named_address).await?;
+            let open = async {
+                let stream = TcpStream::connect(address).await.map_err(|e| match e.kind() {
+                    io::ErrorKind::AddrNotAvailable => ErrorCode::DnsError(DnsErrorPayload {
+                        rcode: Some("address not available".into()),
+                        info_code: None,
+                    }),
+                    _ => ErrorCode::ConnectionRefused,
+                })?;
+                let _ = stream.set_nodelay(true);
+                if !https {
+                    return Ok(MaybeHttpsStream::Http(TokioIo::new(stream)));
+                }
+                let name = ServerName::try_from(host).map_err(|_| ErrorCode::HttpRequestUriInvalid)?;
+                let stream = tls
+                    .connect(name, TokioIo::new(TokioIo::new(stream)))
+                    .await
+                    .map_err(|_| ErrorCode::TlsProtocolError)?;
+                Ok(MaybeHttpsStream::Https(TokioIo::new(stream)))
+            };
+            tokio::time::timeout(connect.timeout, open).await.map_err(|_| ErrorCode::ConnectionTimeout)?
+        })
+    }
+}
+
+/// The `wasi:http` error for a request the client could not send: the
+/// connector's own when it refused or failed, else a protocol error.
+pub fn failed(error: &hyper_util::client::legacy::Error) -> Error {
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        if let Some(code) = inner.downcast_ref::<ErrorCode>() {
+            return code.clone().into();
         }
-    };
-    tokio::time::timeout(timeout, connect).await.map_err(|_| Error::ConnectionTimeout)?
-}
-
-/// A request body hyper's client can send from a spawned connection.
-pub trait Sendable:
-    Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send + 'static
-{
-}
-
-impl<B> Sendable for B where
-    B: Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send + 'static
-{
-}
-
-async fn handshake<S, B: Sendable>(stream: S) -> Result<hyper::client::conn::http1::SendRequest<B>, Error>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(Error::from)?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(sender)
+        cause = inner.source();
+    }
+    tracing::debug!(error = %format!("{error:#}"), "outbound request failed");
+    Error::HttpProtocolError
 }
 
 /// A response body that fails past `limit` bytes, after `idle` without data,
@@ -221,5 +318,32 @@ mod tests {
         assert!(resolve("169.254.169.254", 80, false).await.is_err());
         // `localhost` resolves to loopback: refused even though a name was allowed.
         assert!(resolve("localhost", 80, false).await.is_err());
+    }
+
+    async fn send(client: &Client, url: &str, connect: Option<Connect>) -> Error {
+        use http_body_util::BodyExt as _;
+        let empty = http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync();
+        let request = http::Request::get(url).body(empty).unwrap();
+        let outcome = match connect {
+            Some(connect) => connect.scope(client.request(request)).await,
+            None => client.request(request).await,
+        };
+        failed(&outcome.expect_err("no server answers"))
+    }
+
+    #[tokio::test]
+    async fn the_connector_refuses_private_addresses() {
+        let client = Egress::new().client(&Arc::from("c"));
+        let rules = |named_address| Some(Connect { named_address, timeout: Duration::from_secs(5) });
+        for url in
+            ["http://127.0.0.1:9/", "http://169.254.169.254/", "http://localhost:9/", "http://[::1]:9/"]
+        {
+            assert!(matches!(send(&client, url, rules(false)).await, Error::HttpRequestDenied), "{url}");
+        }
+        // Outside a request's rules nothing connects.
+        assert!(matches!(send(&client, "http://1.1.1.1/", None).await, Error::HttpRequestDenied));
+        // An address the policy names is connected to (nothing listens on port 9).
+        let named = send(&client, "http://127.0.0.1:9/", rules(true)).await;
+        assert!(matches!(named, Error::ConnectionRefused), "{named:?}");
     }
 }

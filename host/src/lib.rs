@@ -18,7 +18,6 @@ mod listen;
 mod native;
 mod outbound;
 mod policy;
-mod pool;
 mod runtime;
 mod server;
 mod sessions;

@@ -21,6 +21,7 @@ use crate::catalog;
 use crate::code_cache::CodeCache;
 use crate::convert;
 use crate::digest::Digest;
+use crate::egress::Egress;
 use crate::native::{NativeTool, Natives};
 use crate::outbound::Outbound;
 use crate::policy::Policy;
@@ -162,6 +163,8 @@ pub struct Runtime {
     natives: Natives,
     /// The pool's instances, reserved by each component as it loads.
     capacity: Arc<Capacity>,
+    /// What components' outbound requests share: TLS roots, keep-alive clients, caches.
+    egress: Arc<Egress>,
 }
 
 impl Runtime {
@@ -206,7 +209,7 @@ impl Runtime {
         })?;
         let cache = cache_dir.map(|dir| CodeCache::open(dir, &engine)).transpose()?;
         let capacity = Capacity::new(max_instances);
-        Ok(Arc::new(Self { engine, linker, cache, natives, capacity }))
+        Ok(Arc::new(Self { engine, linker, cache, natives, capacity, egress: Egress::new() }))
     }
 
     /// The compiled component: from the code cache, else compiled (off the
@@ -263,6 +266,7 @@ impl Runtime {
             name: name.into(),
             pre,
             engine: self.engine.clone(),
+            egress: self.egress.clone(),
             slots,
             policy: Arc::new(policy),
             native: self.natives.get(name).cloned(),
@@ -355,6 +359,7 @@ pub struct Loaded {
     pub name: Arc<str>,
     pre: ToolComponentPre<CallState>,
     engine: Engine,
+    egress: Arc<Egress>,
     pub policy: Arc<Policy>,
     /// One permit per instance that may run at once (`limits.max_concurrent`),
     /// shared with the component's other versions of the same limit.
@@ -405,7 +410,7 @@ impl Loaded {
             table,
             wasi: wasi.build(),
             http,
-            outbound: Outbound::new(self.name.clone(), self.policy.clone()),
+            outbound: Outbound::new(self.egress.clone(), self.name.clone(), self.policy.clone()),
             limiter: Limiter::new(self.policy.memory_bytes),
         };
         let mut store = Store::new(&self.engine, state);
@@ -450,7 +455,7 @@ impl Loaded {
     ) -> anyhow::Result<Result<p::CallToolResult, p::CallError>> {
         let started = Instant::now();
         if let Some(native) = &self.native {
-            let outbound = Outbound::new(self.name.clone(), self.policy.clone());
+            let outbound = Outbound::new(self.egress.clone(), self.name.clone(), self.policy.clone());
             let outcome = native.call(request.clone(), outbound, events).await;
             let call_us = started.elapsed().as_micros() as u64;
             tracing::debug!(component = %self.name, instantiate_us = 0, call_us, "call timing");
