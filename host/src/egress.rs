@@ -25,6 +25,9 @@ use tower_service::Service;
 use wasmtime_wasi_http::p2::bindings::http::types::{DnsErrorPayload, ErrorCode};
 use wasmtime_wasi_http::{Error, WasiBody};
 
+use crate::cache::Cache;
+use crate::policy::CachePolicy;
+
 /// Whether `ip` is an ordinary public Internet address: globally routable
 /// as IANA's special-purpose registries say (so not loopback, private,
 /// link-local with cloud metadata at 169.254.169.254, shared CGNAT,
@@ -84,26 +87,40 @@ const MAX_IDLE: usize = 16;
 /// How long an idle connection is kept. A server may close it sooner; a
 /// request it was never sent on is then sent again on a new connection.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
-/// Components whose clients are kept at once; an evicted one is made anew.
-const MAX_CLIENTS: u64 = 4096;
+/// Components whose clients and caches are kept at once; an evicted one is made anew.
+const MAX_COMPONENTS: u64 = 4096;
 
 /// An HTTP client whose connections go only to vetted addresses.
 pub type Client = hyper_util::client::legacy::Client<Connector, WasiBody>;
 
-/// What outbound requests share in one runtime: the TLS roots and each
+/// What outbound requests share in one runtime: the TLS roots, each
 /// component's own client, whose keep-alive connections no other component
-/// ever gets. A connection is pooled only once its response was read to the
-/// end; it was vetted (allow-list, public address) when it was opened.
+/// ever gets, and each component's response cache. A connection is pooled
+/// only once its response was read to the end; it was vetted (allow-list,
+/// public address) when it was opened.
 pub struct Egress {
     tls: tokio_rustls::TlsConnector,
     clients: moka::sync::Cache<Arc<str>, Client>,
+    caches: moka::sync::Cache<Arc<str>, Arc<Cache>>,
 }
 
 impl Egress {
     pub fn new() -> Arc<Self> {
         let clients =
-            moka::sync::Cache::builder().max_capacity(MAX_CLIENTS).time_to_idle(IDLE_TIMEOUT).build();
-        Arc::new(Self { tls: tokio_rustls::TlsConnector::from(Arc::new(tls_config())), clients })
+            moka::sync::Cache::builder().max_capacity(MAX_COMPONENTS).time_to_idle(IDLE_TIMEOUT).build();
+        let caches = moka::sync::Cache::new(MAX_COMPONENTS);
+        Arc::new(Self { tls: tokio_rustls::TlsConnector::from(Arc::new(tls_config())), clients, caches })
+    }
+
+    /// The response cache of `component`, made anew when its policy changed.
+    pub fn cache(&self, component: &Arc<str>, policy: CachePolicy) -> Arc<Cache> {
+        let cache = self.caches.get_with_by_ref(component, || Arc::new(Cache::new(policy)));
+        if cache.policy() == policy {
+            return cache;
+        }
+        let cache = Arc::new(Cache::new(policy));
+        self.caches.insert(component.clone(), cache.clone());
+        cache
     }
 
     /// The client of `component`, made on its first request.

@@ -106,9 +106,14 @@ impl WasiHttpHooks for Outbound {
         let (limit, max_bytes) = (self.policy.outbound_timeout, self.policy.max_response_bytes);
         let options = clamp(options, limit);
         let component = self.component.clone();
-        let cached =
-            self.policy.cache.and_then(|policy| Some((cache::of(&component, policy), cache::key(&request)?)));
-        if let Some(hit) = cached.as_ref().and_then(|(cache, key)| cache.get(key)) {
+        let cached = self.policy.cache.and_then(|policy| {
+            let key = cache::key(&request)?;
+            let mut head = http::Request::new(());
+            *head.uri_mut() = request.uri().clone();
+            *head.headers_mut() = request.headers().clone();
+            Some((self.egress.cache(&component, policy), key, head))
+        });
+        if let Some(hit) = cached.as_ref().and_then(|(cache, key, head)| cache.get(key, head)) {
             tracing::debug!(%component, destination = %Untrusted(&shown), "outbound GET answered from the cache");
             return Box::new(async { Ok((hit, Box::new(async { Ok(()) }) as IoFuture)) });
         }
@@ -138,7 +143,7 @@ impl WasiHttpHooks for Outbound {
                 let response = response
                     .map(|body| egress::Bounded::new(body, max_bytes, idle).until(deadline).boxed_unsync());
                 match cached {
-                    Some((cache, key)) => cache.keep(key, response).await,
+                    Some((cache, key, head)) => cache.keep(key, &head, response).await,
                     None => Ok(response),
                 }
             };
