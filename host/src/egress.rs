@@ -363,4 +363,55 @@ mod tests {
         let named = send(&client, "http://127.0.0.1:9/", rules(true)).await;
         assert!(matches!(named, Error::ConnectionRefused), "{named:?}");
     }
+
+    #[tokio::test]
+    async fn connections_are_kept_per_component_and_runtime() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let ok = hyper::service::service_fn(|_| async {
+                    Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                        Bytes::from("ok"),
+                    )))
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), ok),
+                );
+            }
+        });
+        let get = async |egress: &Egress, component: &str| {
+            use http_body_util::BodyExt as _;
+            let empty = http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync();
+            let request = http::Request::get(&url).body(empty).unwrap();
+            let rules = Connect { named_address: true, timeout: Duration::from_secs(5) };
+            let response = rules.scope(egress.client(&Arc::from(component)).request(request)).await.unwrap();
+            response.into_body().collect().await.unwrap();
+            // The connection goes back to its pool once the body has ended.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            accepted.load(Ordering::SeqCst)
+        };
+        let (runtime, other) = (Egress::new(), Egress::new());
+        assert_eq!(get(&runtime, "a").await, 1);
+        assert_eq!(get(&runtime, "a").await, 1, "kept alive for the same component");
+        assert_eq!(get(&runtime, "b").await, 2, "never another component's connection");
+        assert_eq!(get(&other, "a").await, 3, "never another runtime's connection");
+    }
+
+    #[test]
+    fn caches_are_kept_per_component_policy_and_runtime() {
+        let policy = CachePolicy { ttl: Duration::from_secs(60), max_entries: 8 };
+        let (runtime, other) = (Egress::new(), Egress::new());
+        let (a, b) = (Arc::from("a"), Arc::from("b"));
+        let cache = runtime.cache(&a, policy);
+        assert!(Arc::ptr_eq(&cache, &runtime.cache(&a, policy)));
+        assert!(!Arc::ptr_eq(&cache, &runtime.cache(&b, policy)));
+        assert!(!Arc::ptr_eq(&cache, &other.cache(&a, policy)));
+        let changed = CachePolicy { max_entries: 9, ..policy };
+        assert!(!Arc::ptr_eq(&cache, &runtime.cache(&a, changed)), "made anew for a new policy");
+    }
 }
