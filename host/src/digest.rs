@@ -13,21 +13,33 @@ impl Digest {
     }
 
     /// 64 hexadecimal digits.
-    pub fn parse(hex: &str) -> Option<Self> {
-        let hex = hex.as_bytes();
-        if hex.len() != 64 {
-            return None;
-        }
+    pub fn parse(digits: &str) -> Option<Self> {
         let mut digest = [0u8; 32];
-        for (byte, pair) in digest.iter_mut().zip(hex.chunks(2)) {
-            *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
-        }
+        // Exactly 64 digits: `decode_to_slice` refuses any other length.
+        hex::decode_to_slice(digits, &mut digest).ok()?;
         Some(Self(digest))
     }
 }
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sixty_four_digits_round_trip() {
+        let digest = Digest::of(b"wasm");
+        let shown = digest.to_string();
+        assert_eq!(shown.len(), 64);
+        assert_eq!(Digest::parse(&shown), Some(digest));
+        assert_eq!(Digest::parse(&shown.to_uppercase()), Some(digest));
+        for wrong in [&shown[..62], &format!("{shown}00"), &shown.replacen(&shown[..1], "g", 1), ""] {
+            assert_eq!(Digest::parse(wrong), None, "{wrong}");
+        }
     }
 }

@@ -5,14 +5,11 @@
 //! baseline can run this same server with a tool written in plain Rust.
 
 mod auth;
-mod cache;
 mod config;
 mod digest;
 mod egress;
 mod http;
-mod outbound;
 mod policy;
-mod pool;
 mod runtime;
 mod sources;
 mod untrusted;
@@ -29,7 +26,7 @@ use crate::runtime::Runtime;
 use crate::sources::{Container, Folder, Prepare, Source, Swapper};
 
 pub use crate::config::Args;
-pub use crate::outbound::Outbound;
+pub use crate::egress::Outbound;
 pub use crate::runtime::{NativeFuture, NativeTool, Natives};
 
 /// What the fuzz targets in `fuzz/` drive directly: not a stable API.

@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
@@ -235,23 +238,22 @@ fn is_loopback(host: &str) -> bool {
 /// GETs a JSON object: no redirects, bounded in time and size.
 async fn get_json(url: &str) -> anyhow::Result<Value> {
     let uri = check_url(url)?;
-    let https = uri.scheme_str() == Some("https");
-    let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    // The issuer is the operator's choice, so any address it resolves to is
+    // fine. A fetch is rare (see `REFRESH_INTERVAL`): a connection each time.
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(FETCH_TIMEOUT));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(egress::tls_config())
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(0).build(https);
     let exchange = async {
-        // The issuer is the operator's choice, so any address it resolves to is fine.
-        let address = tokio::net::lookup_host((host.as_str(), port))
-            .await?
-            .next()
-            .ok_or_else(|| anyhow!("{host} has no address"))?;
-        let mut sender = egress::connect::<Empty<Bytes>>(address, &host, https, FETCH_TIMEOUT)
-            .await
-            .map_err(|e| anyhow!("connecting: {e}"))?;
-        let request = http::Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
-            .header(http::header::HOST, uri.authority().map_or(host.as_str(), |a| a.as_str()))
+        let request = http::Request::get(uri)
             .header(http::header::ACCEPT, "application/json")
-            .body(Empty::new())?;
-        let response = sender.send_request(request).await?;
+            .body(Empty::<Bytes>::new())?;
+        let response = client.request(request).await.map_err(|e| anyhow!("{e:#}"))?;
         if response.status() != http::StatusCode::OK {
             bail!("HTTP {}", response.status());
         }

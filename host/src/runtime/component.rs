@@ -21,7 +21,7 @@ use super::failure::Failure;
 use super::instance::CallState;
 use super::limits::{FIELD_SIZE_LIMIT, HOST_BYTES_PER_RESOURCE, Limiter, MIN_HOST_RESOURCES};
 use super::native::NativeTool;
-use crate::outbound::Outbound;
+use crate::egress::{Egress, Outbound};
 use crate::policy::Policy;
 use crate::untrusted::Untrusted;
 
@@ -33,6 +33,7 @@ pub struct Loaded {
     pub name: Arc<str>,
     pub(super) pre: ToolComponentPre<CallState>,
     pub(super) engine: Engine,
+    pub(super) egress: Arc<Egress>,
     pub policy: Arc<Policy>,
     /// One permit per instance that may run at once (`limits.max_concurrent`),
     /// shared with the component's other versions of the same limit.
@@ -84,7 +85,7 @@ impl Loaded {
             table,
             wasi: wasi.build(),
             http,
-            outbound: Outbound::new(self.name.clone(), self.policy.clone()),
+            outbound: Outbound::new(self.egress.clone(), self.name.clone(), self.policy.clone()),
             limiter: Limiter::new(self.policy.memory_bytes),
         };
         let mut store = Store::new(&self.engine, state);
@@ -156,7 +157,7 @@ impl Loaded {
     ) -> Result<Result<p::CallToolResult, p::CallError>, Failure> {
         let started = Instant::now();
         if let Some(native) = &self.native {
-            let outbound = Outbound::new(self.name.clone(), self.policy.clone());
+            let outbound = Outbound::new(self.egress.clone(), self.name.clone(), self.policy.clone());
             let run = native.call(request.clone(), outbound, events);
             let outcome = tokio::time::timeout(self.policy.call_timeout, run).await;
             let call_us = started.elapsed().as_micros() as u64;

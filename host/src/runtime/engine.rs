@@ -19,6 +19,7 @@ use super::limits::{CORE_INSTANCES_PER_COMPONENT, MEMORIES_PER_COMPONENT, TABLES
 use super::native::Natives;
 use super::{convert, listing};
 use crate::digest::Digest;
+use crate::egress::Egress;
 use crate::policy::Policy;
 
 /// How often the engine's epoch advances. A running guest yields to the
@@ -39,6 +40,8 @@ pub struct Runtime {
     natives: Natives,
     /// The pool's instances, reserved by each component as it loads.
     capacity: Arc<Capacity>,
+    /// What components' outbound requests share: TLS roots, keep-alive clients, caches.
+    egress: Arc<Egress>,
 }
 
 impl Runtime {
@@ -83,7 +86,7 @@ impl Runtime {
         })?;
         let cache = cache_dir.map(|dir| CodeCache::open(dir, &engine)).transpose()?;
         let capacity = Capacity::new(max_instances);
-        Ok(Arc::new(Self { engine, linker, cache, natives, capacity }))
+        Ok(Arc::new(Self { engine, linker, cache, natives, capacity, egress: Egress::new() }))
     }
 
     /// The compiled component: from the code cache, else compiled (off the
@@ -140,6 +143,7 @@ impl Runtime {
             name: name.into(),
             pre,
             engine: self.engine.clone(),
+            egress: self.egress.clone(),
             slots,
             policy: Arc::new(policy),
             native: self.natives.get(name).cloned(),

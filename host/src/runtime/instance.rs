@@ -6,7 +6,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::limits::Limiter;
-use crate::outbound::Outbound;
+use crate::egress::Outbound;
 
 /// What one call's store holds.
 pub struct CallState {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use mcp_protocol::{CallError, CallEvent, CallRequest, CallToolResult};
 use tokio::sync::mpsc;
 
-use crate::outbound::Outbound;
+use crate::egress::Outbound;
 
 pub type NativeFuture = Pin<Box<dyn Future<Output = Result<CallToolResult, CallError>> + Send>>;
 

@@ -9,16 +9,17 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
+use super::cache;
+use super::{self as egress, Egress};
 use crate::policy::Policy;
-use crate::pool::{self, POOL};
 use crate::untrusted::Untrusted;
-use crate::{cache, egress};
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
 type Sent = Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), Error>> + Send>;
 
 /// The `wasi:http` hooks of one call's store.
 pub struct Outbound {
+    egress: Arc<Egress>,
     component: Arc<str>,
     policy: Arc<Policy>,
     /// Requests this call has made so far.
@@ -26,8 +27,8 @@ pub struct Outbound {
 }
 
 impl Outbound {
-    pub fn new(component: Arc<str>, policy: Arc<Policy>) -> Self {
-        Self { component, policy, sent: 0 }
+    pub fn new(egress: Arc<Egress>, component: Arc<str>, policy: Arc<Policy>) -> Self {
+        Self { egress, component, policy, sent: 0 }
     }
 
     /// An environment variable the policy grants the component.
@@ -79,7 +80,7 @@ impl WasiHttpHooks for Outbound {
 
     fn send_request(
         &mut self,
-        mut request: http::Request<WasiBody>,
+        request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         fut: IoFuture,
     ) -> Sent {
@@ -105,58 +106,44 @@ impl WasiHttpHooks for Outbound {
         let (limit, max_bytes) = (self.policy.outbound_timeout, self.policy.max_response_bytes);
         let options = clamp(options, limit);
         let component = self.component.clone();
-        let cached =
-            self.policy.cache.and_then(|policy| Some((cache::of(&component, policy), cache::key(&request)?)));
-        if let Some(hit) = cached.as_ref().and_then(|(cache, key)| cache.get(key)) {
+        let cached = self.policy.cache.and_then(|policy| {
+            let key = cache::key(&request)?;
+            let mut head = http::Request::new(());
+            *head.uri_mut() = request.uri().clone();
+            *head.headers_mut() = request.headers().clone();
+            Some((self.egress.cache(&component, policy), key, head))
+        });
+        if let Some(hit) = cached.as_ref().and_then(|(cache, key, head)| cache.get(key, head)) {
             tracing::debug!(%component, destination = %Untrusted(&shown), "outbound GET answered from the cache");
             return Box::new(async { Ok((hit, Box::new(async { Ok(()) }) as IoFuture)) });
         }
+        let client = self.egress.client(&component);
         Box::new(async move {
             // `timeout_ms` runs from here to the response's last byte.
             let deadline = tokio::time::Instant::now() + limit;
-            // A new connection, to a vetted address.
-            let open = async || {
-                let address = egress::resolve(&host, port, named_address).await.inspect_err(|e| {
-                    if matches!(e, Error::HttpRequestDenied) {
-                        tracing::warn!(%component, policy = "outbound.allow", destination = %Untrusted(&shown),
-                            "outbound request denied: the name resolves to a non-public address");
-                    }
-                })?;
-                egress::connect(address, &host, https, options.connect_timeout.unwrap_or(limit)).await
-            };
             let exchange = async {
-                // On the wire the target is origin-form; Host names the server.
-                let target = uri.path_and_query().map_or("/", |p| p.as_str());
-                *request.uri_mut() = target.parse().map_err(|_| Error::HttpRequestUriInvalid)?;
+                // A new connection, if one is needed, goes to a vetted address.
+                let connect =
+                    egress::Connect { named_address, timeout: options.connect_timeout.unwrap_or(limit) };
                 let first_byte = options.first_byte_timeout.unwrap_or(limit);
-                let key = pool::Key { component: component.clone(), https, host: host.clone(), port };
-                let pooled = POOL.take(&key);
-                let mut reused = pooled.is_some();
-                let mut sender = match pooled {
-                    Some(sender) => sender,
-                    None => open().await?,
-                };
-                let response = loop {
-                    match tokio::time::timeout(first_byte, sender.try_send_request(request)).await {
-                        Err(_) => return Err(Error::ConnectionReadTimeout),
-                        Ok(Ok(response)) => break response,
-                        Ok(Err(mut unsent)) => match unsent.take_message() {
-                            // The server closed a pooled connection before the
-                            // request went out: send it on a new one.
-                            Some(again) if reused => {
-                                (request, reused) = (again, false);
-                                sender = open().await?;
-                            }
-                            _ => return Err(Error::from(unsent.into_error())),
-                        },
+                let sent = tokio::time::timeout(first_byte, connect.scope(client.request(request)));
+                let response = match sent.await {
+                    Err(_) => return Err(Error::ConnectionReadTimeout),
+                    Ok(Ok(response)) => response,
+                    Ok(Err(error)) => {
+                        let error = egress::failed(&error);
+                        if matches!(error, Error::HttpRequestDenied) {
+                            tracing::warn!(%component, policy = "outbound.allow", destination = %Untrusted(&shown),
+                                "outbound request denied: the name resolves to a non-public address");
+                        }
+                        return Err(error);
                     }
                 };
-                POOL.keep_when_done(key, sender, limit);
                 let idle = options.between_bytes_timeout.unwrap_or(limit);
                 let response = response
                     .map(|body| egress::Bounded::new(body, max_bytes, idle).until(deadline).boxed_unsync());
                 match cached {
-                    Some((cache, key)) => cache.keep(key, response).await,
+                    Some((cache, key, head)) => cache.keep(key, &head, response).await,
                     None => Ok(response),
                 }
             };
