@@ -177,7 +177,7 @@ async fn ask(
     for (key, request) in &needed.requests {
         let mut nonce = [0u8; 12];
         getrandom::fill(&mut nonce).map_err(|e| format!("no randomness: {e}"))?;
-        let id = format!("mcp-host-{}", nonce.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let id = format!("mcp-host-{}", hex::encode(nonce));
         let (ticket, receiver) = app.waiting.register(session, id.clone()).map_err(|full| match full {
             waiting::Full::Session => {
                 "This session is waiting on too many answers; answer or cancel some first."
