@@ -8,7 +8,7 @@ mod access;
 mod challenge;
 mod jwks;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use anyhow::{Context as _, bail, ensure};
 use base64::Engine as _;
@@ -200,21 +200,26 @@ impl Auth {
         }))
     }
 
-    /// Lists each tool's schemes as its top-level `securitySchemes` too, where
-    /// the Apps SDK documents them, and logs the tools whose schemes are
-    /// invalid (refused to every caller).
+    /// Reads each tool's access rule once, when the catalog is published (a
+    /// tool with invalid schemes is refused to every caller, and logged), and
+    /// lists its schemes as its top-level `securitySchemes` too, where the Apps
+    /// SDK documents them.
     pub fn apply(&self, catalog: &mut Catalog) {
+        let mut rules = HashMap::new();
         for tool in &mut catalog.tools {
             let name = tool["name"].as_str().unwrap_or_default().to_owned();
             let meta = tool.get("_meta").and_then(Value::as_object);
-            if let Err(error) = Access::of(meta) {
+            let access = Access::of(meta).unwrap_or_else(|error| {
                 let error = format!("{error:#}");
                 tracing::error!(tool = %Untrusted(&name), error = %Untrusted(&error), "tool refused to every caller: its securitySchemes are invalid");
-            }
+                Access::nobody()
+            });
             if let Some(schemes) = meta.and_then(|m| m.get(access::SECURITY_SCHEMES)).cloned() {
                 tool[access::SECURITY_SCHEMES] = schemes;
             }
+            rules.insert(name, access);
         }
+        catalog.extensions.insert(Rules(rules));
     }
 
     /// The caller behind the request's bearer token: `None` without one; a
@@ -307,9 +312,8 @@ impl Auth {
             }
             let Some(name) = message.params.get("name").and_then(Value::as_str) else { continue };
             // Unknown tools are answered as usual; no need to sign in for an error.
-            let Some(tool) = catalog.tool(name) else { continue };
-            // Invalid schemes were logged when the catalog was published.
-            let access = Access::of(tool.meta.as_ref()).unwrap_or_else(|_| Access::nobody());
+            let rules = catalog.extensions.get::<Rules>();
+            let Some(access) = rules.and_then(|Rules(rules)| rules.get(name)) else { continue };
             if let Err(refusal) = access.check(identity.map(|i| &i.scopes)) {
                 let refusal = refusal.qualified(&self.scope_prefix);
                 tracing::info!(tool = %Untrusted(name), status = refusal.status(), "tool call refused");
@@ -320,6 +324,10 @@ impl Auth {
         Ok(())
     }
 }
+
+/// Who may call each tool of a catalog, read by [`Auth::apply`] at publish.
+#[derive(Clone)]
+struct Rules(HashMap<String, Access>);
 
 /// A request whose bearer token was refused; answered once its body is read,
 /// so that the answer carries the request's id.

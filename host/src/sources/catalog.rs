@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::bail;
-use mcp_protocol::{self as p, CompletionRef, Implementation, Offers, ServerInfo};
+use mcp_protocol::{CompletionRef, Implementation, Offers, ServerInfo};
 use serde_json::Value;
 
 use crate::runtime::Loaded;
@@ -21,6 +21,9 @@ pub struct Catalog {
     pub templates: Vec<Value>,
     pub prompts: Vec<Value>,
     pub server: ServerInfo,
+    /// What the layers above attach to this catalog when it is published
+    /// (the OAuth layer's per-tool rules), without this module knowing them.
+    pub extensions: http::Extensions,
 }
 
 impl Catalog {
@@ -37,6 +40,7 @@ impl Catalog {
             templates: Vec::new(),
             prompts: Vec::new(),
             server: ServerInfo::new(implementation(), Offers::default()),
+            extensions: http::Extensions::new(),
         }
     }
 
@@ -96,11 +100,6 @@ impl Catalog {
 
     pub fn tool_owner(&self, name: &str) -> Option<&Arc<Loaded>> {
         self.tool_owner.get(name).map(|&i| &self.components[i])
-    }
-
-    /// The tool named `name`, as its component lists it.
-    pub fn tool(&self, name: &str) -> Option<&p::Tool> {
-        self.tool_owner(name)?.tools.iter().find(|tool| tool.name == name)
     }
 
     pub fn prompt_owner(&self, name: &str) -> Option<&Arc<Loaded>> {
