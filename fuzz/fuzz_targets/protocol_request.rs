@@ -103,14 +103,7 @@ fn check_response(response: &http::HttpResponse) {
 }
 
 fn template_named(uri_template: &str) -> ResourceTemplate {
-    ResourceTemplate {
-        uri_template: uri_template.into(),
-        name: "t".into(),
-        title: None,
-        description: None,
-        mime_type: None,
-        meta: None,
-    }
+    ResourceTemplate::new(uri_template, "t")
 }
 
 /// Every outcome an `Op` of this kind can have.

@@ -152,27 +152,42 @@ pub struct CachePolicy {
     pub max_entries: usize,
 }
 
-impl Policy {
-    const DEFAULT_MEMORY_MB: u64 = 64;
-    const DEFAULT_TIMEOUT_MS: u64 = 30_000;
-    const DEFAULT_OUTBOUND_TIMEOUT_MS: u64 = 10_000;
-    const DEFAULT_MAX_REQUESTS: usize = 8;
-    const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 << 20;
-    const DEFAULT_MAX_CONCURRENT: usize = 32;
-    const DEFAULT_MAX_RESULT_BYTES: usize = 1 << 20;
-    const DEFAULT_MAX_CATALOG_BYTES: usize = 1 << 20;
-    const DEFAULT_CACHE_MAX_ENTRIES: usize = 256;
-    const MAX_CACHE_TTL_S: u64 = 86_400;
-    const MAX_CACHE_ENTRIES: usize = 100_000;
-    /// Upper bounds of the other numbers: far above any sensible value, low
-    /// enough that no arithmetic or allocation on them can overflow.
-    const MAX_TIMEOUT_MS: u64 = 3_600_000;
-    const MAX_REQUESTS: usize = 10_000;
-    const MAX_RESPONSE_BYTES: usize = 1 << 30;
-    const MAX_CONCURRENT: usize = 10_000;
-    const MAX_RESULT_BYTES: usize = 256 << 20;
-    const MAX_CATALOG_BYTES: usize = 64 << 20;
+/// A numeric policy key: its value when the file does not set it, and the
+/// largest it accepts (far above any sensible value, low enough that no
+/// arithmetic or allocation on it can overflow). Every key is at least 1.
+struct Bounded {
+    key: &'static str,
+    default: u64,
+    max: u64,
+}
 
+impl Bounded {
+    const MEMORY_MB: Self = Self { key: "limits.memory_mb", default: 64, max: 4096 };
+    const TIMEOUT_MS: Self = Self { key: "limits.timeout_ms", default: 30_000, max: 3_600_000 };
+    const MAX_CONCURRENT: Self = Self { key: "limits.max_concurrent", default: 32, max: 10_000 };
+    const MAX_RESULT_BYTES: Self = Self { key: "limits.max_result_bytes", default: 1 << 20, max: 256 << 20 };
+    const MAX_CATALOG_BYTES: Self = Self { key: "limits.max_catalog_bytes", default: 1 << 20, max: 64 << 20 };
+    const OUTBOUND_TIMEOUT_MS: Self = Self { key: "outbound.timeout_ms", default: 10_000, max: 3_600_000 };
+    const MAX_REQUESTS: Self = Self { key: "outbound.max_requests", default: 8, max: 10_000 };
+    const MAX_RESPONSE_BYTES: Self =
+        Self { key: "outbound.max_response_bytes", default: 4 << 20, max: 1 << 30 };
+    /// Set to turn the cache on, so it has no default.
+    const CACHE_TTL_S: Self = Self { key: "outbound.cache_ttl_s", default: 0, max: 86_400 };
+    const CACHE_MAX_ENTRIES: Self = Self { key: "outbound.cache_max_entries", default: 256, max: 100_000 };
+
+    fn read(&self, value: Option<u64>) -> anyhow::Result<u64> {
+        match value.unwrap_or(self.default) {
+            value if (1..=self.max).contains(&value) => Ok(value),
+            _ => bail!("{} must be between 1 and {}", self.key, self.max),
+        }
+    }
+
+    fn read_usize(&self, value: Option<usize>) -> anyhow::Result<usize> {
+        Ok(usize::try_from(self.read(value.map(|v| v as u64))?)?)
+    }
+}
+
+impl Policy {
     /// Reads a policy file; `lookup` resolves `inherit`ed variables.
     pub fn parse(text: &str, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let file: PolicyFile = toml::from_str(text)?;
@@ -188,29 +203,7 @@ impl Policy {
                 env.insert(name.clone(), value);
             }
         }
-        let memory_mb = file.limits.memory_mb.unwrap_or(Self::DEFAULT_MEMORY_MB);
-        if !(1..=4096).contains(&memory_mb) {
-            bail!("limits.memory_mb must be between 1 and 4096");
-        }
-        let within = |value: Option<u64>, default: u64, max: u64, key: &str| match value.unwrap_or(default) {
-            value if (1..=max).contains(&value) => Ok(value),
-            _ => bail!("{key} must be between 1 and {max}"),
-        };
-        let call_timeout = within(
-            file.limits.timeout_ms,
-            Self::DEFAULT_TIMEOUT_MS,
-            Self::MAX_TIMEOUT_MS,
-            "limits.timeout_ms",
-        )?;
-        let outbound_timeout = within(
-            file.outbound.timeout_ms,
-            Self::DEFAULT_OUTBOUND_TIMEOUT_MS,
-            Self::MAX_TIMEOUT_MS,
-            "outbound.timeout_ms",
-        )?;
-        let positive = |value: Option<usize>, default: usize, max: usize, key: &str| {
-            within(value.map(|v| v as u64), default as u64, max as u64, key).map(|v| v as usize)
-        };
+        let memory_mb = Bounded::MEMORY_MB.read(file.limits.memory_mb)?;
         let sha256 = match file.sha256 {
             None => None,
             Some(hex) => Some(Digest::parse(&hex).context("sha256 must be 64 hexadecimal digits")?),
@@ -222,55 +215,26 @@ impl Policy {
         let cache = match (file.outbound.cache_ttl_s, file.outbound.cache_max_entries) {
             (None, None) => None,
             (None, Some(_)) => bail!("outbound.cache_max_entries needs outbound.cache_ttl_s"),
-            (Some(ttl), entries) => {
-                if !(1..=Self::MAX_CACHE_TTL_S).contains(&ttl) {
-                    bail!("outbound.cache_ttl_s must be between 1 and {}", Self::MAX_CACHE_TTL_S);
-                }
-                let max_entries = entries.unwrap_or(Self::DEFAULT_CACHE_MAX_ENTRIES);
-                if !(1..=Self::MAX_CACHE_ENTRIES).contains(&max_entries) {
-                    bail!("outbound.cache_max_entries must be between 1 and {}", Self::MAX_CACHE_ENTRIES);
-                }
-                Some(CachePolicy { ttl: Duration::from_secs(ttl), max_entries })
-            }
+            (Some(ttl), entries) => Some(CachePolicy {
+                ttl: Duration::from_secs(Bounded::CACHE_TTL_S.read(Some(ttl))?),
+                max_entries: Bounded::CACHE_MAX_ENTRIES.read_usize(entries)?,
+            }),
         };
         Ok(Policy {
             sha256,
             identity_claims,
             outbound,
-            outbound_timeout: Duration::from_millis(outbound_timeout),
+            outbound_timeout: Duration::from_millis(
+                Bounded::OUTBOUND_TIMEOUT_MS.read(file.outbound.timeout_ms)?,
+            ),
             env: env.into_iter().collect(),
-            max_requests: positive(
-                file.outbound.max_requests,
-                Self::DEFAULT_MAX_REQUESTS,
-                Self::MAX_REQUESTS,
-                "outbound.max_requests",
-            )?,
-            max_response_bytes: positive(
-                file.outbound.max_response_bytes,
-                Self::DEFAULT_MAX_RESPONSE_BYTES,
-                Self::MAX_RESPONSE_BYTES,
-                "outbound.max_response_bytes",
-            )?,
+            max_requests: Bounded::MAX_REQUESTS.read_usize(file.outbound.max_requests)?,
+            max_response_bytes: Bounded::MAX_RESPONSE_BYTES.read_usize(file.outbound.max_response_bytes)?,
             memory_bytes: usize::try_from(memory_mb << 20)?,
-            call_timeout: Duration::from_millis(call_timeout),
-            max_concurrent: positive(
-                file.limits.max_concurrent,
-                Self::DEFAULT_MAX_CONCURRENT,
-                Self::MAX_CONCURRENT,
-                "limits.max_concurrent",
-            )?,
-            max_result_bytes: positive(
-                file.limits.max_result_bytes,
-                Self::DEFAULT_MAX_RESULT_BYTES,
-                Self::MAX_RESULT_BYTES,
-                "limits.max_result_bytes",
-            )?,
-            max_catalog_bytes: positive(
-                file.limits.max_catalog_bytes,
-                Self::DEFAULT_MAX_CATALOG_BYTES,
-                Self::MAX_CATALOG_BYTES,
-                "limits.max_catalog_bytes",
-            )?,
+            call_timeout: Duration::from_millis(Bounded::TIMEOUT_MS.read(file.limits.timeout_ms)?),
+            max_concurrent: Bounded::MAX_CONCURRENT.read_usize(file.limits.max_concurrent)?,
+            max_result_bytes: Bounded::MAX_RESULT_BYTES.read_usize(file.limits.max_result_bytes)?,
+            max_catalog_bytes: Bounded::MAX_CATALOG_BYTES.read_usize(file.limits.max_catalog_bytes)?,
             cache,
         })
     }

@@ -6,11 +6,11 @@ use serde_json::{Map, Value};
 pub type JsonObject = Map<String, Value>;
 
 /// `Implementation`: who the server is.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Implementation {
     pub name: String,
     pub version: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
 }
 
@@ -63,40 +63,45 @@ macro_rules! log_level_conversions {
     };
 }
 
+/// `$to { a: from.a, b: from.b, ..., c: value }`: moves fields between a WIT
+/// binding's record (wasmtime's bindgen in the host, wit-bindgen's in guests)
+/// and the type here that spells the same fields alike, in either direction;
+/// the fields after `;` are given their values.
+#[macro_export]
+macro_rules! move_fields {
+    ($from:ident => $($to:ident)::+ { $($field:ident),+ $(; $($set:ident: $value:expr),+)? }) => {
+        $($to)::+ { $($field: $from.$field,)+ $($($set: $value,)+)? }
+    };
+}
+
 impl LogLevel {
     pub fn parse(text: &str) -> Option<Self> {
         serde_json::from_value(Value::String(text.to_owned())).ok()
     }
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolAnnotations {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub read_only_hint: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub destructive_hint: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub idempotent_hint: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub open_world_hint: Option<bool>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tool {
     pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     pub description: String,
     pub input_schema: JsonObject,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub output_schema: Option<JsonObject>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub annotations: Option<ToolAnnotations>,
-    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "_meta")]
     pub meta: Option<JsonObject>,
 }
 
@@ -132,35 +137,47 @@ impl Tool {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What a resource and a resource template share: MCP's `BaseMetadata`
+/// (name, title), a description, a media type and `_meta`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Resource {
-    pub uri: String,
+pub struct ResourceInfo {
     pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mime_type: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub size: Option<u64>,
-    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "_meta")]
     pub meta: Option<JsonObject>,
 }
 
+impl ResourceInfo {
+    /// A name and nothing else.
+    pub fn named(name: impl Into<String>) -> Self {
+        Self { name: name.into(), ..Self::default() }
+    }
+}
+
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resource {
+    pub uri: String,
+    #[serde(flatten)]
+    pub info: ResourceInfo,
+    /// Size in bytes, if known.
+    pub size: Option<u64>,
+}
+
 /// `TextResourceContents` / `BlobResourceContents` (blob already base64).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceContents {
     pub uri: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mime_type: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub blob: Option<String>,
-    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "_meta")]
     pub meta: Option<JsonObject>,
 }
 
@@ -202,15 +219,15 @@ impl ContentBlock {
     }
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallToolResult {
     pub content: Vec<ContentBlock>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub structured_content: Option<Value>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub is_error: bool,
-    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "_meta")]
     pub meta: Option<JsonObject>,
 }
 
@@ -273,18 +290,16 @@ pub struct CallRequest {
 pub struct ResourceTemplate {
     /// An RFC 6570 template such as `test://template/{id}/data`.
     pub uri_template: String,
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mime_type: Option<String>,
-    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
-    pub meta: Option<JsonObject>,
+    #[serde(flatten)]
+    pub info: ResourceInfo,
 }
 
 impl ResourceTemplate {
+    /// A template with a name and nothing else.
+    pub fn new(uri_template: impl Into<String>, name: impl Into<String>) -> Self {
+        Self { uri_template: uri_template.into(), info: ResourceInfo::named(name) }
+    }
+
     /// Whether `uri` is an expansion of this template (simple `{name}` variables,
     /// each matching one or more characters other than `/`).
     ///
@@ -336,28 +351,27 @@ impl ResourceTemplate {
     }
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PromptArgument {
     pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default)]
     pub required: bool,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Prompt {
     pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     pub description: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub arguments: Vec<PromptArgument>,
-    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "_meta")]
     pub meta: Option<JsonObject>,
 }
 
@@ -374,9 +388,9 @@ pub struct PromptMessage {
     pub content: ContentBlock,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct GetPromptResult {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub messages: Vec<PromptMessage>,
 }
@@ -433,11 +447,11 @@ pub struct CompletionRequest {
     pub context: JsonObject,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Completion {
     pub values: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<u32>,
     #[serde(default)]
     pub has_more: bool,
@@ -445,33 +459,40 @@ pub struct Completion {
 
 #[cfg(test)]
 mod tests {
-    use super::ResourceTemplate;
+    use serde_json::json;
+
+    use super::{Resource, ResourceInfo, ResourceTemplate};
+
+    /// Resources and templates share `ResourceInfo`, flattened: the wire form
+    /// stays MCP's flat object, with no `null` for what is unset.
+    #[test]
+    fn resources_and_templates_are_flat_on_the_wire() {
+        let info = ResourceInfo {
+            mime_type: Some("text/html".into()),
+            meta: json!({"ui": {}}).as_object().cloned(),
+            ..ResourceInfo::named("card")
+        };
+        let resource = Resource { uri: "ui://card".into(), info, size: Some(3) };
+        let wire = json!({"uri": "ui://card", "name": "card", "mimeType": "text/html", "_meta": {"ui": {}}, "size": 3});
+        assert_eq!(serde_json::to_value(&resource).unwrap(), wire);
+        assert_eq!(serde_json::from_value::<Resource>(wire).unwrap(), resource);
+        let template = ResourceTemplate::new("x://{id}", "t");
+        let wire = json!({"uriTemplate": "x://{id}", "name": "t"});
+        assert_eq!(serde_json::to_value(&template).unwrap(), wire);
+        assert_eq!(serde_json::from_value::<ResourceTemplate>(wire).unwrap(), template);
+    }
+
+    fn template(uri_template: &str) -> ResourceTemplate {
+        ResourceTemplate::new(uri_template, "t")
+    }
 
     #[test]
     fn templates_match_their_expansions() {
-        let template = ResourceTemplate {
-            uri_template: "test://template/{id}/data".into(),
-            name: "t".into(),
-            title: None,
-            description: None,
-            mime_type: None,
-            meta: None,
-        };
+        let template = template("test://template/{id}/data");
         assert!(template.matches("test://template/123/data"));
         assert!(!template.matches("test://template//data"));
         assert!(!template.matches("test://template/1/2/data"));
         assert!(!template.matches("test://template/123/other"));
-    }
-
-    fn template(uri_template: &str) -> ResourceTemplate {
-        ResourceTemplate {
-            uri_template: uri_template.into(),
-            name: "t".into(),
-            title: None,
-            description: None,
-            mime_type: None,
-            meta: None,
-        }
     }
 
     /// A client's URI may hold any character where a variable stands; the

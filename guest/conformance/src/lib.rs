@@ -9,7 +9,8 @@ use std::time::Duration;
 use mcp_guest::protocol::{
     CallError, CallRequest, CallToolResult, Completion, CompletionRef, CompletionRequest, ContentBlock,
     GetPromptResult, Implementation, InputRequest, InputRequired, Inputs, JsonObject, LogLevel, Prompt,
-    PromptArgument, PromptMessage, ReadError, Resource, ResourceContents, ResourceTemplate, Role, Tool,
+    PromptArgument, PromptMessage, ReadError, Resource, ResourceContents, ResourceInfo, ResourceTemplate,
+    Role, Tool,
 };
 use mcp_guest::{Context, Server};
 use serde_json::{Value, json};
@@ -414,12 +415,8 @@ impl Server for Conformance {
     fn resources() -> Vec<Resource> {
         let resource = |uri: &str, name: &str, mime: &str| Resource {
             uri: uri.into(),
-            name: name.into(),
-            title: None,
-            description: None,
-            mime_type: Some(mime.into()),
+            info: ResourceInfo { mime_type: Some(mime.into()), ..ResourceInfo::named(name) },
             size: None,
-            meta: None,
         };
         vec![
             resource("test://static-text", "static-text", "text/plain"),
@@ -429,14 +426,12 @@ impl Server for Conformance {
     }
 
     fn resource_templates() -> Vec<ResourceTemplate> {
-        vec![ResourceTemplate {
-            uri_template: "test://template/{id}/data".into(),
-            name: "template-data".into(),
-            title: None,
+        let info = ResourceInfo {
             description: Some("Data for an id".into()),
             mime_type: Some("application/json".into()),
-            meta: None,
-        }]
+            ..ResourceInfo::named("template-data")
+        };
+        vec![ResourceTemplate { uri_template: "test://template/{id}/data".into(), info }]
     }
 
     fn read(uri: &str) -> Result<Vec<ResourceContents>, ReadError> {

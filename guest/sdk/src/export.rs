@@ -28,13 +28,12 @@ impl<E: Exported> resources::Guest for E {
     fn list_resource_templates() -> Vec<wit::ResourceTemplate> {
         E::Server::resource_templates()
             .into_iter()
-            .map(|t| wit::ResourceTemplate {
-                uri_template: t.uri_template,
-                name: t.name,
-                title: t.title,
-                description: t.description,
-                mime_type: t.mime_type,
-                meta: t.meta.map(json),
+            .map(|t| {
+                let info = t.info;
+                p::move_fields!(info => wit::ResourceTemplate {
+                    name, title, description, mime_type;
+                    uri_template: t.uri_template, meta: info.meta.map(json)
+                })
             })
             .collect()
     }
@@ -52,21 +51,15 @@ impl<E: Exported> prompts::Guest for E {
     fn list_prompts() -> Vec<wit::Prompt> {
         E::Server::prompts()
             .into_iter()
-            .map(|prompt| wit::Prompt {
-                name: prompt.name,
-                title: prompt.title,
-                description: prompt.description,
-                arguments: prompt
-                    .arguments
-                    .into_iter()
-                    .map(|a| wit::PromptArgument {
-                        name: a.name,
-                        title: a.title,
-                        description: a.description,
-                        required: a.required,
-                    })
-                    .collect(),
-                meta: prompt.meta.map(json),
+            .map(|prompt| {
+                let arguments = prompt.arguments.into_iter();
+                let arguments = arguments.map(
+                    |a| p::move_fields!(a => wit::PromptArgument { name, title, description, required }),
+                );
+                p::move_fields!(prompt => wit::Prompt {
+                    name, title, description;
+                    arguments: arguments.collect(), meta: prompt.meta.map(json)
+                })
             })
             .collect()
     }
@@ -202,27 +195,21 @@ fn tool(tool: p::Tool) -> wit::Tool {
         description: tool.description,
         input_schema: json(tool.input_schema),
         output_schema: tool.output_schema.map(json),
-        annotations: tool.annotations.map(|a| wit::Annotations {
-            title: a.title,
-            read_only_hint: a.read_only_hint,
-            destructive_hint: a.destructive_hint,
-            idempotent_hint: a.idempotent_hint,
-            open_world_hint: a.open_world_hint,
+        annotations: tool.annotations.map(|a| {
+            p::move_fields!(a => wit::Annotations {
+                title, read_only_hint, destructive_hint, idempotent_hint, open_world_hint
+            })
         }),
         meta: tool.meta.map(json),
     }
 }
 
 fn resource(resource: p::Resource) -> wit::Resource {
-    wit::Resource {
-        uri: resource.uri,
-        name: resource.name,
-        title: resource.title,
-        description: resource.description,
-        mime_type: resource.mime_type,
-        size: resource.size,
-        meta: resource.meta.map(json),
-    }
+    let info = resource.info;
+    p::move_fields!(info => wit::Resource {
+        name, title, description, mime_type;
+        uri: resource.uri, size: resource.size, meta: info.meta.map(json)
+    })
 }
 
 fn decode(base64: &str) -> Vec<u8> {

@@ -1,6 +1,6 @@
 //! What the component offers: the tool's definition and the widget resource.
 
-use mcp_guest::protocol::{JsonObject, Resource, ResourceContents, Tool, ToolAnnotations};
+use mcp_guest::protocol::{JsonObject, Resource, ResourceContents, ResourceInfo, Tool, ToolAnnotations};
 use serde_json::{Value, json};
 
 pub const TOOL_NAME: &str = "get_current_weather";
@@ -166,15 +166,14 @@ pub fn widget_resource(widget: Widget, domain: Option<&str>) -> Resource {
         Widget::Skybridge => ("current-weather-widget", "Current weather widget"),
         Widget::McpApp => ("current-weather-mcp-app", "Current weather widget (MCP Apps)"),
     };
-    Resource {
-        uri: widget.uri().into(),
+    let info = ResourceInfo {
         name: name.into(),
         title: Some(title.into()),
         description: Some("Interactive card that renders get_current_weather results.".into()),
         mime_type: Some(widget.mime_type().into()),
-        size: Some(WIDGET_HTML.len() as u64),
         meta: Some(widget_meta(domain)),
-    }
+    };
+    Resource { uri: widget.uri().into(), info, size: Some(WIDGET_HTML.len() as u64) }
 }
 
 pub fn widget_contents(widget: Widget, domain: Option<&str>) -> ResourceContents {

@@ -24,12 +24,10 @@ pub fn tool(tool: wit::Tool) -> Result<p::Tool, String> {
         input_schema: object(&tool.input_schema, &what("input-schema"))?,
         output_schema: optional_object(tool.output_schema.as_deref(), &what("output-schema"))?,
         meta: optional_object(tool.meta.as_deref(), &what("meta"))?,
-        annotations: tool.annotations.map(|a| p::ToolAnnotations {
-            title: a.title,
-            read_only_hint: a.read_only_hint,
-            destructive_hint: a.destructive_hint,
-            idempotent_hint: a.idempotent_hint,
-            open_world_hint: a.open_world_hint,
+        annotations: tool.annotations.map(|a| {
+            p::move_fields!(a => p::ToolAnnotations {
+                title, read_only_hint, destructive_hint, idempotent_hint, open_world_hint
+            })
         }),
         name: tool.name,
         title: tool.title,
@@ -41,15 +39,9 @@ pub fn tool(tool: wit::Tool) -> Result<p::Tool, String> {
 
 pub fn resource(resource: wit::Resource) -> Result<p::Resource, String> {
     let meta = optional_object(resource.meta.as_deref(), &format!("resource {:?}: meta", resource.uri))?;
-    Ok(p::Resource {
-        uri: resource.uri,
-        name: resource.name,
-        title: resource.title,
-        description: resource.description,
-        mime_type: resource.mime_type,
-        size: resource.size,
-        meta,
-    })
+    let info =
+        p::move_fields!(resource => p::ResourceInfo { name, title, description, mime_type; meta: meta });
+    Ok(p::Resource { uri: resource.uri, info, size: resource.size })
 }
 
 pub fn resource_contents(contents: wit::ResourceContents) -> Result<p::ResourceContents, String> {
@@ -64,34 +56,20 @@ pub fn resource_contents(contents: wit::ResourceContents) -> Result<p::ResourceC
 pub fn resource_template(template: wit::ResourceTemplate) -> Result<p::ResourceTemplate, String> {
     let meta =
         optional_object(template.meta.as_deref(), &format!("template {:?}: meta", template.uri_template))?;
-    Ok(p::ResourceTemplate {
-        uri_template: template.uri_template,
-        name: template.name,
-        title: template.title,
-        description: template.description,
-        mime_type: template.mime_type,
-        meta,
-    })
+    let info =
+        p::move_fields!(template => p::ResourceInfo { name, title, description, mime_type; meta: meta });
+    Ok(p::ResourceTemplate { uri_template: template.uri_template, info })
 }
 
 pub fn prompt(prompt: wit::Prompt) -> Result<p::Prompt, String> {
-    let meta = optional_object(prompt.meta.as_deref(), &format!("prompt {:?}: meta", prompt.name))?;
-    Ok(p::Prompt {
-        name: prompt.name,
-        title: prompt.title,
-        description: prompt.description,
-        arguments: prompt
-            .arguments
-            .into_iter()
-            .map(|a| p::PromptArgument {
-                name: a.name,
-                title: a.title,
-                description: a.description,
-                required: a.required,
-            })
-            .collect(),
-        meta,
-    })
+    let checked_meta = optional_object(prompt.meta.as_deref(), &format!("prompt {:?}: meta", prompt.name))?;
+    let arguments = prompt.arguments.into_iter();
+    let arguments =
+        arguments.map(|a| p::move_fields!(a => p::PromptArgument { name, title, description, required }));
+    Ok(p::move_fields!(prompt => p::Prompt {
+        name, title, description;
+        arguments: arguments.collect(), meta: checked_meta
+    }))
 }
 
 pub fn prompt_result(result: wit::PromptResult) -> Result<p::GetPromptResult, String> {

@@ -1,7 +1,8 @@
 //! `prompts/get`.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::request::{take_arguments, take_string};
 use super::{Era, input};
 use crate::jsonrpc::RpcError;
 use crate::types::{Inputs, JsonObject};
@@ -16,15 +17,10 @@ pub(super) struct GetPromptParams {
 
 impl GetPromptParams {
     pub(super) fn parse(mut params: JsonObject, era: Era) -> Result<Self, RpcError> {
-        let name = match params.remove("name") {
-            Some(Value::String(name)) => name,
-            _ => return Err(RpcError::invalid_params("prompts/get needs a prompt name string")),
-        };
-        let arguments = match params.remove("arguments") {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(arguments)) if arguments.values().all(Value::is_string) => arguments,
-            Some(_) => return Err(RpcError::invalid_params("prompt arguments must be an object of strings")),
-        };
+        let name = take_string(&mut params, "name", "prompts/get needs a prompt name string")?;
+        let all_strings = |arguments: &JsonObject| arguments.values().all(Value::is_string);
+        let arguments =
+            take_arguments(&mut params, all_strings, "prompt arguments must be an object of strings")?;
         Ok(Self { name, arguments, inputs: input::parse(&mut params, era)? })
     }
 }

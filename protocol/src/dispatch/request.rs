@@ -71,3 +71,27 @@ fn list(params: &JsonObject, request: Request) -> Result<Request, RpcError> {
     }
     Ok(request)
 }
+
+/// Takes the string that names what a request is about (`name`, `uri`);
+/// anything else is answered with `message`.
+pub(super) fn take_string(params: &mut JsonObject, key: &str, message: &str) -> Result<String, RpcError> {
+    match params.remove(key) {
+        Some(Value::String(text)) => Ok(text),
+        _ => Err(RpcError::invalid_params(message)),
+    }
+}
+
+/// Takes a call's or a prompt's `arguments`: none or `null` is no arguments,
+/// an object is accepted when `valid` says so, anything else is answered with
+/// `message`.
+pub(super) fn take_arguments(
+    params: &mut JsonObject,
+    valid: impl Fn(&JsonObject) -> bool,
+    message: &str,
+) -> Result<JsonObject, RpcError> {
+    match params.remove("arguments") {
+        None | Some(Value::Null) => Ok(JsonObject::new()),
+        Some(Value::Object(arguments)) if valid(&arguments) => Ok(arguments),
+        Some(_) => Err(RpcError::invalid_params(message)),
+    }
+}

@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use super::request::take_string;
 use crate::jsonrpc::RpcError;
 use crate::types::JsonObject;
 
@@ -13,10 +14,7 @@ pub(super) struct ReadResourceParams {
 
 impl ReadResourceParams {
     pub(super) fn parse(mut params: JsonObject) -> Result<Self, RpcError> {
-        match params.remove("uri") {
-            Some(Value::String(uri)) => Ok(Self { uri }),
-            _ => Err(RpcError::invalid_params("resources/read needs a uri string")),
-        }
+        Ok(Self { uri: take_string(&mut params, "uri", "resources/read needs a uri string")? })
     }
 }
 

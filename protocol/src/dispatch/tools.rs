@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::request::{take_arguments, take_string};
 use super::{Era, Op, Pending, input, logging};
 use crate::jsonrpc::{self, RpcError};
 use crate::types::{CallEvent, CallRequest, Inputs, JsonObject, LogLevel};
@@ -18,15 +19,8 @@ pub(super) struct CallToolParams {
 
 impl CallToolParams {
     pub(super) fn parse(mut params: JsonObject, era: Era) -> Result<Self, RpcError> {
-        let name = match params.remove("name") {
-            Some(Value::String(name)) => name,
-            _ => return Err(RpcError::invalid_params("tools/call needs a tool name string")),
-        };
-        let arguments = match params.remove("arguments") {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(arguments)) => arguments,
-            Some(_) => return Err(RpcError::invalid_params("tools/call arguments must be an object")),
-        };
+        let name = take_string(&mut params, "name", "tools/call needs a tool name string")?;
+        let arguments = take_arguments(&mut params, |_| true, "tools/call arguments must be an object")?;
         let mut meta = match params.remove("_meta") {
             Some(Value::Object(meta)) => meta,
             _ => Map::new(),
