@@ -55,7 +55,8 @@ impl HttpClient for Client {
             let body = Limited::new(body, MAX_RESPONSE_BYTES).collect().await?.to_bytes();
             Ok::<_, HttpError>(Response::from_parts(parts, body))
         };
-        let sent = self.runtime.spawn(tokio::time::timeout(EXPORT_TIMEOUT, exchange));
+        // The timer too belongs to the runtime: made there, not on the SDK's thread.
+        let sent = self.runtime.spawn(async move { tokio::time::timeout(EXPORT_TIMEOUT, exchange).await });
         match sent.await? {
             Ok(answer) => answer,
             Err(_) => Err("the OTLP export timed out".into()),
