@@ -126,14 +126,16 @@ clients: build wasmtime client-deps python-deps
 	cd tests/clients && MCP_SERVER=wasmtime-serve WASMTIME_BIN=$(WASMTIME) $(abspath $(NODE)) --test ts/*.test.mjs
 	$(VENV)/bin/python -m unittest discover -s tests/clients/python -v
 
-## browser: the widget in headless Chromium behind both harness hosts; screenshots in $(SCREENSHOT_DIR)
+## browser: the widget in headless Chromium behind both harness hosts, and the status page; screenshots in $(SCREENSHOT_DIR)
 browser: build chromium browser-deps
-	cd tests/browser && CHROMIUM_BIN=$(CHROMIUM) SCREENSHOT_DIR=$(abspath $(SCREENSHOT_DIR)) $(abspath $(NODE)) --test widget.test.mjs
+	cd tests/browser && CHROMIUM_BIN=$(CHROMIUM) SCREENSHOT_DIR=$(abspath $(SCREENSHOT_DIR)) $(abspath $(NODE)) --test widget.test.mjs status.test.mjs
 
 ## widget-screenshots: refresh the README's screenshots from a browser run
 widget-screenshots: browser
 	cp $(SCREENSHOT_DIR)/mcp-apps-light.png docs/widget-light.png
 	cp $(SCREENSHOT_DIR)/mcp-apps-dark.png docs/widget-dark.png
+	cp $(SCREENSHOT_DIR)/status-light.png docs/status-light.png
+	cp $(SCREENSHOT_DIR)/status-dark.png docs/status-dark.png
 
 ## conformance: the official MCP conformance suites (0.1.16 and 2026-07-28) and the Inspector CLI
 conformance: build conformance-deps

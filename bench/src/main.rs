@@ -66,6 +66,18 @@ pub struct Figures {
     pub call_us: Option<f64>,
 }
 
+/// The cost of OTLP export: weather.wasm at c=16 with export off and on, in
+/// alternating runs, and how many spans the receiver got.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    pub off: Vec<Run>,
+    pub on: Vec<Run>,
+    pub spans: usize,
+}
+
+/// The concurrency the telemetry cost is measured at (the goal).
+const TELEMETRY_CONNECTIONS: u32 = 16;
+
 pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     match values.len() {
@@ -84,6 +96,7 @@ fn main() -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(args.out.join("logs"))?;
     let upstream = fake_upstream()?;
+    let otlp = otlp_receiver()?;
     let components = tempfile::tempdir()?;
     prepare_components(&args, &upstream, components.path())?;
     let setup = Setup {
@@ -93,6 +106,7 @@ fn main() -> anyhow::Result<()> {
         fastmcp_server: args.bench_dir.join("fastmcp/server.py"),
         components: components.path().to_owned(),
         upstream,
+        otlp: otlp.endpoint(),
         logs: std::fs::canonicalize(args.out.join("logs"))?,
     };
     let script = args.bench_dir.join("call.lua");
@@ -105,14 +119,21 @@ fn main() -> anyhow::Result<()> {
         caches.push(cache);
     }
     load_all(&setup, &plan, &script, &caches, &mut results)?;
-    let report = report::Report::new(&results, &plan_summary(&plan));
+    let mut telemetry = telemetry_cost(&setup, &plan, &script, &caches[0])?;
+    telemetry.spans = otlp.received.lock().expect("no panics while locked").span_count;
+    let report = report::Report::new(&results, &telemetry, &plan_summary(&plan));
     report.check_complete()?;
     std::fs::write(args.out.join("results.md"), report.markdown())?;
     std::fs::write(args.out.join("results.json"), serde_json::to_string_pretty(&report.json())? + "\n")?;
     println!("{}", report.markdown());
     println!("(written to {} and results.json)", args.out.join("results.md").display());
-    let errors: u64 =
-        results.values().flat_map(|f| f.load.values()).flat_map(|(_, runs)| runs).map(|r| r.errors).sum();
+    let errors: u64 = results
+        .values()
+        .flat_map(|f| f.load.values())
+        .flat_map(|(_, runs)| runs)
+        .map(|r| r.errors)
+        .sum::<u64>()
+        + telemetry.off.iter().chain(&telemetry.on).map(|r| r.errors).sum::<u64>();
     if errors > 0 {
         bail!("{errors} requests failed: the figures measure errors, not tool calls");
     }
@@ -141,6 +162,44 @@ fn fake_upstream() -> anyhow::Result<String> {
         });
     });
     Ok(receiver.recv().context("the fake upstream's thread")??)
+}
+
+/// A loopback OTLP receiver that decodes and counts, on a runtime of its own.
+fn otlp_receiver() -> anyhow::Result<mcp_e2e::otlp::Receiver> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async {
+            let _ = sender.send(mcp_e2e::otlp::Receiver::start_counting(([127, 0, 0, 1], 0).into()).await);
+            std::future::pending::<()>().await;
+        });
+    });
+    Ok(receiver.recv().context("the OTLP receiver's thread")??)
+}
+
+/// weather.wasm at c=16 with OTLP export off and on, the two servers taking
+/// turns run by run.
+fn telemetry_cost(
+    setup: &Setup,
+    plan: &Plan,
+    script: &Path,
+    cache: &tempfile::TempDir,
+) -> anyhow::Result<Telemetry> {
+    eprintln!("== OTLP export off and on, c={TELEMETRY_CONNECTIONS}");
+    let off = setup.start(Kind::Wasm, Some(cache.path()), "warn", "otel-off")?.0;
+    let on = setup.start(Kind::WasmOtel, Some(cache.path()), "warn", "otel-on")?.0;
+    let mut telemetry = Telemetry::default();
+    for server in [&off, &on] {
+        load::wrk(script, server.addr, TELEMETRY_CONNECTIONS, Duration::from_secs(1)).context("warm-up")?;
+    }
+    for _ in 0..plan.runs.max(3) {
+        for (server, runs) in [(&off, &mut telemetry.off), (&on, &mut telemetry.on)] {
+            let run = load::wrk(script, server.addr, TELEMETRY_CONNECTIONS, plan.duration)?;
+            eprintln!("  {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms", run.throughput, run.p50_ms, run.p99_ms);
+            runs.push(run);
+        }
+    }
+    Ok(telemetry)
 }
 
 /// weather.wasm and its real policy, with the API URL pointed at the fake.

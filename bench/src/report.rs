@@ -6,11 +6,12 @@ use std::fmt::Write as _;
 use anyhow::bail;
 use serde_json::{Value, json};
 
-use crate::Figures;
 use crate::servers::Kind;
+use crate::{Figures, Telemetry, median};
 
 pub struct Report<'a> {
     results: &'a BTreeMap<&'static str, Figures>,
+    telemetry: &'a Telemetry,
     plan: String,
     machine: String,
     date: String,
@@ -20,7 +21,7 @@ pub struct Report<'a> {
 type Row = (String, [Option<f64>; 3]);
 
 impl<'a> Report<'a> {
-    pub fn new(results: &'a BTreeMap<&'static str, Figures>, plan: &str) -> Self {
+    pub fn new(results: &'a BTreeMap<&'static str, Figures>, telemetry: &'a Telemetry, plan: &str) -> Self {
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
             .and_then(|info| {
@@ -35,7 +36,7 @@ impl<'a> Report<'a> {
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
             .unwrap_or_default();
-        Report { results, plan: plan.into(), machine: format!("{cores} cores, {cpu}"), date }
+        Report { results, telemetry, plan: plan.into(), machine: format!("{cores} cores, {cpu}"), date }
     }
 
     fn figures(&self, kind: Kind) -> &Figures {
@@ -67,8 +68,26 @@ impl<'a> Report<'a> {
         rows
     }
 
+    /// Medians of the telemetry runs, off then on: throughput, p50, p99.
+    fn telemetry_medians(&self) -> [[f64; 3]; 2] {
+        [&self.telemetry.off, &self.telemetry.on].map(|runs| {
+            [
+                median(runs.iter().map(|r| r.throughput).collect()),
+                median(runs.iter().map(|r| r.p50_ms).collect()),
+                median(runs.iter().map(|r| r.p99_ms).collect()),
+            ]
+        })
+    }
+
     /// Every figure a server can have was produced, and is a real measurement.
     pub fn check_complete(&self) -> anyhow::Result<()> {
+        let [off, on] = self.telemetry_medians();
+        if !off.iter().chain(&on).all(|v| v.is_finite() && *v > 0.0) {
+            bail!("the OTLP export runs have no valid figures: off {off:?}, on {on:?}");
+        }
+        if self.telemetry.spans == 0 {
+            bail!("with OTLP export on, the receiver got no spans: the export did not run");
+        }
         for (label, values) in self.rows() {
             for (kind, value) in Kind::ALL.iter().zip(values) {
                 let expected = kind.is_host() || !label.starts_with("per call");
@@ -107,6 +126,14 @@ impl<'a> Report<'a> {
                 format!("1/{:.1}", fastmcp.idle_rss_mib / wasm.idle_rss_mib),
                 wasm.idle_rss_mib * 4.0 <= fastmcp.idle_rss_mib,
             ),
+            {
+                let [[off, ..], [on, ..]] = self.telemetry_medians();
+                (
+                    "throughput with OTLP export on ≥ 95% of off (c=16)".into(),
+                    format!("{:.1}%", on / off * 100.0),
+                    on >= 0.95 * off,
+                )
+            },
         ]
     }
 
@@ -136,6 +163,21 @@ impl<'a> Report<'a> {
                 ratio(wasm, fastmcp)
             );
         }
+        let [off, on] = self.telemetry_medians();
+        let _ = writeln!(
+            out,
+            "\nOTLP export (weather.wasm, c={}, medians of {} alternating runs; {} spans received): \
+             off {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms; on {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms.",
+            crate::TELEMETRY_CONNECTIONS,
+            self.telemetry.on.len(),
+            self.telemetry.spans,
+            off[0],
+            off[1],
+            off[2],
+            on[0],
+            on[1],
+            on[2]
+        );
         let errors: u64 = self.results.values().flat_map(|f| f.load.values()).map(|(r, _)| r.errors).sum();
         let _ =
             writeln!(out, "\nFailed requests (not a successful tool result, or socket errors): {errors}.\n");
@@ -179,6 +221,9 @@ impl<'a> Report<'a> {
             .into_iter()
             .map(|(target, figure, met)| json!({"target": target, "measured": figure, "met": met}))
             .collect();
-        json!({"machine": self.machine, "date": self.date, "plan": self.plan, "servers": servers, "targets": targets})
+        let [off, on] = self.telemetry_medians();
+        let medians = |m: [f64; 3]| json!({"throughput_rps": m[0], "p50_ms": m[1], "p99_ms": m[2]});
+        let telemetry = json!({"connections": crate::TELEMETRY_CONNECTIONS, "off": medians(off), "on": medians(on), "spans_received": self.telemetry.spans});
+        json!({"machine": self.machine, "date": self.date, "plan": self.plan, "servers": servers, "telemetry": telemetry, "targets": targets})
     }
 }

@@ -21,6 +21,9 @@ pub enum Kind {
     Native,
     /// Python FastMCP under uvicorn.
     FastMcp,
+    /// mcp-host serving weather.wasm, exporting traces and metrics over OTLP
+    /// (measured against `Wasm` for the cost of telemetry; not in `ALL`).
+    WasmOtel,
 }
 
 impl Kind {
@@ -31,6 +34,7 @@ impl Kind {
             Kind::Wasm => "wasm",
             Kind::Native => "native",
             Kind::FastMcp => "fastmcp",
+            Kind::WasmOtel => "wasm-otel",
         }
     }
 
@@ -39,6 +43,7 @@ impl Kind {
             Kind::Wasm => "mcp-host + weather.wasm",
             Kind::Native => "mcp-host, native tool",
             Kind::FastMcp => "Python FastMCP",
+            Kind::WasmOtel => "mcp-host + weather.wasm, OTLP export on",
         }
     }
 
@@ -57,6 +62,8 @@ pub struct Setup {
     /// weather.wasm and its policy, pointed at the fake upstream.
     pub components: PathBuf,
     pub upstream: String,
+    /// The OTLP receiver `WasmOtel` exports to.
+    pub otlp: String,
     pub logs: PathBuf,
 }
 
@@ -94,8 +101,8 @@ impl Setup {
         let log = self.logs.join(format!("{}-{tag}.log", kind.key()));
         let out = std::fs::File::create(&log)?;
         let mut command = match kind {
-            Kind::Wasm | Kind::Native => {
-                let bin = if kind == Kind::Wasm { &self.host_bin } else { &self.native_bin };
+            Kind::Wasm | Kind::WasmOtel | Kind::Native => {
+                let bin = if kind == Kind::Native { &self.native_bin } else { &self.host_bin };
                 let mut command = Command::new(bin);
                 command
                     .arg("--components")
@@ -105,6 +112,15 @@ impl Setup {
                     .env("RUST_LOG", rust_log);
                 if let Some(cache) = cache {
                     command.env("MCP_CACHE_DIR", cache);
+                }
+                if kind == Kind::WasmOtel {
+                    // Every span exported (a queue that holds a second of load), metrics each second.
+                    command
+                        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &self.otlp)
+                        .env("OTEL_BSP_SCHEDULE_DELAY", "1000")
+                        .env("OTEL_BSP_MAX_QUEUE_SIZE", "65536")
+                        .env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096")
+                        .env("OTEL_METRIC_EXPORT_INTERVAL", "1000");
                 }
                 command
             }

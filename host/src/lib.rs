@@ -12,6 +12,7 @@ mod http;
 mod policy;
 mod runtime;
 mod sources;
+mod telemetry;
 mod untrusted;
 
 use std::sync::{Arc, Mutex};
@@ -41,6 +42,7 @@ pub mod fuzzing {
 /// components it names with plain Rust (the benchmark's baseline); the
 /// binary passes none.
 pub async fn run(args: Args, natives: Natives) -> anyhow::Result<()> {
+    telemetry::start()?;
     let loopback = Guard::loopback();
     let guard = Guard {
         hosts: if args.allowed_hosts.is_empty() { loopback.hosts } else { args.allowed_hosts.clone() },
@@ -110,6 +112,7 @@ pub async fn run(args: Args, natives: Natives) -> anyhow::Result<()> {
     // bounds the wait by the grace period).
     stop.send_replace(true);
     server.await?;
+    telemetry::stop().await;
     Ok(())
 }
 
@@ -128,6 +131,7 @@ pub fn main_with(natives: Natives) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stdout)
         .with_ansi(false)
+        .event_format(telemetry::TraceIdFormat::new())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )

@@ -9,8 +9,16 @@ use std::path::Path;
 
 /// Top-level modules, highest first. `lib.rs`, `main.rs` and `config.rs`
 /// wire everything together and are not layered.
-const LAYERS: &[&[&str]] =
-    &[&["http"], &["auth"], &["sources"], &["runtime"], &["egress"], &["policy"], &["digest", "untrusted"]];
+const LAYERS: &[&[&str]] = &[
+    &["http"],
+    &["auth"],
+    &["sources"],
+    &["runtime"],
+    &["egress"],
+    &["policy"],
+    &["telemetry"],
+    &["digest", "untrusted"],
+];
 
 /// The top-level modules a file or folder names through `crate::`.
 fn uses(path: &Path) -> BTreeSet<String> {

@@ -36,6 +36,8 @@ pub struct FakeApi {
     /// The path and query of every request received, in order (none when
     /// started with `spawn_unlogged`).
     pub requests: Arc<Mutex<Vec<String>>>,
+    /// The `traceparent` header of each of those requests ("" when absent).
+    pub traceparents: Arc<Mutex<Vec<String>>>,
     /// Connections accepted so far.
     pub connections: Arc<AtomicUsize>,
 }
@@ -70,13 +72,20 @@ fn answer(path_and_query: &str) -> Option<(u16, &'static str, Option<&'static st
     })
 }
 
-async fn handle(
-    requests: Option<Arc<Mutex<Vec<String>>>>,
-    request: Request<hyper::body::Incoming>,
-) -> Response<Full<Bytes>> {
+/// Where a logging fake records what it receives.
+#[derive(Clone)]
+struct Log {
+    requests: Arc<Mutex<Vec<String>>>,
+    traceparents: Arc<Mutex<Vec<String>>>,
+}
+
+async fn handle(log: Option<Log>, request: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
     let target = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
-    if let Some(requests) = requests {
-        requests.lock().expect("no panics while locked").push(target.clone());
+    if let Some(log) = log {
+        log.requests.lock().expect("no panics while locked").push(target.clone());
+        let traceparent =
+            request.headers().get("traceparent").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        log.traceparents.lock().expect("no panics while locked").push(traceparent.to_owned());
     }
     let Some((status, content_type, cache_control, body)) = answer(&target) else {
         tokio::time::sleep(Duration::from_secs(60)).await;
@@ -102,14 +111,15 @@ pub async fn spawn_unlogged(addr: SocketAddr) -> std::io::Result<FakeApi> {
 
 async fn start(addr: SocketAddr, log: bool) -> std::io::Result<FakeApi> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    let requests = log.then(|| Arc::new(Mutex::new(Vec::new())));
+    let log = log.then(|| Log { requests: Arc::default(), traceparents: Arc::default() });
     let connections = Arc::new(AtomicUsize::new(0));
     let fake = FakeApi {
         addr: listener.local_addr()?,
-        requests: requests.clone().unwrap_or_default(),
+        requests: log.as_ref().map(|l| l.requests.clone()).unwrap_or_default(),
+        traceparents: log.as_ref().map(|l| l.traceparents.clone()).unwrap_or_default(),
         connections: connections.clone(),
     };
-    serve(listener, connections, move |request| handle(requests.clone(), request));
+    serve(listener, connections, move |request| handle(log.clone(), request));
     Ok(fake)
 }
 

@@ -3,15 +3,17 @@
 //! many requests per call, each bounded in time and size.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use opentelemetry::KeyValue;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::cache;
 use super::{self as egress, Egress};
 use crate::policy::Policy;
+use crate::telemetry::{self, Kind, metrics};
 use crate::untrusted::Untrusted;
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
@@ -51,9 +53,79 @@ impl Outbound {
         Ok((status, response.into_body().collect().await?.to_bytes()))
     }
 
-    fn deny(&self, policy: &str, destination: &str, why: &str) -> Sent {
+    fn deny(&self, policy: &'static str, destination: &str, why: &str, observed: Option<Observed>) -> Sent {
         tracing::warn!(component = %self.component, policy, destination = %Untrusted(destination), "outbound request denied: {why}");
+        metrics::refused(&self.component, policy);
+        if let Some(observed) = observed {
+            observed.span.set("mcp_host.policy.verdict", "denied");
+            observed.span.set("mcp_host.policy.key", policy);
+            observed.failed(&self.component, &Error::HttpRequestDenied);
+        }
         Box::new(async { Err(Error::HttpRequestDenied) })
+    }
+}
+
+/// An outbound request's span and timing, while telemetry is on.
+struct Observed {
+    span: telemetry::Span,
+    started: Instant,
+    /// The duration metric's attributes: method and destination.
+    attributes: Vec<KeyValue>,
+}
+
+impl Observed {
+    fn start(request: &http::Request<WasiBody>, https: bool, host: &str, port: u16) -> Option<Observed> {
+        if !telemetry::enabled() {
+            return None;
+        }
+        let method = request.method().as_str().to_owned();
+        let attributes = vec![
+            KeyValue::new("http.request.method", method.clone()),
+            KeyValue::new("server.address", host.to_owned()),
+            KeyValue::new("server.port", i64::from(port)),
+        ];
+        let span = telemetry::Span::child(Kind::Client, || {
+            let uri = request.uri();
+            // The query (coordinates, keys, ...) stays out of the trace.
+            let url = format!(
+                "{}://{}{}",
+                if https { "https" } else { "http" },
+                uri.authority().map_or("", |a| a.as_str()),
+                uri.path()
+            );
+            let mut span_attributes = attributes.clone();
+            span_attributes.push(KeyValue::new("url.full", url));
+            (method, span_attributes)
+        });
+        Some(Observed { span, started: Instant::now(), attributes })
+    }
+
+    /// The response's head arrived.
+    fn answered<B>(mut self, component: &str, response: &http::Response<B>) {
+        let status = i64::from(response.status().as_u16());
+        self.span.set("http.response.status_code", status);
+        if let Some(size) = response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<i64>().ok())
+        {
+            self.span.set("http.response.body.size", size);
+        }
+        if status >= 400 {
+            self.span.fail(status.to_string(), format!("HTTP {status}"));
+            self.attributes.push(KeyValue::new("error.type", status.to_string()));
+        }
+        self.attributes.push(KeyValue::new("http.response.status_code", status));
+        metrics::outbound(component, self.started.elapsed(), self.attributes);
+    }
+
+    fn failed(mut self, component: &str, error: &Error) {
+        // The variant's name: low cardinality, whatever it carries.
+        let kind = format!("{error:?}");
+        let kind = kind.split(['(', ' ', '{']).next().unwrap_or_default().to_owned();
+        self.span.fail(kind.clone(), error.to_string());
+        self.attributes.push(KeyValue::new("error.type", kind));
+        metrics::outbound(component, self.started.elapsed(), self.attributes);
     }
 }
 
@@ -85,6 +157,7 @@ impl WasiHttpHooks for Outbound {
         fut: IoFuture,
     ) -> Sent {
         drop(fut);
+        let mut request = request;
         let uri = request.uri().clone();
         let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
         let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
@@ -94,13 +167,14 @@ impl WasiHttpHooks for Outbound {
             if https { "https" } else { "http" },
             uri.authority().map_or("?", |a| a.as_str())
         );
+        let observed = Observed::start(&request, https, &host, port);
         let Some(destination) = self.policy.outbound.iter().find(|d| d.matches(https, &host, port)) else {
-            return self.deny("outbound.allow", &shown, "not in the allow-list");
+            return self.deny("outbound.allow", &shown, "not in the allow-list", observed);
         };
         self.sent += 1;
         if self.sent > self.policy.max_requests {
             let why = format!("more than {} requests in one call", self.policy.max_requests);
-            return self.deny("outbound.max_requests", &shown, &why);
+            return self.deny("outbound.max_requests", &shown, &why, observed);
         }
         let named_address = destination.host.parse::<std::net::IpAddr>().is_ok();
         let (limit, max_bytes) = (self.policy.outbound_timeout, self.policy.max_response_bytes);
@@ -115,7 +189,15 @@ impl WasiHttpHooks for Outbound {
         });
         if let Some(hit) = cached.as_ref().and_then(|(cache, key, head)| cache.get(key, head)) {
             tracing::debug!(%component, destination = %Untrusted(&shown), "outbound GET answered from the cache");
+            if let Some(observed) = observed {
+                observed.span.set("mcp_host.policy.verdict", "cached");
+                observed.answered(&component, &hit);
+            }
             return Box::new(async { Ok((hit, Box::new(async { Ok(()) }) as IoFuture)) });
+        }
+        if let Some(observed) = &observed {
+            observed.span.set("mcp_host.policy.verdict", "allowed");
+            telemetry::inject(&observed.span, request.headers_mut());
         }
         let client = self.egress.client(&component);
         Box::new(async move {
@@ -133,6 +215,7 @@ impl WasiHttpHooks for Outbound {
                     Ok(Err(error)) => {
                         let error = egress::failed(&error);
                         if matches!(error, Error::HttpRequestDenied) {
+                            metrics::refused(&component, "outbound.allow");
                             tracing::warn!(%component, policy = "outbound.allow", destination = %Untrusted(&shown),
                                 "outbound request denied: the name resolves to a non-public address");
                         }
@@ -152,6 +235,12 @@ impl WasiHttpHooks for Outbound {
             if let Err(Error::ConnectionTimeout | Error::ConnectionReadTimeout) = &outcome {
                 tracing::warn!(%component, policy = "outbound.timeout_ms", limit_ms = limit.as_millis() as u64,
                     destination = %Untrusted(&shown), "outbound request timed out");
+                metrics::refused(&component, "outbound.timeout_ms");
+            }
+            match (observed, &outcome) {
+                (Some(observed), Ok(response)) => observed.answered(&component, response),
+                (Some(observed), Err(error)) => observed.failed(&component, error),
+                (None, _) => {}
             }
             outcome.map(|response| (response, Box::new(async { Ok(()) }) as IoFuture))
         })

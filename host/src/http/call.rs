@@ -22,6 +22,7 @@ use super::seal::finish;
 use super::sessions::Caller;
 use super::waiting;
 use crate::sources::Catalog;
+use crate::telemetry;
 
 /// What a running call sends its client.
 enum Frame {
@@ -68,7 +69,7 @@ impl Call {
                     let (events, mut received) = mpsc::channel(64);
                     let task = {
                         let (component, request) = (component.clone(), request.clone());
-                        tokio::spawn(async move { component.call(&request, events).await })
+                        tokio::spawn(telemetry::carry(async move { component.call(&request, events).await }))
                     };
                     while let Some(event) = received.recv().await {
                         if let Some(note) = pending.notification(&event).filter(|_| stream) {
@@ -114,7 +115,7 @@ impl Call {
     ) -> Response<Body> {
         let (frames, mut received) = mpsc::channel(64);
         let (left, gone) = watch::channel(false);
-        tokio::spawn(self.drive(app, catalog, frames, gone));
+        tokio::spawn(record.span().scope(self.drive(app, catalog, frames, gone)));
         let first = received.recv().await.unwrap_or_else(|| {
             Frame::Done(500, jsonrpc::failure(&Value::Null, &RpcError::new(-32603, "Internal error")))
         });
@@ -130,11 +131,14 @@ impl Call {
             // A client that went away ends the sends and any wait for its input;
             // the tool's own call runs to its end.
             let mut open = sender.send_data(transport::sse_event(&first).into()).await.is_ok();
+            let mut record = Some(record);
             while let Some(frame) = received.recv().await {
                 let message = match frame {
                     Frame::Message(message) => message,
                     Frame::Done(_, reply) => {
-                        record.log(&reply);
+                        if let Some(record) = record.take() {
+                            record.log(&reply);
+                        }
                         reply
                     }
                 };

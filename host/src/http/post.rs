@@ -16,7 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::app::{self, App, Body, HeaderView, READ_TIMEOUT, full};
 use super::call::Call;
-use super::record::Record;
+use super::record::{Record, Seen};
 use super::routes::session_not_found;
 use super::seal::{finish, unseal};
 use super::sessions::Caller;
@@ -93,11 +93,16 @@ pub async fn post(
     cx.session_log_level = session.and_then(|id| app.sessions.level(id));
     (cx.session_version, cx.session_capabilities) =
         known.clone().map_or((None, None), |(v, c)| (Some(v), Some(c)));
+    let seen = Seen {
+        headers: headers.0,
+        session: caller.session.as_deref(),
+        protocol_version: cx.protocol_version.or(cx.session_version.map(|v| v.as_str())),
+    };
     let single = post.messages.len() == 1;
     let mut replies = Vec::new();
     let mut opened = None;
     for incoming in post.messages {
-        let record = Record::of(&incoming);
+        let record = Record::of(&incoming, &seen);
         let mut capabilities = JsonObject::new();
         match &incoming {
             Incoming::Message(message) => {
@@ -106,7 +111,7 @@ pub async fn post(
                 let stale = session.is_some() && known.is_none();
                 if stale && message.method != "initialize" && !dispatch::is_stateless(message, &cx) {
                     let reply = session_not_found(message.id.as_ref().unwrap_or(&Value::Null));
-                    if let Some(record) = &record {
+                    if let Some(record) = record {
                         record.log(&reply.1);
                     }
                     replies.push(reply);
@@ -151,9 +156,12 @@ pub async fn post(
                         return call.run(app.clone(), catalog.clone(), post.accept, record, permit).await;
                     }
                     (_, record) => {
-                        let outcome = perform(&catalog, &pending).await;
+                        let outcome = match &record {
+                            Some(record) => record.span().scope(perform(&catalog, &pending)).await,
+                            None => perform(&catalog, &pending).await,
+                        };
                         let reply = finish(app, &catalog, &pending, &caller, outcome);
-                        if let Some(record) = &record {
+                        if let Some(record) = record {
                             record.log(&reply.1);
                         }
                         replies.push(reply);
@@ -162,7 +170,7 @@ pub async fn post(
                 },
             },
         };
-        if let Some(record) = &record {
+        if let Some(record) = record {
             record.log(&reply);
         }
         replies.push((status, reply));

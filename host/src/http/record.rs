@@ -1,10 +1,13 @@
-//! One log line per MCP request: method, target, duration and outcome.
+//! One log line per MCP request: method, target, duration and outcome; its
+//! tool call counted for the status page; and, when telemetry is on, its span
+//! and duration metric.
 
 use std::time::Instant;
 
 use mcp_protocol::jsonrpc::Incoming;
 use serde_json::Value;
 
+use crate::telemetry::{self, Operation};
 use crate::untrusted::Untrusted;
 
 /// What one request did, for its log line.
@@ -12,21 +15,57 @@ pub struct Record {
     method: String,
     target: Option<String>,
     started: Instant,
+    operation: Option<Operation>,
+}
+
+/// What is known of a request beyond its message.
+pub struct Seen<'a> {
+    pub headers: &'a http::HeaderMap,
+    /// The session it belongs to, if the host knows it.
+    pub session: Option<&'a str>,
+    pub protocol_version: Option<&'a str>,
 }
 
 impl Record {
-    pub fn of(incoming: &Incoming) -> Option<Record> {
+    pub fn of(incoming: &Incoming, seen: &Seen<'_>) -> Option<Record> {
         let Incoming::Message(message) = incoming else { return None };
         let target = ["name", "uri"].iter().find_map(|k| message.params.get(*k)?.as_str().map(String::from));
-        Some(Record { method: message.method.clone(), target, started: Instant::now() })
+        let operation = Operation::start(&telemetry::Request {
+            method: &message.method,
+            target: target.as_deref(),
+            id: message.id.as_ref(),
+            session: seen.session,
+            protocol_version: seen.protocol_version,
+            meta: message.params.get("_meta").and_then(Value::as_object),
+            headers: seen.headers,
+        });
+        Some(Record { method: message.method.clone(), target, started: Instant::now(), operation })
     }
 
-    pub fn log(&self, reply: &Value) {
-        let outcome = match (&reply["error"]["code"], &reply["result"]["isError"]) {
-            (Value::Number(code), _) => format!("error {code}"),
-            (_, Value::Bool(true)) => "tool error".into(),
-            _ => "ok".into(),
+    /// The request's span (nothing when tracing is off), for the work done for it.
+    pub fn span(&self) -> &telemetry::Span {
+        static NONE: telemetry::Span = telemetry::Span::NONE;
+        self.operation.as_ref().map_or(&NONE, Operation::span)
+    }
+
+    pub fn log(self, reply: &Value) {
+        let (outcome, error) = match (&reply["error"]["code"], &reply["result"]["isError"]) {
+            (Value::Number(code), _) => {
+                let message = reply["error"]["message"].as_str().unwrap_or_default().to_owned();
+                (format!("error {code}"), Some((code.to_string(), message)))
+            }
+            (_, Value::Bool(true)) => {
+                ("tool error".into(), Some(("tool_error".into(), "the tool failed".into())))
+            }
+            _ => ("ok".into(), None),
         };
+        // The status page's figures: calls of tools that exist (an unknown
+        // name is refused as invalid params, and names come from clients).
+        let unknown = reply["error"]["code"] == -32602;
+        if let (Some(tool), "tools/call", false) = (&self.target, self.method.as_str(), unknown) {
+            telemetry::recent::call(tool, self.started.elapsed(), error.is_some());
+        }
+        let _current = self.span().enter();
         tracing::info!(
             method = %Untrusted(&self.method),
             target = ?Untrusted(self.target.as_deref().unwrap_or("-")),
@@ -34,5 +73,8 @@ impl Record {
             outcome,
             "request"
         );
+        if let Some(operation) = self.operation {
+            operation.finish(error);
+        }
     }
 }

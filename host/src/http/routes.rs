@@ -12,6 +12,8 @@ use serde_json::Value;
 use super::app::{App, Body, HeaderView, full};
 use super::{listen, post};
 use crate::auth;
+use crate::sources;
+use crate::telemetry;
 
 pub async fn handle(app: &Arc<App>, request: Request<IncomingBody>) -> Response<Body> {
     match (request.uri().path(), request.method()) {
@@ -76,13 +78,56 @@ fn get(app: &Arc<App>, headers: &HeaderView) -> Response<Body> {
 }
 
 /// What is serving and what was refused, for the operator; behind the same
-/// Host and Origin checks as MCP.
+/// Host and Origin checks as MCP. A page for a browser, JSON for programs.
 fn status(app: &App, request: &Request<IncomingBody>) -> Response<Body> {
-    if let Err(refused) = app.guard.check(&HeaderView(request.headers())) {
+    let headers = HeaderView(request.headers());
+    if let Err(refused) = app.guard.check(&headers) {
         return full(refused);
     }
     let status = app.status.lock().expect("no panics while locked").clone();
-    full(HttpResponse::json(200, &serde_json::to_value(status).expect("status serializes")))
+    if !prefers_html(transport::Headers::get(&headers, "accept")) {
+        return full(HttpResponse::json(200, &serde_json::to_value(status).expect("status serializes")));
+    }
+    let pools = app.catalog.borrow().as_ref().map_or_else(Vec::new, |catalog| {
+        let components = catalog.components().iter();
+        components
+            .map(|c| {
+                let (in_use, limit) = c.instances();
+                sources::Pool { component: c.name.to_string(), in_use, limit }
+            })
+            .collect()
+    });
+    let page = sources::status_page(&status, &telemetry::recent::tools(), &pools, sources::now());
+    let mut response = HttpResponse::empty(200)
+        .with_header("content-type", "text/html; charset=utf-8")
+        .with_header("content-security-policy", sources::content_security_policy())
+        .with_header("x-content-type-options", "nosniff")
+        .with_header("referrer-policy", "no-referrer")
+        .with_header("cache-control", "no-store")
+        .with_header("vary", "accept");
+    response.body = page.into_bytes();
+    full(response)
+}
+
+/// Whether an Accept header ranks `text/html` above (or as high as) JSON: a
+/// browser's does, a program's (JSON, `*/*` or none) does not.
+fn prefers_html(accept: Option<&str>) -> bool {
+    let quality = |wanted: &str| {
+        accept?
+            .split(',')
+            .filter_map(|range| {
+                let mut parts = range.split(';').map(str::trim);
+                let media = parts.next()?;
+                let q =
+                    parts.find_map(|p| p.strip_prefix("q=")).map_or(Some(1.0), |q| q.parse::<f32>().ok())?;
+                media.eq_ignore_ascii_case(wanted).then_some(q)
+            })
+            .reduce(f32::max)
+    };
+    match (quality("text/html"), quality("application/json")) {
+        (Some(html), json) => html > 0.0 && json.is_none_or(|json| html >= json),
+        (None, _) => false,
+    }
 }
 
 pub fn session_not_found(id: &Value) -> (u16, Value) {
@@ -99,4 +144,23 @@ fn delete(app: &App, headers: &HeaderView) -> HttpResponse {
     }
     app.sessions.end(id);
     HttpResponse::empty(204)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefers_html;
+
+    #[test]
+    fn browsers_get_the_page_and_programs_json() {
+        let chromium =
+            "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8";
+        assert!(prefers_html(Some(chromium)));
+        assert!(prefers_html(Some("text/html")));
+        for program in
+            [None, Some("*/*"), Some("application/json"), Some("application/json, text/html;q=0.5")]
+        {
+            assert!(!prefers_html(program), "{program:?}");
+        }
+        assert!(!prefers_html(Some("text/html;q=0")));
+    }
 }

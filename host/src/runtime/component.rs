@@ -23,6 +23,7 @@ use super::limits::{FIELD_SIZE_LIMIT, HOST_BYTES_PER_RESOURCE, Limiter, MIN_HOST
 use super::native::NativeTool;
 use crate::egress::{Egress, Outbound};
 use crate::policy::Policy;
+use crate::telemetry::{self, Kind, metrics};
 use crate::untrusted::Untrusted;
 
 /// How long a call waits for one of its component's instance slots.
@@ -47,16 +48,21 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// Instances running now, and how many may.
+    pub fn instances(&self) -> (usize, usize) {
+        (self.slots.size - self.slots.permits.available_permits(), self.slots.size)
+    }
+
     /// The instance slots this version runs in, for its next version to share.
     pub fn slots(&self) -> Arc<Slots> {
         self.slots.clone()
     }
 
     /// A slot to run in: waits up to `QUEUE_WAIT` while the component is at its
-    /// concurrency limit, then gives up.
-    async fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Failure> {
+    /// concurrency limit, then gives up. Counted in use until dropped.
+    async fn slot(&self) -> Result<(tokio::sync::SemaphorePermit<'_>, metrics::InUse), Failure> {
         match tokio::time::timeout(QUEUE_WAIT, self.slots.permits.acquire()).await {
-            Ok(Ok(permit)) => Ok(permit),
+            Ok(Ok(permit)) => Ok((permit, metrics::in_use(&self.name))),
             _ => Err(Failure::Busy { running: self.policy.max_concurrent }),
         }
     }
@@ -101,30 +107,47 @@ impl Loaded {
     }
 
     /// Runs `run` in a fresh instance within the call time limit, and says
-    /// what stopped it if it did not finish.
+    /// what stopped it if it did not finish. `what` names the run's span.
     async fn in_instance<R>(
         &self,
+        what: impl FnOnce() -> String,
         run: impl AsyncFnOnce(&mut Store<CallState>, &ToolComponent) -> anyhow::Result<R>,
     ) -> Result<R, Failure> {
         let mut memory_hit = false;
+        let component = || vec![opentelemetry::KeyValue::new("mcp_host.component", self.name.to_string())];
+        let mut running = telemetry::Span::NONE;
         let attempt = async {
-            let (mut store, instance) = self.instantiate().await?;
-            let result = run(&mut store, &instance).await;
+            let started = Instant::now();
+            let instantiating =
+                telemetry::Span::child(Kind::Internal, || ("instantiate".into(), component()));
+            let instantiated = instantiating.scope(self.instantiate()).await;
+            metrics::instantiated(&self.name, started.elapsed());
+            drop(instantiating);
+            let (mut store, instance) = instantiated?;
+            running = telemetry::Span::child(Kind::Internal, || (what(), component()));
+            let result = running.scope(run(&mut store, &instance)).await;
             memory_hit = store.data().limiter.hit;
             result
         };
         let outcome = tokio::time::timeout(self.policy.call_timeout, attempt).await;
-        match outcome {
+        let outcome = match outcome {
             Ok(Ok(result)) => Ok(result),
             Ok(Err(error)) => Err(Failure::of(error, &self.policy, memory_hit, self.host_resources())),
             Err(_) => Err(Failure::TimedOut(self.policy.call_timeout)),
+        };
+        if let Err(failure) = &outcome {
+            running.fail(failure.policy_key(), failure.to_string());
         }
+        outcome
     }
 
     /// Logs a failure for the operator (with its cause, escaped) and gives
     /// the client's message.
     fn report(&self, what: &str, failure: &Failure) -> String {
         let policy = failure.policy_key();
+        if !matches!(failure, Failure::Crashed(_)) {
+            metrics::refused(&self.name, policy);
+        }
         match failure.cause() {
             Some(error) => {
                 tracing::warn!(component = %self.name, what = %Untrusted(what), policy, error = %Untrusted(&error), "component failed")
@@ -167,10 +190,13 @@ impl Loaded {
         let limit = self.policy.max_result_bytes;
         let mut instantiated = Duration::ZERO;
         let (result, dropped) = self
-            .in_instance(async |store, instance| {
-                instantiated = started.elapsed();
-                step_call(store, instance, request, events, limit).await
-            })
+            .in_instance(
+                || format!("execute_tool {}", request.name),
+                async |store, instance| {
+                    instantiated = started.elapsed();
+                    step_call(store, instance, request, events, limit).await
+                },
+            )
             .await?;
         // Cheap enough to keep: what a call costs inside the host (the benchmark reads it).
         let (instantiate_us, call_us) =
@@ -192,7 +218,7 @@ impl Loaded {
     ) -> Result<R, String> {
         let run = async {
             let _slot = self.slot().await?;
-            self.in_instance(export).await
+            self.in_instance(|| what.to_owned(), export).await
         };
         run.await.map_err(|failure| self.report(what, &failure))
     }

@@ -21,6 +21,7 @@ use super::{convert, listing};
 use crate::digest::Digest;
 use crate::egress::Egress;
 use crate::policy::Policy;
+use crate::telemetry::metrics;
 
 /// How often the engine's epoch advances. A running guest yields to the
 /// executor at every tick, so this is the longest slice a compute-bound guest
@@ -95,7 +96,11 @@ impl Runtime {
         let runtime = self.clone();
         tokio::task::spawn_blocking(move || {
             let cache = runtime.cache.as_ref();
-            if let Some(component) = cache.and_then(|cache| cache.get(&runtime.engine, &digest)) {
+            let hit = cache.and_then(|cache| cache.get(&runtime.engine, &digest));
+            if cache.is_some() {
+                metrics::code_cache(hit.is_some());
+            }
+            if let Some(component) = hit {
                 return Ok((component, true));
             }
             let component = Component::new(&runtime.engine, &wasm)
@@ -173,6 +178,7 @@ impl Runtime {
         loaded.templates = all(templates, convert::resource_template)?;
         loaded.prompts = all(prompts, convert::prompt)?;
         listing::check(&loaded)?;
+        metrics::instance_limit(name, loaded.slots.size);
         tracing::info!(
             component = name,
             tools = loaded.tools.len(),

@@ -5,6 +5,7 @@
 mod blob;
 mod catalog;
 mod folder;
+mod page;
 mod status;
 mod swap;
 
@@ -15,7 +16,8 @@ use std::time::Duration;
 pub use blob::Container;
 pub use catalog::Catalog;
 pub use folder::Folder;
-pub use status::Status;
+pub use page::{Pool, content_security_policy, render as status_page};
+pub use status::{Status, now};
 pub use swap::{Prepare, Swapper};
 
 use crate::digest::Digest;

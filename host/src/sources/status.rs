@@ -1,7 +1,8 @@
 //! What `/status` tells the operator: the source, each component's serving
-//! version, the version being loaded, and the last refusal with its reason.
+//! version, the version being loaded, and the last refusal with its reason;
+//! and, for the HTML page, the latest swaps and refusals.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -17,6 +18,39 @@ pub struct Status {
     /// Why the last scan could not read the source, if it could not.
     pub scan_error: Option<String>,
     pub components: BTreeMap<String, ComponentStatus>,
+    /// The latest versions that went live or were refused, newest last
+    /// (the HTML page's; the JSON stays as it was).
+    #[serde(skip)]
+    pub events: VecDeque<Event>,
+}
+
+/// Versions kept in `Status::events`.
+const MAX_EVENTS: usize = 20;
+
+/// A version that went live, was refused, or a component that went away.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Unix seconds.
+    pub at: u64,
+    pub component: String,
+    pub what: &'static str,
+    pub sha256: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl Status {
+    pub fn event(
+        &mut self,
+        component: &str,
+        what: &'static str,
+        sha256: Option<String>,
+        detail: Option<String>,
+    ) {
+        if self.events.len() == MAX_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(Event { at: now(), component: component.to_owned(), what, sha256, detail });
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -27,6 +27,7 @@ use super::status::{ComponentStatus, Refusal, Status, Version, now};
 use super::{Files, Snapshot, Source};
 use crate::policy::Policy;
 use crate::runtime::{self, Loaded, Runtime, Slots};
+use crate::telemetry::metrics;
 use crate::untrusted::Untrusted;
 
 struct Live {
@@ -178,6 +179,7 @@ impl State {
         for name in &removed {
             self.loaded.remove(name);
             tracing::info!(component = name, "component removed; its tools are gone");
+            self.status.lock().expect("no panics while locked").event(name, "removed", None, None);
         }
         self.pending.retain(|name, pending| {
             let keep = snapshot.contains_key(name);
@@ -290,6 +292,10 @@ impl State {
                     "component accepted"
                 );
                 self.refused.remove(&name);
+                metrics::swapped(&name);
+                let what = if self.loaded.contains_key(&name) { "replaced" } else { "live" };
+                let sha256 = Some(files.digest.to_string());
+                self.status.lock().expect("no panics while locked").event(&name, what, sha256, None);
                 let live = Live { files, loaded: Arc::new(loaded), since: now() };
                 self.loaded.insert(name, live);
                 true
@@ -332,6 +338,10 @@ impl State {
             still_serving = serving.map(|d| d.to_string()).as_deref().unwrap_or("nothing"),
             "component refused"
         );
+        metrics::version_refused(name);
+        let mut status = self.status.lock().expect("no panics while locked");
+        status.event(name, "refused", sha256.clone(), Some(error.clone()));
+        drop(status);
         let refusal = Refusal { sha256, error, at: now() };
         self.refused.insert(name.to_owned(), Refused { files, refusal, retry });
     }

@@ -1,0 +1,149 @@
+//! A loopback OTLP/HTTP receiver: accepts `POST /v1/traces` and
+//! `POST /v1/metrics` in the protobuf encoding and decodes them with the
+//! OpenTelemetry project's own message definitions, as a collector would.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Response;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+pub use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::Metric;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message as _;
+
+pub use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+
+/// What the receiver was sent, decoded.
+#[derive(Default)]
+pub struct Received {
+    pub traces: Vec<ExportTraceServiceRequest>,
+    pub metrics: Vec<ExportMetricsServiceRequest>,
+    /// Requests to any other path, or with another content type.
+    pub other: Vec<String>,
+    /// Spans received, whether kept or not.
+    pub span_count: usize,
+}
+
+impl Received {
+    /// Every span received, with its resource's `service.name`.
+    pub fn spans(&self) -> Vec<(String, Span)> {
+        let mut spans = Vec::new();
+        for request in &self.traces {
+            for resource in &request.resource_spans {
+                let attributes = resource.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
+                let service = string(attributes, "service.name").unwrap_or_default();
+                for scope in &resource.scope_spans {
+                    spans.extend(scope.spans.iter().map(|span| (service.clone(), span.clone())));
+                }
+            }
+        }
+        spans
+    }
+
+    /// Every metric received, in the order sent (periodic exports repeat them).
+    pub fn metrics(&self) -> Vec<Metric> {
+        let scopes = self.metrics.iter().flat_map(|r| &r.resource_metrics).flat_map(|r| &r.scope_metrics);
+        scopes.flat_map(|s| s.metrics.iter().cloned()).collect()
+    }
+
+    /// The last export of the metric called `name`.
+    pub fn metric(&self, name: &str) -> Option<Metric> {
+        self.metrics().into_iter().rev().find(|m| m.name == name)
+    }
+}
+
+/// A string attribute's value.
+pub fn string(attributes: &[KeyValue], key: &str) -> Option<String> {
+    match value(attributes, key)? {
+        any_value::Value::StringValue(s) => Some(s),
+        other => Some(format!("{other:?}")),
+    }
+}
+
+/// An integer attribute's value.
+pub fn int(attributes: &[KeyValue], key: &str) -> Option<i64> {
+    match value(attributes, key)? {
+        any_value::Value::IntValue(i) => Some(i),
+        _ => None,
+    }
+}
+
+fn value(attributes: &[KeyValue], key: &str) -> Option<any_value::Value> {
+    let found = attributes.iter().find(|kv| kv.key == key)?;
+    found.value.clone().and_then(|AnyValue { value }| value)
+}
+
+/// A running receiver; it stops when the runtime does.
+pub struct Receiver {
+    pub addr: SocketAddr,
+    pub received: Arc<Mutex<Received>>,
+}
+
+impl Receiver {
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Starts a receiver on `addr` (port 0 picks a free one) that keeps what it receives.
+    pub async fn start(addr: SocketAddr) -> std::io::Result<Receiver> {
+        Receiver::spawn(addr, true).await
+    }
+
+    /// Starts a receiver that decodes and counts, keeping nothing (a benchmark's load).
+    pub async fn start_counting(addr: SocketAddr) -> std::io::Result<Receiver> {
+        Receiver::spawn(addr, false).await
+    }
+
+    async fn spawn(addr: SocketAddr, keep: bool) -> std::io::Result<Receiver> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let received = Arc::new(Mutex::new(Received::default()));
+        let sink = received.clone();
+        crate::fake::serve(listener, Arc::new(AtomicUsize::new(0)), move |request: hyper::Request<_>| {
+            let sink = sink.clone();
+            async move {
+                let (parts, body) = request.into_parts();
+                let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                let protobuf = parts
+                    .headers
+                    .get("content-type")
+                    .is_some_and(|v| v.as_bytes() == b"application/x-protobuf");
+                let mut received = sink.lock().expect("no panics while locked");
+                let decoded = match (parts.uri.path(), protobuf) {
+                    ("/v1/traces", true) => ExportTraceServiceRequest::decode(body)
+                        .map(|r| {
+                            let spans = r.resource_spans.iter().flat_map(|r| &r.scope_spans);
+                            received.span_count += spans.map(|s| s.spans.len()).sum::<usize>();
+                            if keep {
+                                received.traces.push(r);
+                            }
+                        })
+                        .is_ok(),
+                    ("/v1/metrics", true) => ExportMetricsServiceRequest::decode(body)
+                        .map(|r| {
+                            if keep {
+                                received.metrics.push(r);
+                            }
+                        })
+                        .is_ok(),
+                    _ => false,
+                };
+                if !decoded {
+                    received.other.push(format!("{} {}", parts.method, parts.uri));
+                }
+                let status = if decoded { 200 } else { 400 };
+                // An empty Export*ServiceResponse: full success.
+                let answer =
+                    Response::builder().status(status).header("content-type", "application/x-protobuf");
+                answer.body(Full::new(Bytes::new())).expect("valid response")
+            }
+        });
+        Ok(Receiver { addr, received })
+    }
+}

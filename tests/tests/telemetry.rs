@@ -1,0 +1,240 @@
+//! OpenTelemetry: a tool call that reaches the upstream is traced end to end
+//! (the caller's trace continues through the host into the upstream's
+//! request) and measured, as a loopback OTLP receiver decodes it; and with no
+//! endpoint configured, nothing is exported at all.
+
+use std::time::Duration;
+
+use mcp_e2e::fake;
+use mcp_e2e::harness::{Host, weather_policy, weather_wasm};
+use mcp_e2e::otlp::{self, Data, Receiver, int, string};
+use opentelemetry_proto::tonic::trace::v1::Span;
+use serde_json::{Value, json};
+
+const LOOPBACK: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
+/// A caller's trace, sent in the HTTP headers.
+const HEADER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const HEADER_PARENT: &str = "00f067aa0ba902b7";
+/// Another, sent in `params._meta` (which wins over the headers).
+const META_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+const META_PARENT: &str = "b7ad6b7169203331";
+
+fn weather_call(id: u64, latitude: f64, meta: Option<Value>) -> Value {
+    let mut params =
+        json!({"name": "get_current_weather", "arguments": {"latitude": latitude, "longitude": 13.41}});
+    if let Some(meta) = meta {
+        params["_meta"] = meta;
+    }
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params})
+}
+
+fn traceparent(trace: &str, parent: &str) -> String {
+    format!("00-{trace}-{parent}-01")
+}
+
+fn one<'a>(spans: &'a [Span], what: &str, matches: impl Fn(&Span) -> bool) -> &'a Span {
+    let found: Vec<_> = spans.iter().filter(|s| matches(s)).collect();
+    assert_eq!(found.len(), 1, "one {what} among {:#?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>());
+    found[0]
+}
+
+/// Sends three calls (header trace, `_meta` trace, a failing upstream), then
+/// stops the host, which exports everything it still holds.
+async fn traced_calls(host: &mut Host) {
+    let version = ("mcp-protocol-version", "2025-11-25");
+    let header = traceparent(HEADER_TRACE, HEADER_PARENT);
+    let reply = host.post(&weather_call(7, 52.52, None), &[("traceparent", &header), version]).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["result"]["isError"], Value::Null, "{}", reply.body);
+
+    let meta = json!({"traceparent": traceparent(META_TRACE, META_PARENT)});
+    let other = traceparent("11111111111111111111111111111111", "2222222222222222");
+    let reply = host.post(&weather_call(8, 52.52, Some(meta)), &[("traceparent", &other), version]).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+
+    // The fake answers latitude -1 with HTTP 400: a tool error.
+    let reply = host.post(&weather_call(9, -1.0, None), &[version]).await;
+    assert_eq!(reply.json()["result"]["isError"], true, "{}", reply.body);
+
+    host.terminate();
+    assert!(host.wait_exit(Duration::from_secs(20)).is_some_and(|s| s.success()), "{}", host.log_text());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tool_call_is_traced_through_the_host_to_the_upstream_and_measured() {
+    let api = fake::spawn(LOOPBACK.into()).await.unwrap();
+    let receiver = Receiver::start(LOOPBACK.into()).await.unwrap();
+    let policy = format!("{}\n[limits]\nmax_concurrent = 3\n", weather_policy(&api.url()));
+    let endpoint = receiver.endpoint();
+    let mut host = Host::start_with_env(
+        &[("weather", &weather_wasm(), &policy)],
+        &[],
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint), ("OTEL_METRIC_EXPORT_INTERVAL", "60000")],
+    );
+    traced_calls(&mut host).await;
+
+    let received = receiver.received.lock().unwrap();
+    assert!(received.other.is_empty(), "only OTLP protobuf exports: {:?}", received.other);
+    let spans: Vec<Span> = received
+        .spans()
+        .into_iter()
+        .map(|(service, span)| {
+            assert_eq!(service, "mcp-host", "the default service.name");
+            span
+        })
+        .collect();
+    let in_trace =
+        |trace: &str| -> Vec<Span> { spans.iter().filter(|s| hex(&s.trace_id) == trace).cloned().collect() };
+
+    // The call under the headers' trace: server span, then instantiate and the
+    // component's run beneath it, then the outbound GET beneath the run.
+    let first = in_trace(HEADER_TRACE);
+    let server = one(&first, "server span", |s| s.name == "tools/call get_current_weather");
+    assert_eq!(server.kind, 2, "SERVER");
+    assert_eq!(hex(&server.parent_span_id), HEADER_PARENT, "continues the caller's span");
+    let attributes = &server.attributes;
+    assert_eq!(string(attributes, "mcp.method.name").as_deref(), Some("tools/call"));
+    assert_eq!(string(attributes, "gen_ai.tool.name").as_deref(), Some("get_current_weather"));
+    assert_eq!(string(attributes, "gen_ai.operation.name").as_deref(), Some("execute_tool"));
+    assert_eq!(string(attributes, "jsonrpc.request.id").as_deref(), Some("7"));
+    assert_eq!(string(attributes, "mcp.protocol.version").as_deref(), Some("2025-11-25"));
+    assert_eq!(string(attributes, "network.transport").as_deref(), Some("tcp"));
+    assert_eq!(string(attributes, "error.type"), None);
+    let instantiate = one(&first, "instantiate span", |s| s.name == "instantiate");
+    assert_eq!(instantiate.parent_span_id, server.span_id);
+    assert_eq!(string(&instantiate.attributes, "mcp_host.component").as_deref(), Some("weather"));
+    let run = one(&first, "run span", |s| s.name == "execute_tool get_current_weather");
+    assert_eq!(run.parent_span_id, server.span_id);
+    let get = one(&first, "outbound span", |s| s.name == "GET");
+    assert_eq!(get.kind, 3, "CLIENT");
+    assert_eq!(get.parent_span_id, run.span_id);
+    assert_eq!(string(&get.attributes, "server.address").as_deref(), Some("127.0.0.1"));
+    assert_eq!(int(&get.attributes, "server.port"), Some(i64::from(api.addr.port())));
+    assert_eq!(int(&get.attributes, "http.response.status_code"), Some(200));
+    assert!(int(&get.attributes, "http.response.body.size").is_some_and(|n| n > 0), "{get:?}");
+    assert_eq!(string(&get.attributes, "mcp_host.policy.verdict").as_deref(), Some("allowed"));
+    let url = string(&get.attributes, "url.full").unwrap();
+    assert!(url.ends_with("/v1/forecast") && !url.contains('?'), "no query in the trace: {url}");
+    assert_eq!(first.len(), 4, "{first:#?}");
+
+    // The upstream saw the GET span as its parent: it joins the same trace.
+    let seen = api.traceparents.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(seen[0], traceparent(HEADER_TRACE, &hex(&get.span_id)));
+
+    // `_meta`'s trace context wins over the headers'.
+    let second = in_trace(META_TRACE);
+    let server = one(&second, "server span", |s| s.name == "tools/call get_current_weather");
+    assert_eq!(hex(&server.parent_span_id), META_PARENT);
+    assert_eq!(string(&server.attributes, "jsonrpc.request.id").as_deref(), Some("8"));
+    let get = one(&second, "outbound span", |s| s.name == "GET");
+    assert_eq!(seen[1], traceparent(META_TRACE, &hex(&get.span_id)));
+    assert!(in_trace("11111111111111111111111111111111").is_empty());
+
+    // A call without a caller's trace starts its own; the upstream's 400 makes
+    // a tool error, on the server span and on the GET span.
+    let failed =
+        one(&spans, "failed call", |s| string(&s.attributes, "jsonrpc.request.id").as_deref() == Some("9"));
+    assert!(failed.parent_span_id.is_empty(), "a root span");
+    assert_eq!(string(&failed.attributes, "error.type").as_deref(), Some("tool_error"));
+    assert_eq!(failed.status.as_ref().map(|s| s.code), Some(2), "ERROR status");
+    let third = in_trace(&hex(&failed.trace_id));
+    let get = one(&third, "outbound span", |s| s.name == "GET");
+    assert_eq!(int(&get.attributes, "http.response.status_code"), Some(400));
+    assert_eq!(string(&get.attributes, "error.type").as_deref(), Some("400"));
+    assert_eq!(seen[2], traceparent(&hex(&failed.trace_id), &hex(&get.span_id)));
+
+    // Each request's log line carries its trace id.
+    let line = host.logged(&format!("trace_id={HEADER_TRACE}"));
+    assert!(line.contains("request") && line.contains("tools/call"), "{line}");
+
+    // Metrics, from the export at shutdown.
+    let operation = histogram(&received, "mcp.server.operation.duration");
+    let calls = |error: Option<&str>| {
+        operation
+            .iter()
+            .filter(|(a, _)| {
+                string(a, "mcp.method.name").as_deref() == Some("tools/call")
+                    && string(a, "gen_ai.tool.name").as_deref() == Some("get_current_weather")
+                    && string(a, "error.type").as_deref() == error
+            })
+            .map(|(_, count)| count)
+            .sum::<u64>()
+    };
+    assert_eq!((calls(None), calls(Some("tool_error"))), (2, 1), "{operation:?}");
+    let outbound = histogram(&received, "http.client.request.duration");
+    let to_fake = |status: i64| {
+        outbound
+            .iter()
+            .filter(|(a, _)| {
+                string(a, "server.address").as_deref() == Some("127.0.0.1")
+                    && int(a, "http.response.status_code") == Some(status)
+                    && string(a, "mcp_host.component").as_deref() == Some("weather")
+            })
+            .map(|(_, count)| count)
+            .sum::<u64>()
+    };
+    assert_eq!((to_fake(200), to_fake(400)), (2, 1), "{outbound:?}");
+    let instantiations: u64 =
+        histogram(&received, "mcp_host.instantiate.duration").iter().map(|(_, n)| n).sum();
+    assert_eq!(instantiations, 3);
+    assert_eq!(numbers(&received, "mcp_host.instances.limit"), vec![("weather".into(), 3)]);
+    assert_eq!(
+        numbers(&received, "mcp_host.instances.in_use"),
+        vec![("weather".into(), 0)],
+        "all given back"
+    );
+    assert_eq!(numbers(&received, "mcp_host.swaps"), vec![("weather".into(), 1)]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_is_exported_without_an_endpoint() {
+    // Where an OTLP/HTTP exporter sends by default: an SDK that exported
+    // without being asked to would reach this receiver.
+    let receiver = Receiver::start(([127, 0, 0, 1], 4318).into())
+        .await
+        .expect("port 4318 (OTLP/HTTP's default) is free for this test");
+    let api = fake::spawn(LOOPBACK.into()).await.unwrap();
+    let mut host = Host::start_with_env(
+        &[("weather", &weather_wasm(), &weather_policy(&api.url()))],
+        &[],
+        &[("OTEL_SERVICE_NAME", "not-exporting"), ("OTEL_METRIC_EXPORT_INTERVAL", "100")],
+    );
+    traced_calls(&mut host).await;
+    let received = receiver.received.lock().unwrap();
+    assert!(received.traces.is_empty() && received.metrics.is_empty() && received.other.is_empty());
+    assert_eq!(api.traceparents.lock().unwrap().as_slice(), ["", "", ""], "no trace context is made up");
+    assert!(!host.log_text().contains("trace_id="), "{}", host.log_text());
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A histogram's data points: attributes and count.
+fn histogram(received: &otlp::Received, name: &str) -> Vec<(Vec<otlp::KeyValue>, u64)> {
+    match received.metric(name).and_then(|m| m.data) {
+        Some(Data::Histogram(h)) => h.data_points.into_iter().map(|p| (p.attributes, p.count)).collect(),
+        other => panic!("{name} is not a histogram: {other:?}"),
+    }
+}
+
+/// A sum's or gauge's integer data points, by component.
+fn numbers(received: &otlp::Received, name: &str) -> Vec<(String, i64)> {
+    use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as N;
+    let points = match received.metric(name).and_then(|m| m.data) {
+        Some(Data::Sum(sum)) => sum.data_points,
+        Some(Data::Gauge(gauge)) => gauge.data_points,
+        other => panic!("{name} is not a sum or gauge: {other:?}"),
+    };
+    points
+        .into_iter()
+        .map(|p| {
+            let value = match p.value {
+                Some(N::AsInt(i)) => i,
+                other => panic!("{name}: not an integer: {other:?}"),
+            };
+            (string(&p.attributes, "mcp_host.component").unwrap_or_default(), value)
+        })
+        .collect()
+}
