@@ -49,8 +49,15 @@ COMPONENTIZE_PY = $(COMPONENTIZE_PY_VENV)/bin/componentize-py -q -d wit -d guest
 PY_SDK := $(shell find guest/python/sdk guest/python/wit -name '*.py' -o -name '*.wit') wit/mcp-tool.wit
 PY_WEATHER := $(POLYGLOT)/python/weather.wasm
 PY_HOSTILE := $(TEST_COMPONENTS)/hostile-python.wasm
-# LANG=python: `make run` serves the Python build of the weather tool.
-RUN_COMPONENTS := $(if $(filter python,$(LANG)),$(POLYGLOT)/python,$(COMPONENTS))
+# Tool components in TypeScript: esbuild and componentize-js (npm, once per lockfile), driven
+# by guest/typescript/build.mjs through componentize-js's JS API.
+TS_LOCK := guest/typescript/package-lock.json
+TS_DEPS = $(TOOLS)/npm-componentize-js-$(shell sha256sum $(TS_LOCK) | cut -c1-16)
+TS_SOURCES := $(shell find guest/typescript -path '*/node_modules' -prune -o -type f -print) \
+	$(wildcard guest/python/wit/deps/*.wit) wit/mcp-tool.wit
+TS_WEATHER := $(POLYGLOT)/typescript/weather.wasm
+# LANG=python or LANG=typescript: `make run` serves that build of the weather tool.
+RUN_COMPONENTS := $(if $(filter python typescript,$(LANG)),$(POLYGLOT)/$(LANG),$(COMPONENTS))
 
 CONFORMANCE_0116 := $(TOOLS)/conformance-0.1.16
 CONFORMANCE_2026 := $(TOOLS)/conformance-0.2.0-alpha.12
@@ -87,11 +94,12 @@ endef
 .PHONY: build run serve test lint unit e2e clients browser widget-screenshots conformance wasm-target wasmtime \
 	node client-deps python-deps browser-deps blob-deps conformance-deps chromium clean bench bench-smoke bench-deps wrk \
 	package deploy publish-component deploy-checks musl-target python-components componentize-py \
+	typescript-components typescript-deps \
 	fuzz fuzz-smoke cargo-fuzz soak
 
 ## build: the host (release), the test fake, and the weather component, assembled in build/components;
-## the Python weather component in build/polyglot/python
-build: wasm-target python-components
+## the Python and TypeScript weather components in build/polyglot/{python,typescript}
+build: wasm-target python-components typescript-components
 	$(CARGO) build --release -p mcp-host -p mcp-e2e --bins
 	$(CARGO) build -p weather -p conformance -p hostile -p whoami -p rogue --target wasm32-wasip2 --profile guest
 	mkdir -p $(COMPONENTS)
@@ -110,7 +118,7 @@ build: wasm-target python-components
 	  cp target/wasm32-wasip2/guest/atload.wasm $(TEST_COMPONENTS)/atload-$$mode.wasm; \
 	done
 
-## run: serve the weather tool at http://127.0.0.1:$(PORT)/mcp (LANG=python: the Python one)
+## run: serve the weather tool at http://127.0.0.1:$(PORT)/mcp (LANG=python|typescript: that build)
 run: build
 	$(HOST_BIN) --components $(RUN_COMPONENTS) --cache-dir build/cache --listen 127.0.0.1:$(PORT)
 
@@ -135,6 +143,18 @@ $(PY_HOSTILE): $(PY_SDK) tests/hostile-python/app.py | componentize-py
 
 componentize-py:
 	$(call venv,$(COMPONENTIZE_PY_VENV),$(PY_BUILD_REQUIREMENTS))
+
+## typescript-components: the TypeScript weather tool as a components folder
+typescript-components: $(TS_WEATHER)
+	sed 's#https://api.open-meteo.com#$(OPEN_METEO_URL)#g' guest/typescript/weather/weather.toml > $(POLYGLOT)/typescript/weather.toml
+
+$(TS_WEATHER): $(TS_SOURCES) | typescript-deps
+	mkdir -p $(POLYGLOT)/typescript
+	$(abspath $(NODE)) guest/typescript/build.mjs guest/typescript/weather/app.ts $@.tmp
+	mv $@.tmp $@
+
+typescript-deps: node
+	$(call npm-lock,$(TS_DEPS),guest/typescript)
 
 ## serve: run the weather component alone under the stock `wasmtime serve` at http://127.0.0.1:$(PORT)/mcp
 serve: build wasmtime

