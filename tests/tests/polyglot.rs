@@ -5,7 +5,7 @@
 //! Needs `make build` (the toolchains are the Makefile's).
 
 use mcp_e2e::fake;
-use mcp_e2e::harness::{Host, polyglot_weather_wasm, weather_policy, weather_wasm};
+use mcp_e2e::harness::{Host, polyglot_weather_wasm, shared_code_cache, weather_policy, weather_wasm};
 use serde_json::{Value, json};
 
 /// The languages compared with the Rust component.
@@ -14,8 +14,10 @@ const LANGS: [&str; 2] = ["python", "typescript"];
 /// A host serving the Rust build, and one per other language, with `policy`.
 fn hosts(policy: &str) -> Vec<(&'static str, Host)> {
     let mut hosts = vec![("rust", Host::start(&[("weather", &weather_wasm(), policy)], &[]))];
+    let cache = shared_code_cache();
     for lang in LANGS {
-        hosts.push((lang, Host::start(&[("weather", &polyglot_weather_wasm(lang), policy)], &[])));
+        let components = [("weather", &*polyglot_weather_wasm(lang), policy)];
+        hosts.push((lang, Host::start(&components, &["--cache-dir", &cache])));
     }
     hosts
 }

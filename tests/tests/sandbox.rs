@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use mcp_e2e::fake;
 use std::path::Path;
 
-use mcp_e2e::harness::{Host, hostile_python_wasm, hostile_wasm, text, weather_policy, weather_wasm};
+use mcp_e2e::harness::{
+    Host, hostile_python_wasm, hostile_wasm, shared_code_cache, text, weather_policy, weather_wasm,
+};
 use serde_json::{Value, json};
 
 /// What CPython needs to start, besides what the probes use.
@@ -56,7 +58,7 @@ fn start_with(hostile: &Path, memory_mb: u32) -> Host {
     let components: Vec<_> = components.iter().map(|(n, w, p)| (*n, *w, p.as_str())).collect();
     Host::start_with_env(
         &components,
-        &[],
+        &["--cache-dir", &shared_code_cache()],
         &[("HOST_SECRET", "s3cr3t"), ("IDENTITY_ENDPOINT", "http://127.0.0.1:8081/msi/token")],
     )
 }
