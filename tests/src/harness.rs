@@ -63,6 +63,24 @@ pub fn hostile_wasm() -> PathBuf {
     component("HOSTILE_WASM", "hostile")
 }
 
+/// The weather component built in another language by `make build`
+/// (`build/polyglot/LANG/weather.wasm`; `POLYGLOT_DIR` overrides `build/polyglot`).
+/// Not built by a plain `cargo test`: its toolchain is installed by the Makefile.
+pub fn polyglot_weather_wasm(lang: &str) -> PathBuf {
+    path_from_env("POLYGLOT_DIR", None, "build/polyglot").join(lang).join("weather.wasm")
+}
+
+/// A code cache the tests' hosts share (`--cache-dir`), so that the large
+/// Python and TypeScript components compile once per build, not once per host.
+pub fn shared_code_cache() -> String {
+    repo().join("target/e2e-code-cache").display().to_string()
+}
+
+/// The hostile test component written in Python (`make build`).
+pub fn hostile_python_wasm() -> PathBuf {
+    test_components().join("hostile-python.wasm")
+}
+
 /// The test component written against the raw WIT (`ROGUE_WASM`).
 pub fn rogue_wasm() -> PathBuf {
     component("ROGUE_WASM", "rogue")

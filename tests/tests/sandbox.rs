@@ -6,10 +6,17 @@
 use std::time::{Duration, Instant};
 
 use mcp_e2e::fake;
-use mcp_e2e::harness::{Host, hostile_wasm, text, weather_policy, weather_wasm};
+use std::path::Path;
+
+use mcp_e2e::harness::{
+    Host, hostile_python_wasm, hostile_wasm, shared_code_cache, text, weather_policy, weather_wasm,
+};
 use serde_json::{Value, json};
 
-fn hostile_policy(api: &str) -> String {
+/// What CPython needs to start, besides what the probes use.
+const PYTHON_MEMORY_MB: u32 = 64;
+
+fn hostile_policy(api: &str, memory_mb: u32) -> String {
     let named = api.replace("127.0.0.1", "localhost");
     format!(
         r#"
@@ -24,7 +31,7 @@ max_response_bytes = 1048576
 vars = {{ VISIBLE = "granted" }}
 
 [limits]
-memory_mb = 16
+memory_mb = {memory_mb}
 timeout_ms = 1500
 max_result_bytes = 1048576
 max_concurrent = 2
@@ -33,15 +40,25 @@ max_concurrent = 2
 }
 
 fn start() -> Host {
+    start_with(&hostile_wasm(), 16)
+}
+
+/// The same probes written in Python (`tests/hostile-python`), which links
+/// `wasi:sockets` and `wasi:filesystem` as every componentize-py component does.
+fn start_python() -> Host {
+    start_with(&hostile_python_wasm(), PYTHON_MEMORY_MB)
+}
+
+fn start_with(hostile: &Path, memory_mb: u32) -> Host {
     let api = fake::shared().url();
     let components = [
         ("weather", &*weather_wasm(), weather_policy(&api)),
-        ("hostile", &*hostile_wasm(), hostile_policy(&api)),
+        ("hostile", hostile, hostile_policy(&api, memory_mb)),
     ];
     let components: Vec<_> = components.iter().map(|(n, w, p)| (*n, *w, p.as_str())).collect();
     Host::start_with_env(
         &components,
-        &[],
+        &["--cache-dir", &shared_code_cache()],
         &[("HOST_SECRET", "s3cr3t"), ("IDENTITY_ENDPOINT", "http://127.0.0.1:8081/msi/token")],
     )
 }
@@ -81,6 +98,17 @@ async fn a_memory_bomb_hits_its_cap() {
 }
 
 #[tokio::test]
+async fn a_python_memory_bomb_and_loop_hit_their_caps() {
+    let host = start_python();
+    let (message, _) = contained(&host, "allocate", json!({})).await;
+    assert!(message.contains(&format!("ran out of memory (limit {PYTHON_MEMORY_MB} MiB)")), "{message}");
+    let (message, took) = contained(&host, "spin", json!({})).await;
+    assert!(message.contains("did not finish within 1500 ms"), "{message}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    weather_still_works(&host).await;
+}
+
+#[tokio::test]
 async fn a_panic_ends_only_its_call() {
     let host = start();
     let (message, _) = contained(&host, "panic", json!({})).await;
@@ -108,11 +136,19 @@ async fn fetch(host: &Host, url: &str, times: u32) -> String {
 
 #[tokio::test]
 async fn outbound_requests_go_only_where_the_policy_says() {
-    let host = start();
+    egress_is_policed(&start()).await;
+}
+
+#[tokio::test]
+async fn python_outbound_requests_go_only_where_the_policy_says() {
+    egress_is_policed(&start_python()).await;
+}
+
+async fn egress_is_policed(host: &Host) {
     let api = fake::shared().url();
     let forecast = "/v1/forecast?latitude=52.52&longitude=13.41";
     // The exact address the policy names works.
-    assert!(fetch(&host, &format!("{api}{forecast}"), 1).await.starts_with("HTTP 200"));
+    assert!(fetch(host, &format!("{api}{forecast}"), 1).await.starts_with("HTTP 200"));
     // Not in the allow-list: metadata endpoints, other hosts, other ports, HTTPS to a plain-HTTP entry.
     for url in [
         "http://169.254.169.254/latest/meta-data/".to_owned(),
@@ -121,16 +157,16 @@ async fn outbound_requests_go_only_where_the_policy_says() {
         "https://example.com/".to_owned(),
         api.replace("http://", "https://"),
     ] {
-        let outcome = fetch(&host, &url, 1).await;
+        let outcome = fetch(host, &url, 1).await;
         assert!(outcome.contains("not allowed by this component's policy"), "{url}: {outcome}");
     }
     host.logged("policy=\"outbound.allow\"");
     // Allowed by name, but the name resolves to 127.0.0.1: refused after DNS resolution.
     let named = api.replace("127.0.0.1", "localhost");
-    let outcome = fetch(&host, &format!("{named}{forecast}"), 1).await;
+    let outcome = fetch(host, &format!("{named}{forecast}"), 1).await;
     assert!(outcome.contains("not allowed"), "{outcome}");
     host.logged("resolves to a non-public address");
-    weather_still_works(&host).await;
+    weather_still_works(host).await;
 }
 
 #[tokio::test]
@@ -164,6 +200,65 @@ async fn the_environment_holds_only_what_the_policy_grants() {
     let result = host.call("env", json!({})).await;
     let seen: Value = serde_json::from_str(text(&result)).unwrap();
     assert_eq!(seen, json!([["VISIBLE", "granted"]]), "no host variables, no secrets, no identity endpoint");
+}
+
+#[tokio::test]
+async fn python_sees_only_the_environment_the_policy_grants() {
+    let host = start_python();
+    let seen = probe(&host, "env", json!({})).await;
+    assert_eq!(seen["wasi"], json!([["VISIBLE", "granted"]]), "{seen}");
+    assert_eq!(seen["VISIBLE"], "granted", "{seen}");
+    // `os.environ` is what componentize-py saw at build time: nothing of the host's.
+    for secret in ["HOST_SECRET", "IDENTITY_ENDPOINT", "s3cr3t"] {
+        assert!(!seen["os"].to_string().contains(secret), "{seen}");
+    }
+}
+
+/// The answer a hostile probe reports, as JSON.
+async fn probe(host: &Host, tool: &str, arguments: Value) -> Value {
+    let result = host.call(tool, arguments).await;
+    assert_eq!(result["isError"], Value::Null, "a refusal is an error code, not a trap: {result}");
+    serde_json::from_str(text(&result)).unwrap()
+}
+
+#[tokio::test]
+async fn files_are_refused() {
+    files_refused(&start()).await;
+}
+
+#[tokio::test]
+async fn python_files_are_refused() {
+    files_refused(&start_python()).await;
+}
+
+async fn files_refused(host: &Host) {
+    let files = probe(host, "files", json!({})).await;
+    assert_eq!(files["preopens"], 0, "{files}");
+    for attempt in ["read", "write", "list"] {
+        assert!(files[attempt].as_str().unwrap().starts_with("error:"), "{attempt}: {files}");
+    }
+    weather_still_works(host).await;
+}
+
+#[tokio::test]
+async fn sockets_are_refused() {
+    sockets_refused(&start()).await;
+}
+
+#[tokio::test]
+async fn python_sockets_are_refused() {
+    sockets_refused(&start_python()).await;
+}
+
+async fn sockets_refused(host: &Host) {
+    // The fake listens on loopback: a connection that got through would succeed.
+    let address = fake::shared().url().replace("http://", "");
+    let sockets = probe(host, "sockets", json!({"address": address})).await;
+    assert_eq!(sockets["tcp"], json!({"Err": "access-denied"}), "{sockets}");
+    assert_eq!(sockets["udp"], json!({"Err": "access-denied"}), "{sockets}");
+    assert_eq!(sockets["lookup"], json!({"Err": "permanent-resolver-failure"}), "{sockets}");
+    assert!(sockets["connect"].as_str().unwrap().starts_with("error:"), "{sockets}");
+    weather_still_works(host).await;
 }
 
 #[tokio::test]

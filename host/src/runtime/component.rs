@@ -76,6 +76,13 @@ impl Loaded {
     /// A fresh, isolated instance with this component's grants and limits.
     pub(super) async fn instantiate(&self) -> anyhow::Result<(Store<CallState>, ToolComponent)> {
         let mut wasi = WasiCtxBuilder::new();
+        // No filesystem and no network, though both are linked: nothing is
+        // preopened, and every socket operation is refused before a socket
+        // exists, with a WASI error code (never a trap).
+        wasi.allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }));
         for (key, value) in &self.policy.env {
             wasi.env(key, value);
         }

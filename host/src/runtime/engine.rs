@@ -70,11 +70,12 @@ impl Runtime {
         let engine = Engine::new(&config)?;
 
         let mut linker = Linker::new(&engine);
-        // Only what a tool may use: clocks, random, stdio, environment and
-        // outbound HTTP. No filesystem and no sockets are linked at all, so a
-        // component importing them is refused when it loads.
-        wasmtime_wasi::p2::add_to_linker_proxy_interfaces_async(&mut linker)?;
-        add_cli_to_linker(&mut linker)?;
+        // Every WASI 0.2 interface of `wasi:cli/imports` plus outbound HTTP.
+        // Filesystem and sockets are linked (componentize-py and
+        // componentize-js components import them even when unused) but
+        // every store's context refuses them: no preopened directory, TCP,
+        // UDP and name lookup off, every address refused (`instance.rs`).
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
 
         let ticker = engine.weak();
@@ -201,17 +202,4 @@ async fn bounded<T>(limit: Duration, step: &str, run: impl Future<Output = T>) -
     tokio::time::timeout(limit, run)
         .await
         .map_err(|_| anyhow!("{step} did not return within {} ms (limits.timeout_ms)", limit.as_millis()))
-}
-
-fn add_cli_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
-    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
-    use wasmtime_wasi::p2::bindings::cli;
-    cli::environment::add_to_linker::<CallState, WasiCli>(linker, CallState::cli)?;
-    cli::exit::add_to_linker::<CallState, WasiCli>(linker, CallState::cli)?;
-    cli::terminal_input::add_to_linker::<CallState, WasiCli>(linker, CallState::cli)?;
-    cli::terminal_output::add_to_linker::<CallState, WasiCli>(linker, CallState::cli)?;
-    cli::terminal_stdin::add_to_linker::<CallState, WasiCli>(linker, CallState::cli)?;
-    cli::terminal_stdout::add_to_linker::<CallState, WasiCli>(linker, CallState::cli)?;
-    cli::terminal_stderr::add_to_linker::<CallState, WasiCli>(linker, CallState::cli)?;
-    Ok(())
 }

@@ -1,0 +1,157 @@
+//! The weather tool written in Python (componentize-py, `guest/python`) and
+//! TypeScript (componentize-js, `guest/typescript`)
+//! answers exactly as the Rust one: the same requests go to a host serving
+//! each build, and every answer must be identical, errors included.
+//! Needs `make build` (the toolchains are the Makefile's).
+
+use mcp_e2e::fake;
+use mcp_e2e::harness::{Host, polyglot_weather_wasm, shared_code_cache, weather_policy, weather_wasm};
+use serde_json::{Value, json};
+
+/// The languages compared with the Rust component.
+const LANGS: [&str; 2] = ["python", "typescript"];
+
+/// A host serving the Rust build, and one per other language, with `policy`.
+fn hosts(policy: &str) -> Vec<(&'static str, Host)> {
+    let mut hosts = vec![("rust", Host::start(&[("weather", &weather_wasm(), policy)], &[]))];
+    let cache = shared_code_cache();
+    for lang in LANGS {
+        let components = [("weather", &*polyglot_weather_wasm(lang), policy)];
+        hosts.push((lang, Host::start(&components, &["--cache-dir", &cache])));
+    }
+    hosts
+}
+
+/// Sends `body` to every host and requires the same status, content type and
+/// JSON-RPC messages (one for a JSON answer, every event for a stream).
+async fn same_answer(hosts: &[(&str, Host)], body: Value, headers: &[(&str, &str)]) -> Value {
+    same_answer_but(hosts, body, headers, &[]).await
+}
+
+/// As `same_answer`, but the languages in `apart` need only answer with a
+/// tool error: componentize-js's `fetch` reports every transport failure (a
+/// refused destination, a timeout) as the same opaque `NetworkError`, so the
+/// TypeScript tool cannot tell them apart as the others do.
+async fn same_answer_but(
+    hosts: &[(&str, Host)],
+    body: Value,
+    headers: &[(&str, &str)],
+    apart: &[&str],
+) -> Value {
+    let mut answers = Vec::new();
+    for (lang, host) in hosts {
+        if apart.contains(lang) {
+            let reply = host.post(&body, headers).await;
+            let messages = if reply.header("content-type") == Some("text/event-stream") {
+                reply.sse_messages()
+            } else {
+                vec![reply.json()]
+            };
+            let result = &messages.last().expect("an answer")["result"];
+            assert_eq!(result["isError"], true, "{lang}: {result}");
+            continue;
+        }
+        let reply = host.post(&body, headers).await;
+        let messages = if reply.header("content-type") == Some("text/event-stream") {
+            reply.sse_messages()
+        } else {
+            vec![reply.json()]
+        };
+        answers.push((lang, (reply.status, reply.header("content-type").map(str::to_owned), messages)));
+    }
+    let (_, rust) = &answers[0];
+    for (lang, answer) in &answers[1..] {
+        assert_eq!(answer, rust, "{lang} differs from rust for {body}");
+    }
+    json!(rust.2)
+}
+
+fn request(method: &str, params: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+}
+
+fn call(arguments: Value) -> Value {
+    request("tools/call", json!({"name": "get_current_weather", "arguments": arguments}))
+}
+
+#[tokio::test]
+async fn lists_reads_and_calls_answer_as_the_rust_component_does() {
+    let api = fake::shared().url();
+    let hosts = hosts(&weather_policy(&api));
+    let tools = same_answer(&hosts, request("tools/list", json!({})), &[]).await;
+    assert_eq!(tools[0]["result"]["tools"][0]["name"], "get_current_weather", "{tools}");
+    let resources = same_answer(&hosts, request("resources/list", json!({})), &[]).await;
+    assert_eq!(resources[0]["result"]["resources"].as_array().map(Vec::len), Some(2), "{resources}");
+    for uri in ["ui://widget/current-weather.html", "ui://widget/current-weather.mcp-app.html", "ui://nope"] {
+        same_answer(&hosts, request("resources/read", json!({"uri": uri})), &[]).await;
+    }
+    let success = same_answer(&hosts, call(json!({"latitude": 52.52, "longitude": 13.41})), &[]).await;
+    assert_eq!(success[0]["result"]["structuredContent"]["current"]["temperature"], 6.3, "{success}");
+    // Every argument error and every upstream error the fake produces
+    // (tests/src/fake.rs): 400, 429, 503, not a forecast, 502 HTML, silence
+    // past the policy's 2 s, a 3 MiB body.
+    for arguments in [
+        json!({"latitude": 95, "longitude": 0}),
+        json!({"latitude": 0, "longitude": -181.5}),
+        json!({"longitude": 0}),
+        json!({"latitude": 1}),
+        json!({"latitude": "north", "longitude": 0}),
+        json!({"latitude": true, "longitude": 0}),
+        json!({}),
+        json!({"latitude": 1, "longitude": 2, "units": "metric"}),
+        json!({"latitude": -1, "longitude": 10}),
+        json!({"latitude": -2, "longitude": 10}),
+        json!({"latitude": -3, "longitude": 10}),
+        json!({"latitude": -4, "longitude": 10}),
+        json!({"latitude": -5, "longitude": 10}),
+        json!({"latitude": -7, "longitude": 10}),
+        json!({"latitude": 48.13712, "longitude": -11.57539}),
+    ] {
+        same_answer(&hosts, call(arguments), &[]).await;
+    }
+    let silent = call(json!({"latitude": -6, "longitude": 10}));
+    let timeout = same_answer_but(&hosts, silent, &[], &["typescript"]).await;
+    assert!(
+        timeout[0]["result"]["content"][0]["text"].as_str().unwrap().contains("did not answer"),
+        "{timeout}"
+    );
+    let unknown = request("tools/call", json!({"name": "get_forecast", "arguments": {}}));
+    same_answer(&hosts, unknown, &[]).await;
+}
+
+#[tokio::test]
+async fn progress_and_logs_stream_as_the_rust_component_does() {
+    let api = fake::shared().url();
+    let hosts = hosts(&weather_policy(&api));
+    let headers = [("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call")];
+    let headers = [headers[0], headers[1], ("mcp-name", "get_current_weather")];
+    for latitude in [52.52, -3.0, -6.0] {
+        let body = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {
+            "name": "get_current_weather", "arguments": {"latitude": latitude, "longitude": 13.41},
+            "_meta": {"progressToken": "p-1",
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/logLevel": "debug"}}});
+        let apart: &[&str] = if latitude == -6.0 { &["typescript"] } else { &[] };
+        let messages = same_answer_but(&hosts, body, &headers, apart).await;
+        let events = messages.as_array().unwrap().iter().filter(|m| m.get("method").is_some()).count();
+        assert!(events >= 2, "logs and progress were streamed: {messages}");
+    }
+}
+
+#[tokio::test]
+async fn a_destination_outside_the_policy_is_refused_as_for_rust() {
+    let api = fake::shared().url();
+    let policy = format!(
+        "[outbound]\nallow = [\"api.open-meteo.com\"]\n[env]\nvars = {{ OPEN_METEO_URL = \"{api}\" }}\n"
+    );
+    let hosts = hosts(&policy);
+    let before = fake::shared().requests.lock().unwrap().len();
+    let answer =
+        same_answer_but(&hosts, call(json!({"latitude": 48.1, "longitude": 11.6})), &[], &["typescript"])
+            .await;
+    assert_eq!(answer[0]["result"]["isError"], true, "{answer}");
+    let reached =
+        fake::shared().requests.lock().unwrap()[before..].iter().any(|r| r.contains("latitude=48.1&"));
+    assert!(!reached, "the denied request never left the host");
+}
