@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use mcp_protocol::{CallError, CallEvent, CallRequest, CallToolResult, LogLevel};
+use mcp_protocol::{CallError, CallEvent, CallRequest, CallToolResult, LogLevel, ToolSchema};
 use serde_json::Value;
 
 type CallFuture = Pin<Box<dyn Future<Output = Result<CallToolResult, CallError>>>>;
@@ -73,13 +73,16 @@ pub struct Running {
     cx: Context,
     future: Option<CallFuture>,
     result: Option<Result<CallToolResult, CallError>>,
+    /// Checks the result against the tool's output schema (the `wasmtime
+    /// serve` path; under `mcp-host` the host does it).
+    schema: Option<ToolSchema>,
 }
 
 impl Running {
-    pub fn start<S: crate::Server>(request: CallRequest) -> Self {
+    pub fn start<S: crate::Server>(request: CallRequest, schema: Option<ToolSchema>) -> Self {
         let cx = Context::new(request.log_level, request.progress_token.is_some());
         let future = Box::pin(S::call(request, cx.clone()));
-        Self { cx, future: Some(future), result: None }
+        Self { cx, future: Some(future), result: None, schema }
     }
 
     /// Runs the call until it has an event to report or finishes.
@@ -102,7 +105,11 @@ impl Running {
                 future.as_mut().poll(&mut std::task::Context::from_waker(Waker::noop()))
             {
                 self.future = None;
-                self.result = Some(result);
+                let mismatch = match (&result, &self.schema) {
+                    (Ok(result), Some(schema)) => schema.check_result(result).err(),
+                    _ => None,
+                };
+                self.result = Some(mismatch.map_or(result, |mismatch| Ok(CallToolResult::error(mismatch))));
             }
         }
     }

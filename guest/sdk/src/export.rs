@@ -132,7 +132,7 @@ pub struct ToolCall<S> {
 impl<S: Server> tools::GuestToolCall for ToolCall<S> {
     fn new(request: wit::CallRequest) -> Self {
         let running = match call_request(request) {
-            Ok(request) => Ok(Running::start::<S>(request)),
+            Ok(request) => Ok(Running::start::<S>(request, None)),
             Err(message) => Err(Some(message)),
         };
         Self { running: RefCell::new(running), server: std::marker::PhantomData }

@@ -2,6 +2,7 @@
 //! (or fetch from the code cache), link, reserve instance slots, and ask the
 //! component what it offers, each step bounded by its time limit.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -151,6 +152,7 @@ impl Runtime {
             resources: Vec::new(),
             templates: Vec::new(),
             prompts: Vec::new(),
+            schemas: HashMap::new(),
         };
         // The load's instance is one of the component's own.
         let slots = loaded.slots.clone();
@@ -173,6 +175,11 @@ impl Runtime {
         loaded.templates = all(templates, convert::resource_template)?;
         loaded.prompts = all(prompts, convert::prompt)?;
         listing::check(&loaded)?;
+        // Compiled once here, for every call this version will answer.
+        for tool in &loaded.tools {
+            let schema = mcp_protocol::ToolSchema::compile(tool).map_err(|e| anyhow!(e))?;
+            loaded.schemas.insert(tool.name.clone(), schema);
+        }
         tracing::info!(
             component = name,
             tools = loaded.tools.len(),

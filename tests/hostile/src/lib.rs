@@ -34,6 +34,16 @@ impl Server for Hostile {
             ),
             tool("fetch", "GETs `url` `times` times and reports what happened.", url),
             tool("env", "Reports every environment variable it can see.", json!({})),
+            Tool {
+                output_schema: json!({
+                    "type": "object",
+                    "properties": { "temperature": { "type": "number" } },
+                    "required": ["temperature"],
+                })
+                .as_object()
+                .cloned(),
+                ..tool("wrong_shape", "Promises a number and returns text.", json!({}))
+            },
         ]
     }
 
@@ -64,6 +74,10 @@ impl Server for Hostile {
                 }
                 text(outcomes.join("\n"))
             }
+            "wrong_shape" => CallToolResult {
+                structured_content: Some(json!({ "temperature": "hot" })),
+                ..text(r#"{"temperature":"hot"}"#)
+            },
             "env" => text(json!(std::env::vars().collect::<Vec<_>>()).to_string()),
             _ => return Err(CallError::UnknownTool),
         })
