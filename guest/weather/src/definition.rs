@@ -210,7 +210,7 @@ mod tests {
             let listed = widget_resource(widget, None);
             let read = widget_contents(widget, None);
             assert_eq!((listed.uri.as_str(), read.uri.as_str()), (widget.uri(), widget.uri()));
-            assert_eq!(listed.mime_type, read.mime_type);
+            assert_eq!(listed.info.mime_type, read.mime_type);
             assert_eq!(read.text.as_deref(), Some(WIDGET_HTML));
             assert_eq!(listed.size, Some(WIDGET_HTML.len() as u64));
             let meta = read.meta.unwrap();
@@ -239,7 +239,7 @@ mod tests {
         assert_eq!(widget_domain(Some("https://w.example.com/")).as_deref(), Some("https://w.example.com"));
         let domain = widget_domain(Some("https://weather.example.com"));
         for widget in Widget::ALL {
-            let listed = widget_resource(widget, domain.as_deref()).meta.unwrap();
+            let listed = widget_resource(widget, domain.as_deref()).info.meta.unwrap();
             let read = widget_contents(widget, domain.as_deref()).meta.unwrap();
             assert_eq!(listed["openai/widgetDomain"], "https://weather.example.com");
             assert_eq!(read["openai/widgetDomain"], "https://weather.example.com");
