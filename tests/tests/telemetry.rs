@@ -238,3 +238,22 @@ fn numbers(received: &otlp::Received, name: &str) -> Vec<(String, i64)> {
         })
         .collect()
 }
+
+/// The status page counts calls of the tools the host serves only: a client's
+/// made-up names, in calls refused for any reason, never take its slots.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_status_page_counts_only_served_tools() {
+    let api = fake::spawn(LOOPBACK.into()).await.unwrap();
+    let host = Host::start(&[("weather", &weather_wasm(), &weather_policy(&api.url()))], &[]);
+    let made_up = "made_up_tool_name_from_a_client";
+    for id in 0..3 {
+        let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": made_up}});
+        let reply = host.post(&call, &[("mcp-session-id", "no-such-session")]).await;
+        assert_eq!(reply.status, 404, "{}", reply.body);
+    }
+    host.call_weather(52.52, 13.41).await;
+    let page = host.send("GET", "/status", &[("accept", "text/html")], "").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("get_current_weather"), "{}", page.body);
+    assert!(!page.body.contains(made_up), "{}", page.body);
+}

@@ -102,7 +102,7 @@ pub async fn post(
     let mut replies = Vec::new();
     let mut opened = None;
     for incoming in post.messages {
-        let record = Record::of(&incoming, &seen);
+        let record = Record::of(&incoming, &seen, &catalog);
         let mut capabilities = JsonObject::new();
         match &incoming {
             Incoming::Message(message) => {

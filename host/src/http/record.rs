@@ -7,6 +7,7 @@ use std::time::Instant;
 use mcp_protocol::jsonrpc::Incoming;
 use serde_json::Value;
 
+use crate::sources::Catalog;
 use crate::telemetry::{self, Operation};
 use crate::untrusted::Untrusted;
 
@@ -16,6 +17,9 @@ pub struct Record {
     target: Option<String>,
     started: Instant,
     operation: Option<Operation>,
+    /// Whether this is a `tools/call` of a tool the catalog serves: only those
+    /// are counted for the status page, so a client's made-up names never are.
+    served_tool: bool,
 }
 
 /// What is known of a request beyond its message.
@@ -27,9 +31,11 @@ pub struct Seen<'a> {
 }
 
 impl Record {
-    pub fn of(incoming: &Incoming, seen: &Seen<'_>) -> Option<Record> {
+    pub fn of(incoming: &Incoming, seen: &Seen<'_>, catalog: &Catalog) -> Option<Record> {
         let Incoming::Message(message) = incoming else { return None };
         let target = ["name", "uri"].iter().find_map(|k| message.params.get(*k)?.as_str().map(String::from));
+        let served_tool = message.method == "tools/call"
+            && target.as_deref().is_some_and(|name| catalog.tool_owner(name).is_some());
         let operation = Operation::start(&telemetry::Request {
             method: &message.method,
             target: target.as_deref(),
@@ -39,7 +45,13 @@ impl Record {
             meta: message.params.get("_meta").and_then(Value::as_object),
             headers: seen.headers,
         });
-        Some(Record { method: message.method.clone(), target, started: Instant::now(), operation })
+        Some(Record {
+            method: message.method.clone(),
+            target,
+            started: Instant::now(),
+            operation,
+            served_tool,
+        })
     }
 
     /// The request's span (nothing when tracing is off), for the work done for it.
@@ -59,10 +71,10 @@ impl Record {
             }
             _ => ("ok".into(), None),
         };
-        // The status page's figures: calls of tools that exist (an unknown
-        // name is refused as invalid params, and names come from clients).
-        let unknown = reply["error"]["code"] == -32602;
-        if let (Some(tool), "tools/call", false) = (&self.target, self.method.as_str(), unknown) {
+        // The status page's figures: calls of tools the catalog serves, not
+        // refused as invalid params.
+        let refused = reply["error"]["code"] == -32602;
+        if let (Some(tool), true, false) = (&self.target, self.served_tool, refused) {
             telemetry::recent::call(tool, self.started.elapsed(), error.is_some());
         }
         let _current = self.span().enter();

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Minutes kept per tool.
 pub const MINUTES: usize = 15;
-/// Tools kept; calls of others are not counted (names come from clients).
+/// Tools kept; calls of others are not counted until one goes quiet.
 const MAX_TOOLS: usize = 1024;
 /// Latency buckets: bucket `i` holds durations from `FIRST_MS * GROWTH^i`.
 const BUCKETS: usize = 64;
@@ -61,7 +61,11 @@ pub fn call(tool: &str, took: Duration, failed: bool) {
     let now = minute_now();
     let mut tools = RECENT.lock().expect("no panics while locked");
     if !tools.contains_key(tool) && tools.len() >= MAX_TOOLS {
-        return;
+        // Tools swapped out long ago make room for new ones.
+        tools.retain(|_, minutes| minutes.back().is_some_and(|m| now.saturating_sub(m.at) < MINUTES as u64));
+        if tools.len() >= MAX_TOOLS {
+            return;
+        }
     }
     let minutes = tools.entry(tool.to_owned()).or_default();
     if minutes.back().is_none_or(|m| m.at != now) {
