@@ -59,6 +59,12 @@ TS_WEATHER := $(POLYGLOT)/typescript/weather.wasm
 # LANG=python or LANG=typescript: `make run` serves that build of the weather tool.
 RUN_COMPONENTS := $(if $(filter python typescript,$(LANG)),$(POLYGLOT)/$(LANG),$(COMPONENTS))
 
+# Debian's docker-registry (the CNCF distribution registry), unpacked from its .deb: no
+# service, no root-owned state. The OCI tests run it on loopback.
+DOCKER_REGISTRY_VERSION := 2.8.2+ds1-1
+DOCKER_REGISTRY_DIR := $(TOOLS)/docker-registry-$(DOCKER_REGISTRY_VERSION)
+DOCKER_REGISTRY := $(DOCKER_REGISTRY_DIR)/usr/bin/docker-registry
+
 CONFORMANCE_0116 := $(TOOLS)/conformance-0.1.16
 CONFORMANCE_2026 := $(TOOLS)/conformance-0.2.0-alpha.12
 INSPECTOR := $(TOOLS)/inspector-2.12.0
@@ -94,7 +100,7 @@ endef
 .PHONY: build run serve test lint unit e2e clients browser widget-screenshots conformance wasm-target wasmtime \
 	node client-deps python-deps browser-deps blob-deps conformance-deps chromium clean bench bench-smoke bench-deps wrk \
 	package deploy publish-component deploy-checks musl-target python-components componentize-py \
-	typescript-components typescript-deps \
+	typescript-components typescript-deps oci-registry \
 	fuzz fuzz-smoke cargo-fuzz soak
 
 ## build: the host (release), the test fake, and the weather component, assembled in build/components;
@@ -175,8 +181,9 @@ unit:
 	$(CARGO) test --release -p mcp-protocol -p mcp-host
 	$(CARGO) test --release -p weather -p mcp-guest --lib
 
-e2e: build wasmtime blob-deps
-	WASMTIME_BIN=$(WASMTIME) NODE_BIN=$(abspath $(NODE)) $(CARGO) test --release -p mcp-e2e
+e2e: build wasmtime blob-deps oci-registry
+	WASMTIME_BIN=$(WASMTIME) NODE_BIN=$(abspath $(NODE)) DOCKER_REGISTRY_BIN=$(DOCKER_REGISTRY) \
+	  $(CARGO) test --release -p mcp-e2e
 
 clients: build wasmtime client-deps python-deps
 	cd tests/clients && $(abspath $(NODE)) --test ts/*.test.mjs
@@ -208,6 +215,15 @@ conformance-deps: node
 # Debian's Chromium from apt (Playwright's own browser downloads are never used).
 chromium:
 	@command -v $(CHROMIUM) >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+oci-registry: $(DOCKER_REGISTRY)
+$(DOCKER_REGISTRY):
+	@apt-cache show docker-registry=$(DOCKER_REGISTRY_VERSION) >/dev/null 2>&1 || apt-get update
+	rm -rf $(DOCKER_REGISTRY_DIR) && mkdir -p $(DOCKER_REGISTRY_DIR)/deb
+	cd $(DOCKER_REGISTRY_DIR)/deb && apt-get download docker-registry=$(DOCKER_REGISTRY_VERSION)
+	dpkg -x $(DOCKER_REGISTRY_DIR)/deb/docker-registry_*.deb $(DOCKER_REGISTRY_DIR)
+	rm -rf $(DOCKER_REGISTRY_DIR)/deb
+	$(DOCKER_REGISTRY) --version
 
 # Azurite and the Azure Storage client, installed once per lockfile and linked into tests/blob.
 blob-deps: node
@@ -323,9 +339,11 @@ package: wasm-target musl-target
 deploy: package
 	scripts/deploy.sh
 
-## publish-component: upload COMPONENT=path/to/NAME.wasm (and NAME.toml beside it) to the components container
+## publish-component: upload COMPONENT=path/to/NAME.wasm (and NAME.toml beside it) to the components
+## container; with OCI=registry/repository:tag push it to that registry instead, signed with SIGN_KEY if set
 publish-component:
-	scripts/publish-component.sh $(COMPONENT)
+	$(if $(OCI),$(CARGO) build --release -p mcp-host --bin mcp-publish)
+	scripts/publish-component.sh $(if $(OCI),--oci $(OCI)) $(if $(SIGN_KEY),--sign-key $(SIGN_KEY)) $(COMPONENT)
 
 ## deploy-checks: offline checks of the package, the binary, infra/, azure.yaml and an emulated Functions host
 deploy-checks: package

@@ -35,6 +35,12 @@ head=$(head -c 8 "$wasm" | od -An -tx1 | tr -d ' \n')
 [ "${head:0:8}" = "0061736d" ] || die "$wasm is not WebAssembly"
 [ "${head:12:4}" = "0100" ] || die "$wasm is a core module, not a component (build it for wasm32-wasip2)"
 
+if [ -n "$oci" ]; then
+  publish="${MCP_PUBLISH_BIN:-$(dirname "$0")/../target/release/mcp-publish}"
+  [ -x "$publish" ] || die "$publish not found: cargo build --release -p mcp-host --bin mcp-publish"
+  exec "$publish" --oci "$oci" ${sign_key:+--sign-key "$sign_key"} "$wasm"
+fi
+
 policy="${wasm%.wasm}.toml"
 manifest=$(mktemp)
 trap 'rm -f "$manifest"' EXIT

@@ -16,7 +16,7 @@ pub struct Args {
 
     /// Folder of tool components: every `NAME.wasm`, with its policy in `NAME.toml`.
     /// Watched: a component added, changed or removed there goes live without a restart.
-    #[arg(long, env = "MCP_COMPONENTS", required_unless_present_any = ["components_container_url", "components_connection_string"])]
+    #[arg(long, env = "MCP_COMPONENTS", required_unless_present_any = ["components_container_url", "components_connection_string", "components_oci"])]
     pub components: Option<PathBuf>,
 
     /// Azure Blob Storage container of tool components (`NAME.wasm` + `NAME.toml`), polled:
@@ -32,6 +32,16 @@ pub struct Args {
     /// The container's name, with --components-connection-string.
     #[arg(long, env = "MCP_COMPONENTS_CONTAINER", default_value = "components")]
     pub components_container: String,
+
+    /// A component in an OCI registry: `registry[:port]/repository[:tag|@sha256:digest]`, in the
+    /// wkg/wassette layout, named after the repository's last segment; repeatable (the variable
+    /// comma-separated). Tags are polled. Its policy is NAME.toml from the folder or container.
+    /// These win over the folder's and the container's components of the same name.
+    #[arg(long = "components-oci", env = "MCP_COMPONENTS_OCI", value_delimiter = ',', value_name = "REF")]
+    pub components_oci: Vec<String>,
+
+    #[command(flatten)]
+    pub oci: OciArgs,
 
     /// How often the component sources are checked for changes, in milliseconds.
     /// A folder's file events are also acted on at once.
@@ -89,6 +99,44 @@ pub struct Args {
 
     #[command(flatten)]
     pub auth: crate::auth::AuthArgs,
+}
+
+/// How OCI registries are reached and what they must prove.
+#[derive(Debug, clap::Args)]
+pub struct OciArgs {
+    /// Registries (`host[:port]`) reached over plain HTTP instead of HTTPS, comma-separated
+    /// (local testing only).
+    #[arg(long, env = "MCP_OCI_INSECURE", value_delimiter = ',')]
+    pub oci_insecure: Vec<String>,
+
+    /// PEM file of root certificates trusted for registries, beside the system's.
+    #[arg(long, env = "MCP_OCI_CA_FILE")]
+    pub oci_ca_file: Option<PathBuf>,
+
+    /// User name for the registries (basic, or the registry's token flow).
+    #[arg(long, env = "MCP_OCI_USERNAME")]
+    pub oci_username: Option<String>,
+
+    /// Password for the registries.
+    #[arg(long, env = "MCP_OCI_PASSWORD", hide_env_values = true)]
+    pub oci_password: Option<String>,
+
+    /// PEM public keys (ECDSA P-256, as cosign makes them), comma-separated: a registry's
+    /// component loads only with a valid cosign signature of its digest by one of them.
+    #[arg(long, env = "MCP_OCI_VERIFY_KEYS", value_delimiter = ',')]
+    pub oci_verify_keys: Vec<PathBuf>,
+}
+
+impl OciArgs {
+    pub fn settings(&self) -> crate::sources::oci::Settings {
+        crate::sources::oci::Settings {
+            insecure: self.oci_insecure.clone(),
+            ca_file: self.oci_ca_file.clone(),
+            username: self.oci_username.clone(),
+            password: self.oci_password.clone(),
+            verify_keys: self.oci_verify_keys.clone(),
+        }
+    }
 }
 
 impl Args {

@@ -24,11 +24,12 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::http::{App, Sessions};
 use crate::runtime::Runtime;
-use crate::sources::{Container, Folder, Prepare, Source, Swapper};
+use crate::sources::{Container, Folder, Prepare, Registries, Source, Swapper};
 
-pub use crate::config::Args;
+pub use crate::config::{Args, OciArgs};
 pub use crate::egress::Outbound;
 pub use crate::runtime::{NativeFuture, NativeTool, Natives};
+pub use crate::sources::publish::publish;
 
 /// What the fuzz targets in `fuzz/` drive directly: not a stable API.
 #[cfg(feature = "fuzzing")]
@@ -58,6 +59,12 @@ pub async fn run(args: Args, natives: Natives) -> anyhow::Result<()> {
     }
     let auth = auth::Auth::from_args(&args.auth)?.map(Arc::new);
     let runtime = Runtime::new(args.max_instances, args.cache_dir.as_deref(), natives)?;
+    let registries = if args.components_oci.is_empty() {
+        None
+    } else {
+        Some(Registries::new(&args.components_oci, &args.oci.settings())?)
+    };
+    let interval = Duration::from_millis(args.poll_interval_ms);
     let source = Source::new(
         args.components.as_deref().map(|dir| Folder::open(dir, !args.poll_only)).transpose()?,
         match (&args.components_container_url, &args.components_connection_string) {
@@ -65,6 +72,8 @@ pub async fn run(args: Args, natives: Natives) -> anyhow::Result<()> {
             (None, Some(text)) => Some(Container::from_connection_string(text, &args.components_container)?),
             (None, None) => None,
         },
+        registries,
+        interval,
     );
 
     // Listen first, so the readiness probe is answered while components compile.
@@ -101,7 +110,7 @@ pub async fn run(args: Args, natives: Natives) -> anyhow::Result<()> {
         None => Box::new(|_| {}),
     };
     let swapper = Swapper::new(runtime, source, prepare, publish, status);
-    let swapping = tokio::spawn(swapper.run(Duration::from_millis(args.poll_interval_ms)));
+    let swapping = tokio::spawn(swapper.run(interval));
 
     tokio::select! {
         _ = &mut server => anyhow::bail!("the server stopped"),

@@ -53,6 +53,18 @@ pub fn host_bin() -> PathBuf {
     path_from_env("MCP_HOST_BIN", BUILT_HOST, "target/release/mcp-host")
 }
 
+/// The OCI publisher built beside the host (`MCP_PUBLISH_BIN`).
+pub fn publish_bin() -> PathBuf {
+    let beside = host_bin().with_file_name("mcp-publish");
+    path_from_env("MCP_PUBLISH_BIN", beside.to_str(), "target/release/mcp-publish")
+}
+
+/// Hex sha256, as `/status` shows a component's.
+pub fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The weather component under test (`WEATHER_WASM`).
 pub fn weather_wasm() -> PathBuf {
     component("WEATHER_WASM", "weather")

@@ -5,22 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt as _;
-use mcp_e2e::harness::{Host, node_bin, repo, versioned_wasm};
+use mcp_e2e::harness::{Host, node_bin, repo, sha256, versioned_wasm};
+use mcp_e2e::load::{CLIENTS, COMPILE_BOUND, Load};
 use serde_json::json;
-use sha2::{Digest as _, Sha256};
 
-const CLIENTS: usize = 32;
 const POLL_MS: u64 = 500;
-/// Generous bound on compiling and checking a small component on a busy machine.
-const COMPILE_BOUND: Duration = Duration::from_secs(15);
-
-fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// Where the test puts components, as an operator would.
 trait Store {
@@ -40,77 +32,6 @@ impl Store for FolderStore {
 
     async fn delete(&self, file: &str) {
         std::fs::remove_file(self.0.join(file)).expect("delete");
-    }
-}
-
-/// One call's outcome: when it started and ended, and the version that answered.
-struct Sample {
-    started: Instant,
-    ended: Instant,
-    outcome: Result<String, String>,
-}
-
-/// Clients calling `which_version` back to back until stopped.
-struct Load {
-    stop: Arc<AtomicBool>,
-    tasks: Vec<tokio::task::JoinHandle<Vec<Sample>>>,
-    samples: Arc<std::sync::Mutex<Vec<(Instant, String)>>>,
-}
-
-impl Load {
-    fn start(host: Arc<Host>) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let tasks = (0..CLIENTS)
-            .map(|client| {
-                let (host, stop, seen) = (host.clone(), stop.clone(), samples.clone());
-                tokio::spawn(async move {
-                    let mut mine = Vec::new();
-                    let mut id = 0;
-                    while !stop.load(Ordering::Relaxed) {
-                        id += 1;
-                        let body = json!({"jsonrpc":"2.0","id":format!("{client}-{id}"),"method":"tools/call",
-                            "params":{"name":"which_version","arguments":{}}});
-                        let started = Instant::now();
-                        let reply = host.post(&body, &[]).await;
-                        let ended = Instant::now();
-                        let answer = (reply.status == 200)
-                            .then(|| reply.json())
-                            .filter(|v| v["result"]["isError"] != json!(true))
-                            .and_then(|v| v["result"]["content"][0]["text"].as_str().map(String::from));
-                        let outcome = answer.ok_or_else(|| format!("{} {}", reply.status, reply.body));
-                        if let Ok(version) = &outcome {
-                            seen.lock().unwrap().push((ended, version.clone()));
-                        }
-                        mine.push(Sample { started, ended, outcome });
-                    }
-                    mine
-                })
-            })
-            .collect();
-        Load { stop, tasks, samples }
-    }
-
-    /// When the first answer from `version` arrived, waiting up to `limit`.
-    async fn first(&self, version: &str, limit: Duration) -> Instant {
-        let deadline = Instant::now() + limit;
-        loop {
-            let found = self.samples.lock().unwrap().iter().find(|(_, v)| v == version).map(|(at, _)| *at);
-            if let Some(at) = found {
-                return at;
-            }
-            assert!(Instant::now() < deadline, "no answer from {version} within {limit:?}");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
-    async fn stop(self) -> Vec<Sample> {
-        self.stop.store(true, Ordering::Relaxed);
-        let mut all = Vec::new();
-        for task in self.tasks {
-            all.extend(task.await.expect("client task"));
-        }
-        all
     }
 }
 

@@ -35,6 +35,8 @@ pub struct Container {
     description: String,
     /// Blobs downloaded before, by name, with the ETag they had.
     seen: HashMap<String, Blob>,
+    /// Every blob's ETag and size, as the last listing gave them.
+    listed: HashMap<String, (String, u64)>,
 }
 
 impl Container {
@@ -96,7 +98,7 @@ impl Container {
             .with_client_options(options)
             .build()
             .context("configuring the components container")?;
-        Ok(Self { store, description, seen: HashMap::new() })
+        Ok(Self { store, description, seen: HashMap::new(), listed: HashMap::new() })
     }
 
     pub fn describe(&self) -> String {
@@ -124,7 +126,19 @@ impl Container {
             snapshot.insert(name, files);
         }
         self.seen.retain(|blob, _| listed.contains_key(blob));
+        self.listed = listed;
         Ok(snapshot)
+    }
+
+    /// `NAME.toml` as of the last listing, for a component that comes from
+    /// elsewhere (a registry).
+    pub async fn policy(&mut self, name: &str) -> anyhow::Result<Option<Arc<str>>> {
+        let policy_blob = format!("{name}.toml");
+        let Some(listing) = self.listed.get(&policy_blob).cloned() else { return Ok(None) };
+        let policy = self.blob(&policy_blob, &listing, MAX_POLICY_BYTES).await?;
+        let text =
+            std::str::from_utf8(&policy.bytes).with_context(|| format!("{policy_blob} is not UTF-8"))?;
+        Ok(Some(Arc::from(text)))
     }
 
     /// `listed`: every blob's ETag and size, as the listing gave them.

@@ -120,8 +120,8 @@ impl Swapper {
             every_ms = interval.as_millis() as u64,
             "watching for components"
         );
-        // The folder's components serve at once; the container's follow when it answers.
-        if source.has_folder_and_container() {
+        // The folder's components serve at once; the remote ones follow when they answer.
+        if source.has_folder_and_remote() {
             scan(&mut source, &mut state, false).await;
         }
         loop {
@@ -160,7 +160,7 @@ impl State {
         if let Some(error) = &failure
             && self.status.lock().expect("no panics while locked").scan_error.as_ref() != Some(error)
         {
-            tracing::error!(source, %error, "could not read the components; serving what was loaded");
+            tracing::error!(source, error = %Untrusted(error), "could not read the components; serving what was loaded");
         }
         if self.apply(snapshot) {
             self.publish_catalog();
