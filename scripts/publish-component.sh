@@ -19,12 +19,32 @@
 #
 # The components in the container override those of the same name packed in the app's zip.
 # Check what each instance serves at /status.
+#
+# To an OCI registry instead (make publish-component COMPONENT=... OCI=... [SIGN_KEY=...]):
+#
+#   scripts/publish-component.sh --oci registry[:port]/repository:tag [--sign-key KEY.pem] NAME.wasm
+#
+# pushes the wasm alone (the layout wkg and wassette use) with mcp-publish (MCP_PUBLISH_BIN,
+# default target/release/mcp-publish), signed cosign-style with the PKCS#8 PEM ECDSA P-256 key
+# if one is given, and prints the manifest digest. The policy stays with the operator:
+# NAME.toml goes in the host's folder or container, not to the registry. MCP_OCI_INSECURE,
+# MCP_OCI_CA_FILE, MCP_OCI_USERNAME and MCP_OCI_PASSWORD reach the registry as for the host.
 set -euo pipefail
 
 die() { echo "publish-component: $*" >&2; exit 1; }
 
+oci="" sign_key=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --oci) oci="${2:-}"; shift 2 ;;
+    --sign-key) sign_key="${2:-}"; shift 2 ;;
+    *) break ;;
+  esac
+done
+[ -z "$sign_key" ] || [ -n "$oci" ] || die "--sign-key signs OCI pushes only (add --oci)"
+
 wasm="${1:-}"
-[ -n "$wasm" ] || die "usage: $0 path/to/NAME.wasm (or make publish-component COMPONENT=path/to/NAME.wasm)"
+[ -n "$wasm" ] || die "usage: $0 [--oci REF [--sign-key KEY.pem]] path/to/NAME.wasm (or make publish-component COMPONENT=...)"
 [ -f "$wasm" ] || die "$wasm: no such file"
 case "$wasm" in *.wasm) ;; *) die "$wasm: expected a .wasm file" ;; esac
 name=$(basename "$wasm" .wasm)
