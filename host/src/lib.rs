@@ -95,6 +95,7 @@ pub async fn run(args: Args, natives: Natives) -> anyhow::Result<()> {
         sessions,
         max_body: args.max_body_bytes,
         waiting: Default::default(),
+        recent: Default::default(),
         auth: auth.clone(),
         stopping,
     });

@@ -19,6 +19,9 @@ const HEADER_PARENT: &str = "00f067aa0ba902b7";
 const META_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 const META_PARENT: &str = "b7ad6b7169203331";
 
+/// A tool name a client made up.
+const MADE_UP: &str = "made_up_tool_the_catalog_never_served";
+
 fn weather_call(id: u64, latitude: f64, meta: Option<Value>) -> Value {
     let mut params =
         json!({"name": "get_current_weather", "arguments": {"latitude": latitude, "longitude": 13.41}});
@@ -55,6 +58,12 @@ async fn traced_calls(host: &mut Host) {
     // The fake answers latitude -1 with HTTP 400: a tool error.
     let reply = host.post(&weather_call(9, -1.0, None), &[version]).await;
     assert_eq!(reply.json()["result"]["isError"], true, "{}", reply.body);
+
+    // A name no catalog serves: refused, and named in no span or metric.
+    let made_up = json!({"jsonrpc": "2.0", "id": 10, "method": "tools/call",
+        "params": {"name": MADE_UP, "arguments": {}}});
+    let reply = host.post(&made_up, &[version]).await;
+    assert!(reply.json()["error"].is_object() || reply.json()["result"]["isError"] == true, "{}", reply.body);
 
     host.terminate();
     assert!(host.wait_exit(Duration::from_secs(20)).is_some_and(|s| s.success()), "{}", host.log_text());
@@ -185,6 +194,18 @@ async fn a_tool_call_is_traced_through_the_host_to_the_upstream_and_measured() {
         "all given back"
     );
     assert_eq!(numbers(&received, "mcp_host.swaps"), vec![("weather".into(), 1)]);
+
+    // The made-up name: the method alone names its span, and no attribute or metric
+    // carries it (only the span's error description quotes the protocol's message).
+    let refused = one(&spans, "span of the made-up call", |s| {
+        string(&s.attributes, "jsonrpc.request.id").as_deref() == Some("10")
+    });
+    assert_eq!(refused.name, "tools/call");
+    assert_eq!(string(&refused.attributes, "gen_ai.tool.name"), None);
+    let named: Vec<_> = spans.iter().map(|s| (&s.name, &s.attributes)).collect();
+    let everything = format!("{named:?} {operation:?}");
+    let at = everything.find(MADE_UP).map(|i| &everything[i.saturating_sub(400)..i + 60]);
+    assert!(at.is_none(), "a client's made-up name reached telemetry: {at:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

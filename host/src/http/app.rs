@@ -16,6 +16,7 @@ use super::sessions::Sessions;
 use super::waiting::Waiting;
 use crate::auth::Auth;
 use crate::sources::{Catalog, Status};
+use crate::telemetry::recent::Recent;
 
 pub type Body = BoxBody<Bytes, Infallible>;
 
@@ -38,6 +39,8 @@ pub struct App {
     pub max_body: usize,
     /// Requests sent to clients during calls, waiting for the answer.
     pub waiting: Waiting,
+    /// The status page's per-tool figures of the last minutes.
+    pub recent: Arc<Recent>,
     /// The OAuth resource server; `None` when authentication is off.
     pub auth: Option<Arc<Auth>>,
     /// Turns `true` when the host is shutting down: streams end, connections

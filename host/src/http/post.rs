@@ -102,7 +102,7 @@ pub async fn post(
     let mut replies = Vec::new();
     let mut opened = None;
     for incoming in post.messages {
-        let record = Record::of(&incoming, &seen, &catalog);
+        let record = Record::of(&incoming, &seen, &catalog, &app.recent);
         let mut capabilities = JsonObject::new();
         match &incoming {
             Incoming::Message(message) => {

@@ -2,12 +2,14 @@
 //! tool call counted for the status page; and, when telemetry is on, its span
 //! and duration metric.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use mcp_protocol::jsonrpc::Incoming;
 use serde_json::Value;
 
 use crate::sources::Catalog;
+use crate::telemetry::recent::Recent;
 use crate::telemetry::{self, Operation};
 use crate::untrusted::Untrusted;
 
@@ -20,6 +22,7 @@ pub struct Record {
     /// Whether this is a `tools/call` of a tool the catalog serves: only those
     /// are counted for the status page, so a client's made-up names never are.
     served_tool: bool,
+    recent: Arc<Recent>,
 }
 
 /// What is known of a request beyond its message.
@@ -31,14 +34,28 @@ pub struct Seen<'a> {
 }
 
 impl Record {
-    pub fn of(incoming: &Incoming, seen: &Seen<'_>, catalog: &Catalog) -> Option<Record> {
+    pub fn of(
+        incoming: &Incoming,
+        seen: &Seen<'_>,
+        catalog: &Catalog,
+        recent: &Arc<Recent>,
+    ) -> Option<Record> {
         let Incoming::Message(message) = incoming else { return None };
         let target = ["name", "uri"].iter().find_map(|k| message.params.get(*k)?.as_str().map(String::from));
-        let served_tool = message.method == "tools/call"
-            && target.as_deref().is_some_and(|name| catalog.tool_owner(name).is_some());
+        let served = target.as_deref().is_some_and(|target| match message.method.as_str() {
+            "tools/call" => catalog.tool_owner(target).is_some(),
+            "prompts/get" => catalog.prompt_owner(target).is_some(),
+            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+                catalog.resource_owner(target).is_some()
+            }
+            _ => false,
+        });
+        let served_tool = served && message.method == "tools/call";
+        // Span names and metric attributes name only what the catalog serves: a
+        // client's made-up names would each make a new series.
         let operation = Operation::start(&telemetry::Request {
             method: &message.method,
-            target: target.as_deref(),
+            target: target.as_deref().filter(|_| served),
             id: message.id.as_ref(),
             session: seen.session,
             protocol_version: seen.protocol_version,
@@ -51,6 +68,7 @@ impl Record {
             started: Instant::now(),
             operation,
             served_tool,
+            recent: recent.clone(),
         })
     }
 
@@ -75,7 +93,7 @@ impl Record {
         // refused as invalid params.
         let refused = reply["error"]["code"] == -32602;
         if let (Some(tool), true, false) = (&self.target, self.served_tool, refused) {
-            telemetry::recent::call(tool, self.started.elapsed(), error.is_some());
+            self.recent.call(tool, self.started.elapsed(), error.is_some());
         }
         let _current = self.span().enter();
         tracing::info!(

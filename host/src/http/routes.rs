@@ -13,7 +13,6 @@ use super::app::{App, Body, HeaderView, full};
 use super::{listen, post};
 use crate::auth;
 use crate::sources;
-use crate::telemetry;
 
 pub async fn handle(app: &Arc<App>, request: Request<IncomingBody>) -> Response<Body> {
     match (request.uri().path(), request.method()) {
@@ -97,7 +96,7 @@ fn status(app: &App, request: &Request<IncomingBody>) -> Response<Body> {
             })
             .collect()
     });
-    let page = sources::status_page(&status, &telemetry::recent::tools(), &pools, sources::now());
+    let page = sources::status_page(&status, &app.recent.tools(), &pools, sources::now());
     let mut response = HttpResponse::empty(200)
         .with_header("content-type", "text/html; charset=utf-8")
         .with_header("content-security-policy", sources::content_security_policy())

@@ -1,9 +1,9 @@
 //! What the status page shows of the last minutes: per tool, the calls, the
 //! errors and the latency distribution of each minute. Always kept (it costs
-//! one short lock per call), bounded in tools and minutes.
+//! one short lock per call), bounded in tools and minutes. The app owns one.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Minutes kept per tool.
@@ -42,7 +42,9 @@ pub struct Tool {
     pub minutes: Vec<Summary>,
 }
 
-static RECENT: LazyLock<Mutex<BTreeMap<String, VecDeque<Minute>>>> = LazyLock::new(Mutex::default);
+/// Per tool, its last minutes, oldest first.
+#[derive(Default)]
+pub struct Recent(Mutex<BTreeMap<String, VecDeque<Minute>>>);
 
 fn minute_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() / 60)
@@ -56,28 +58,58 @@ fn bucket(took: Duration) -> usize {
     ((ms / FIRST_MS).ln() / GROWTH.ln()).floor().min((BUCKETS - 1) as f64) as usize
 }
 
-/// Counts one call of `tool`.
-pub fn call(tool: &str, took: Duration, failed: bool) {
-    let now = minute_now();
-    let mut tools = RECENT.lock().expect("no panics while locked");
-    if !tools.contains_key(tool) && tools.len() >= MAX_TOOLS {
-        // Tools swapped out long ago make room for new ones.
-        tools.retain(|_, minutes| minutes.back().is_some_and(|m| now.saturating_sub(m.at) < MINUTES as u64));
-        if tools.len() >= MAX_TOOLS {
-            return;
+impl Recent {
+    /// Counts one call of `tool`.
+    pub fn call(&self, tool: &str, took: Duration, failed: bool) {
+        let now = minute_now();
+        let mut tools = self.0.lock().expect("no panics while locked");
+        if !tools.contains_key(tool) && tools.len() >= MAX_TOOLS {
+            // Tools swapped out long ago make room for new ones.
+            tools.retain(|_, minutes| {
+                minutes.back().is_some_and(|m| now.saturating_sub(m.at) < MINUTES as u64)
+            });
+            if tools.len() >= MAX_TOOLS {
+                return;
+            }
         }
-    }
-    let minutes = tools.entry(tool.to_owned()).or_default();
-    if minutes.back().is_none_or(|m| m.at != now) {
-        minutes.push_back(Minute { at: now, calls: 0, errors: 0, latency: [0; BUCKETS] });
-        while minutes.len() > MINUTES {
-            minutes.pop_front();
+        let minutes = tools.entry(tool.to_owned()).or_default();
+        if minutes.back().is_none_or(|m| m.at != now) {
+            minutes.push_back(Minute { at: now, calls: 0, errors: 0, latency: [0; BUCKETS] });
+            while minutes.len() > MINUTES {
+                minutes.pop_front();
+            }
         }
+        let minute = minutes.back_mut().expect("just pushed");
+        minute.calls += 1;
+        minute.errors += u32::from(failed);
+        minute.latency[bucket(took)] += 1;
     }
-    let minute = minutes.back_mut().expect("just pushed");
-    minute.calls += 1;
-    minute.errors += u32::from(failed);
-    minute.latency[bucket(took)] += 1;
+
+    /// Every tool called in the last `MINUTES` minutes, by name.
+    pub fn tools(&self) -> Vec<Tool> {
+        let now = minute_now();
+        let tools = self.0.lock().expect("no panics while locked");
+        let first = now.saturating_sub(MINUTES as u64 - 1);
+        tools
+            .iter()
+            .filter(|(_, minutes)| minutes.back().is_some_and(|m| m.at >= first))
+            .map(|(name, minutes)| {
+                let mut all = [0; BUCKETS];
+                let (mut calls, mut errors) = (0, 0);
+                let by_minute = (first..=now).map(|at| match minutes.iter().find(|m| m.at == at) {
+                    Some(m) => {
+                        calls += m.calls;
+                        errors += m.errors;
+                        all.iter_mut().zip(&m.latency).for_each(|(a, b)| *a += b);
+                        summary(m.calls, m.errors, &m.latency)
+                    }
+                    None => Summary::default(),
+                });
+                let minutes = by_minute.collect();
+                Tool { name: name.clone(), total: summary(calls, errors, &all), minutes }
+            })
+            .collect()
+    }
 }
 
 /// The latency below which `share` of the calls fall, at the bucket's middle.
@@ -99,32 +131,6 @@ fn percentile(latency: &[u32; BUCKETS], share: f64) -> Option<f64> {
 
 fn summary(calls: u32, errors: u32, latency: &[u32; BUCKETS]) -> Summary {
     Summary { calls, errors, p50_ms: percentile(latency, 0.5), p99_ms: percentile(latency, 0.99) }
-}
-
-/// Every tool called in the last `MINUTES` minutes, by name.
-pub fn tools() -> Vec<Tool> {
-    let now = minute_now();
-    let tools = RECENT.lock().expect("no panics while locked");
-    let first = now.saturating_sub(MINUTES as u64 - 1);
-    tools
-        .iter()
-        .filter(|(_, minutes)| minutes.back().is_some_and(|m| m.at >= first))
-        .map(|(name, minutes)| {
-            let mut all = [0; BUCKETS];
-            let (mut calls, mut errors) = (0, 0);
-            let by_minute = (first..=now).map(|at| match minutes.iter().find(|m| m.at == at) {
-                Some(m) => {
-                    calls += m.calls;
-                    errors += m.errors;
-                    all.iter_mut().zip(&m.latency).for_each(|(a, b)| *a += b);
-                    summary(m.calls, m.errors, &m.latency)
-                }
-                None => Summary::default(),
-            });
-            let minutes = by_minute.collect();
-            Tool { name: name.clone(), total: summary(calls, errors, &all), minutes }
-        })
-        .collect()
 }
 
 #[cfg(test)]

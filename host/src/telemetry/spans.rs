@@ -15,6 +15,8 @@ use super::{metrics, propagate};
 
 /// The longest span-name target (a tool or prompt name, as the client sent it).
 const MAX_TARGET: usize = 128;
+/// The longest error description: the protocol's message may quote the client.
+const MAX_MESSAGE: usize = 256;
 
 /// What a span measures.
 #[derive(Debug, Clone, Copy)]
@@ -134,7 +136,7 @@ impl Operation {
         if let Some(version) = request.protocol_version {
             attributes.push(KeyValue::new("mcp.protocol.version", version.to_owned()));
         }
-        let target = request.target.map(|t| bounded(t).to_owned());
+        let target = request.target.map(|t| bounded(t, MAX_TARGET).to_owned());
         match (request.method, &target) {
             ("tools/call", Some(tool)) => {
                 attributes.push(KeyValue::new("gen_ai.tool.name", tool.clone()));
@@ -181,7 +183,7 @@ impl Operation {
     /// Ends the request: `error` is its `error.type` and message, if it failed.
     pub fn finish(mut self, error: Option<(String, String)>) {
         if let Some((error_type, message)) = error {
-            self.span.fail(error_type.clone(), message);
+            self.span.fail(error_type.clone(), bounded(&message, MAX_MESSAGE).to_owned());
             if error_type != "tool_error" {
                 self.span.set("rpc.response.status_code", error_type.clone());
             }
@@ -194,7 +196,7 @@ impl Operation {
 /// A JSON-RPC id as the attribute records it; none for `null`.
 fn request_id(id: &serde_json::Value) -> Option<String> {
     match id {
-        serde_json::Value::String(s) => Some(bounded(s).to_owned()),
+        serde_json::Value::String(s) => Some(bounded(s, MAX_TARGET).to_owned()),
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
@@ -208,8 +210,8 @@ fn session_id(session: &str) -> String {
 }
 
 /// At most `MAX_TARGET` bytes of `text`, cut at a character boundary.
-fn bounded(text: &str) -> &str {
-    let mut end = text.len().min(MAX_TARGET);
+fn bounded(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
     while !text.is_char_boundary(end) {
         end -= 1;
     }
