@@ -52,6 +52,12 @@ param vnetEnabled bool
 @description('With vnetEnabled: IPv4 addresses or CIDR ranges still allowed to reach storage (comma-separated).')
 param storageAllowedIpAddresses string
 
+@description('Create a container registry for components; the identity gets AcrPull on it.')
+param containerRegistryEnabled bool
+
+@description('MCP_COMPONENTS_OCI; empty leaves it unset.')
+param componentsOci string
+
 var functionAppName = 'func-mcp-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
 
@@ -61,6 +67,8 @@ var roles = {
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
   storageBlobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  acrPull: '7f951dda-4ed3-4680-a7ca-43fe172d538d'
+  acrPush: '8311e382-0749-4cb8-b61a-304f252e45ec'
 }
 
 var storageIpRules = [for ip in (empty(storageAllowedIpAddresses) ? [] : split(storageAllowedIpAddresses, ',')): {
@@ -94,6 +102,23 @@ resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' 
   name: 'id-mcp-${resourceToken}'
   location: location
   tags: tags
+}
+
+// ---------------------------------------------------------------- container registry
+
+// Components as OCI artifacts (wkg/wassette layout), pulled with the identity: no admin
+// user, no anonymous pull, no keys.
+resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' = if (containerRegistryEnabled) {
+  name: 'crmcp${resourceToken}'
+  location: location
+  tags: tags
+  sku: {
+    name: 'Basic'
+  }
+  properties: {
+    adminUserEnabled: false
+    anonymousPullEnabled: false
+  }
 }
 
 // ---------------------------------------------------------------- storage
@@ -278,10 +303,17 @@ var originAppSettings = empty(allowedOrigins) ? {} : {
   MCP_ALLOWED_ORIGINS: allowedOrigins
 }
 
+// Components from registries, pulled with the identity (its Entra token exchanged for a
+// registry token; AZURE_CLIENT_ID names it).
+var ociAppSettings = empty(componentsOci) ? {} : {
+  MCP_COMPONENTS_OCI: componentsOci
+  MCP_OCI_MANAGED_IDENTITY: 'true'
+}
+
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: site
   name: 'appsettings'
-  properties: union(baseAppSettings, originAppSettings)
+  properties: union(baseAppSettings, originAppSettings, ociAppSettings)
 }
 
 // ---------------------------------------------------------------- role assignments
@@ -323,6 +355,30 @@ resource telemetryPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01'
   }
 }
 
+// mcp-host pulls components from the registry, nothing more.
+resource registryReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (containerRegistryEnabled) {
+  name: guid(resourceGroup().id, 'crmcp${resourceToken}', identity.id, roles.acrPull)
+  scope: registry
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.acrPull)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+    description: 'mcp-host pulls tool components'
+  }
+}
+
+// The deploying user pushes components (make publish-component OCI=...).
+resource registryPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (containerRegistryEnabled && !empty(principalId)) {
+  name: guid(resourceGroup().id, 'crmcp${resourceToken}', principalId, roles.acrPush)
+  scope: registry
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.acrPush)
+    principalId: principalId
+    principalType: principalType
+    description: 'make publish-component OCI=...'
+  }
+}
+
 // The deploying user publishes components (az storage blob upload --auth-mode login).
 resource componentsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(principalId)) {
   name: guid(componentsContainer.id, principalId, roles.storageBlobDataContributor)
@@ -340,3 +396,4 @@ output defaultHostName string = site.properties.defaultHostName
 output storageAccountName string = storage.name
 output componentsContainerUrl string = '${storage.properties.primaryEndpoints.blob}${componentsContainerName}'
 output identityClientId string = identity.properties.clientId
+output containerRegistryLoginServer string = containerRegistryEnabled ? registry!.properties.loginServer : ''

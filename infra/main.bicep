@@ -79,6 +79,12 @@ param vnetEnabled bool = false
 @description('With vnetEnabled: public IPv4 addresses or CIDR ranges (comma-separated) still allowed to reach the storage account, e.g. the workstation that runs make publish-component.')
 param storageAllowedIpAddresses string = ''
 
+@description('Create an Azure Container Registry for components (make publish-component OCI=...). The app\'s identity gets AcrPull on it, the deploying principal AcrPush; no admin user, no keys.')
+param containerRegistryEnabled bool = false
+
+@description('MCP_COMPONENTS_OCI: component references (registry/repository:tag or @sha256:digest), comma-separated, pulled with the app\'s managed identity. Empty: none.')
+param componentsOci string = ''
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -109,6 +115,8 @@ module app 'app.bicep' = {
     allowedOrigins: allowedOrigins
     vnetEnabled: vnetEnabled
     storageAllowedIpAddresses: storageAllowedIpAddresses
+    containerRegistryEnabled: containerRegistryEnabled
+    componentsOci: componentsOci
   }
 }
 
@@ -124,3 +132,4 @@ output AZURE_STORAGE_ACCOUNT_NAME string = app.outputs.storageAccountName
 output COMPONENTS_CONTAINER_NAME string = componentsContainerName
 output COMPONENTS_CONTAINER_URL string = app.outputs.componentsContainerUrl
 output AZURE_MANAGED_IDENTITY_CLIENT_ID string = app.outputs.identityClientId
+output AZURE_CONTAINER_REGISTRY_ENDPOINT string = app.outputs.containerRegistryLoginServer

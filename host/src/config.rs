@@ -121,6 +121,12 @@ pub struct OciArgs {
     #[arg(long, env = "MCP_OCI_PASSWORD", hide_env_values = true)]
     pub oci_password: Option<String>,
 
+    /// Azure Container Registry with the app's managed identity, no keys: an Entra token
+    /// (`IDENTITY_ENDPOINT`/`IDENTITY_HEADER`, else the instance metadata service;
+    /// `AZURE_CLIENT_ID` for a user-assigned identity) exchanged for a registry token.
+    #[arg(long, env = "MCP_OCI_MANAGED_IDENTITY")]
+    pub oci_managed_identity: bool,
+
     /// PEM public keys (ECDSA P-256, as cosign makes them), comma-separated: a registry's
     /// component loads only with a valid cosign signature of its digest by one of them.
     #[arg(long, env = "MCP_OCI_VERIFY_KEYS", value_delimiter = ',')]
@@ -134,6 +140,7 @@ impl OciArgs {
             ca_file: self.oci_ca_file.clone(),
             username: self.oci_username.clone(),
             password: self.oci_password.clone(),
+            managed_identity: self.oci_managed_identity,
             verify_keys: self.oci_verify_keys.clone(),
         }
     }

@@ -47,6 +47,8 @@ ROLE = {
     "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
     "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": "Storage Blob Data Reader",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
+    "7f951dda-4ed3-4680-a7ca-43fe172d538d": "AcrPull",
+    "8311e382-0749-4cb8-b61a-304f252e45ec": "AcrPush",
 }
 # Settings Flex Consumption rejects or that would reintroduce account keys.
 FORBIDDEN_SETTINGS = [
@@ -433,13 +435,20 @@ def check_bicep():
         ("Storage Blob Data Reader", "componentsContainer", identity),
         ("Storage Blob Data Owner", "storage", identity),
         ("Monitoring Metrics Publisher", "appInsights", identity),
+        ("AcrPull", "registry", identity),
     }
     C.check("identity: Storage Blob Data Reader on the components container (what mcp-host reads)",
             ("Storage Blob Data Reader", "componentsContainer", identity) in grants)
-    C.check("identity: Blob Data Owner on its account (Functions host storage), Metrics Publisher on App Insights, nothing else",
+    C.check("identity: Blob Data Owner on its account (Functions host storage), Metrics Publisher on App Insights, AcrPull on the registry, nothing else",
             {g for g in grants if g[2] == identity} == expected, f"{sorted(grants)}")
-    C.check("deploying principal: Storage Blob Data Contributor on the components container only (publish-component)",
-            {g for g in grants if g[2] != identity} == {("Storage Blob Data Contributor", "componentsContainer", "principalId")})
+    C.check("deploying principal: Storage Blob Data Contributor on the components container and AcrPush on the registry only (publish-component)",
+            {g for g in grants if g[2] != identity} == {("Storage Blob Data Contributor", "componentsContainer", "principalId"),
+                                                        ("AcrPush", "registry", "principalId")})
+    registries = list(app.of_type("Microsoft.ContainerRegistry/registries").values())
+    rc = registries[0]["config"] if registries else {}
+    rp = rc.get("config", rc).get("properties", {})
+    C.check("the container registry (optional): no admin user, no anonymous pull",
+            len(registries) == 1 and rp.get("adminUserEnabled") is False and rp.get("anonymousPullEnabled") is False)
 
     # App settings.
     settings_res = app.of_type("Microsoft.Web/sites/config")

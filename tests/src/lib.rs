@@ -1,6 +1,8 @@
 //! Test support: the fake forecast API, a local OAuth issuer, an OTLP receiver, a harness that runs
-//! the real `mcp-host` binary with real components, the load of the swap tests, and an OCI registry.
+//! the real `mcp-host` binary with real components, the load of the swap tests, an OCI registry, and
+//! Azure Container Registry's token flow in front of it.
 
+pub mod acr;
 pub mod alter;
 pub mod fake;
 pub mod harness;

@@ -48,7 +48,30 @@ impl Registry {
         Registry::start(false)
     }
 
+    /// Over plain HTTP, accepting only tokens from the token server at `realm`
+    /// for `service`, signed by `issuer` with the key of `certificate` (PEM).
+    pub fn with_token_auth(realm: &str, service: &str, issuer: &str, certificate: &str) -> Registry {
+        let mut registry = Registry::configure(false);
+        let bundle = registry.dir.path().join("token-signer.pem");
+        std::fs::write(&bundle, certificate).unwrap();
+        let mut config = std::fs::read_to_string(registry.dir.path().join("config.yml")).unwrap();
+        config.push_str(&format!(
+            "auth:\n  token:\n    realm: {realm}\n    service: {service}\n    issuer: {issuer}\n    rootcertbundle: {}\n",
+            bundle.display()
+        ));
+        std::fs::write(registry.dir.path().join("config.yml"), config).unwrap();
+        registry.resume();
+        registry
+    }
+
     fn start(tls: bool) -> Registry {
+        let mut registry = Registry::configure(tls);
+        registry.resume();
+        registry
+    }
+
+    /// Its storage and configuration, not started yet.
+    fn configure(tls: bool) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let root = dir.path();
@@ -80,14 +103,16 @@ impl Registry {
             ));
         }
         std::fs::write(root.join("config.yml"), config).unwrap();
-        let mut registry = Registry { child: None, dir, port, tls };
-        registry.resume();
-        registry
+        Registry { child: None, dir, port, tls }
     }
 
     /// `127.0.0.1:PORT`, as references and `MCP_OCI_INSECURE` name it.
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// The CA that issued the registry's certificate (TLS only).
@@ -139,20 +164,7 @@ impl Registry {
     /// (scripts/publish-component.sh --oci), signed with `key` (PKCS#8 PEM) if
     /// given; returns the manifest digest.
     pub fn publish(&self, repository: &str, tag: &str, wasm: &[u8], key: Option<&Path>) -> String {
-        let staging = tempfile::tempdir().unwrap();
-        let file = staging.path().join("component.wasm");
-        std::fs::write(&file, wasm).unwrap();
-        let mut command = Command::new(repo().join("scripts/publish-component.sh"));
-        command.arg("--oci").arg(format!("{}/{repository}:{tag}", self.host()));
-        if let Some(key) = key {
-            command.arg("--sign-key").arg(key);
-        }
-        command.arg(&file).env("MCP_PUBLISH_BIN", publish_bin()).envs(self.client_env());
-        let output = command.stderr(Stdio::inherit()).output().expect("run publish-component.sh");
-        assert!(output.status.success(), "publishing {repository}:{tag} failed");
-        let digest = String::from_utf8(output.stdout).unwrap().trim().to_owned();
-        assert!(digest.starts_with("sha256:") && digest.len() == 71, "{digest:?}");
-        digest
+        push(&self.host(), &self.client_env(), repository, tag, wasm, key)
     }
 
     /// Points `repository:tag` at the manifest `digest` by writing the registry's
@@ -192,6 +204,33 @@ impl Registry {
     fn repository_dir(&self, repository: &str) -> PathBuf {
         self.dir.path().join("storage/docker/registry/v2/repositories").join(repository)
     }
+}
+
+/// Publishes `wasm` as `host/repository:tag` with the project's publisher
+/// (scripts/publish-component.sh --oci) and the `MCP_OCI_*` variables `env`,
+/// signed with `key` (PKCS#8 PEM) if given; returns the manifest digest.
+pub fn push(
+    host: &str,
+    env: &[(&str, String)],
+    repository: &str,
+    tag: &str,
+    wasm: &[u8],
+    key: Option<&Path>,
+) -> String {
+    let staging = tempfile::tempdir().unwrap();
+    let file = staging.path().join("component.wasm");
+    std::fs::write(&file, wasm).unwrap();
+    let mut command = Command::new(repo().join("scripts/publish-component.sh"));
+    command.arg("--oci").arg(format!("{host}/{repository}:{tag}"));
+    if let Some(key) = key {
+        command.arg("--sign-key").arg(key);
+    }
+    command.arg(&file).env("MCP_PUBLISH_BIN", publish_bin()).envs(env.iter().map(|(k, v)| (*k, v)));
+    let output = command.stderr(Stdio::inherit()).output().expect("run publish-component.sh");
+    assert!(output.status.success(), "publishing {repository}:{tag} failed");
+    let digest = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert!(digest.starts_with("sha256:") && digest.len() == 71, "{digest:?}");
+    digest
 }
 
 impl Drop for Registry {

@@ -1,11 +1,13 @@
 //! Components from an OCI registry (Debian's docker-registry on loopback),
 //! pushed with the project's publisher: a tag moved under load over TLS with
-//! basic auth, a pinned digest, an outage, and the signature refusals.
+//! basic auth, a pinned digest, an outage, the signature refusals, and Azure
+//! Container Registry's token flow with the app's managed identity.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mcp_e2e::acr::{FakeAcr, IDENTITY_SECRET};
 use mcp_e2e::harness::{Host, sha256, text, versioned_wasm};
 use mcp_e2e::load::{COMPILE_BOUND, Load, assert_clean_swap};
 use mcp_e2e::registry::{Registry, signing_key};
@@ -212,4 +214,52 @@ fn signature_of(registry: &Registry, digest: &str) -> String {
 
 fn path(file: &Path) -> String {
     file.display().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_container_registry_with_the_managed_identity_and_no_keys() {
+    let acr = FakeAcr::start().await;
+    acr.publish(REPOSITORY, "live", &v(1));
+    let reference = format!("{}/{REPOSITORY}:live", acr.host());
+    let poll = POLL_MS.to_string();
+    let args = ["--components-oci", reference.as_str(), "--poll-interval-ms", poll.as_str()];
+    let start = |secret: &str| {
+        let env = acr.identity_env(secret);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Host::start_with_env(&[], &args, &env)
+    };
+
+    // An identity the endpoint does not recognise: nothing loads, and /status says why.
+    let host = start("not-the-secret");
+    let status = host.status().await;
+    let error = status["scan_error"].as_str().unwrap_or_default();
+    assert!(error.contains("managed identity gave no token") && error.contains("400"), "{status:#}");
+    assert!(status["components"]["versioned"]["serving"].is_null(), "{status:#}");
+    drop(host);
+
+    let host = start(IDENTITY_SECRET);
+    assert_eq!(which(&host).await, "version 1");
+    let status = host.status().await;
+    assert!(status["source"].as_str().unwrap().contains("(managed identity)"), "{status}");
+    assert!(status["scan_error"].is_null(), "{status}");
+    // The flow ACR documents: an Entra token for the registry audience, exchanged for a
+    // refresh token, which the token flow takes as the null-GUID user's password.
+    let seen = acr.seen();
+    let index = |route: &str, what: &str| {
+        seen.iter()
+            .position(|(r, w)| r == route && w == what)
+            .unwrap_or_else(|| panic!("{route} {what}: {seen:?}"))
+    };
+    let identity = index("identity", &format!("https://containerregistry.azure.net {IDENTITY_SECRET}"));
+    let exchange =
+        index("exchange", &format!("access_token {} entra-token-for-containerregistry", acr.host()));
+    let token = index("token", "00000000-0000-0000-0000-000000000000:acr-refresh-token");
+    assert!(identity < exchange && exchange < token, "{seen:?}");
+
+    // Later versions come through the same credentials, exchanged once.
+    acr.publish(REPOSITORY, "live", &v(2));
+    host.wait_for("versioned", Duration::from_secs(20), |c| c["serving"]["sha256"] == sha256(&v(2))).await;
+    assert_eq!(which(&host).await, "version 2");
+    let exchanges = acr.seen().iter().filter(|(route, _)| route == "exchange").count();
+    assert_eq!(exchanges, 1, "{:?}", acr.seen());
 }

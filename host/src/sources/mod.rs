@@ -4,6 +4,7 @@
 //! comes from the folder or the container. A source only reads; `swap`
 //! decides what goes live.
 
+mod acr;
 mod blob;
 mod catalog;
 pub mod cosign;

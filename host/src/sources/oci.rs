@@ -9,8 +9,10 @@
 //! anything is downloaded, and the layer's sha256 against its digest. With
 //! keys, a version loads only with a valid cosign signature of its manifest
 //! digest. A registry that fails is retried with a growing delay, meanwhile the
-//! last good version keeps serving.
+//! last good version keeps serving. Credentials are anonymous, basic, or
+//! exchanged from the app's managed identity (Azure Container Registry, `acr.rs`).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +26,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use sha2::{Digest as _, Sha256};
 
+use super::acr::{self, Exchanged, Identity};
 use super::cosign::{self, Keys};
 use super::{MAX_WASM_BYTES, component_name};
 use crate::digest::Digest;
@@ -48,6 +51,8 @@ pub struct Settings {
     /// Basic credentials, used as they are or for the registry's token flow.
     pub username: Option<String>,
     pub password: Option<String>,
+    /// Credentials from the app's managed identity (Azure Container Registry).
+    pub managed_identity: bool,
     /// PEM public keys; with any, only signed components load.
     pub verify_keys: Vec<PathBuf>,
 }
@@ -66,6 +71,12 @@ enum Problem {
     Unreachable(anyhow::Error),
     /// What it holds is refused (layout, size, digest, signature).
     Refused(String),
+}
+
+impl From<anyhow::Error> for Problem {
+    fn from(error: anyhow::Error) -> Self {
+        Problem::Unreachable(error)
+    }
 }
 
 impl From<OciDistributionError> for Problem {
@@ -93,9 +104,48 @@ struct Tracked {
     outage: Option<String>,
 }
 
+/// How the host proves who it is to registries.
+enum Credentials {
+    /// Anonymous or basic, the same for every registry.
+    Fixed(RegistryAuth),
+    /// Exchanged per registry from the managed identity, renewed when old.
+    Identity {
+        identity: Identity,
+        http: reqwest::Client,
+        insecure: Vec<String>,
+        exchanged: HashMap<String, Exchanged>,
+    },
+}
+
+impl Credentials {
+    async fn for_registry(&mut self, registry: &str) -> anyhow::Result<RegistryAuth> {
+        let (identity, http, insecure, exchanged) = match self {
+            Credentials::Fixed(auth) => return Ok(auth.clone()),
+            Credentials::Identity { identity, http, insecure, exchanged } => {
+                (identity, http, insecure, exchanged)
+            }
+        };
+        if let Some(current) = exchanged.get(registry).filter(|e| e.fresh()) {
+            return Ok(current.auth.clone());
+        }
+        let scheme = if insecure.iter().any(|host| host == registry) { "http" } else { "https" };
+        let fresh = acr::exchange(http, identity, registry, scheme).await?;
+        let auth = fresh.auth.clone();
+        exchanged.insert(registry.to_owned(), fresh);
+        Ok(auth)
+    }
+
+    /// After a failed check: the next one exchanges again (the token may be revoked).
+    fn forget(&mut self, registry: &str) {
+        if let Credentials::Identity { exchanged, .. } = self {
+            exchanged.remove(registry);
+        }
+    }
+}
+
 pub struct Registries {
     client: Client,
-    auth: RegistryAuth,
+    credentials: Credentials,
     keys: Option<Keys>,
     tracked: Vec<Tracked>,
 }
@@ -144,35 +194,68 @@ impl Registries {
             });
         }
         let (client, auth) = connect(settings)?;
+        let credentials = if settings.managed_identity {
+            anyhow::ensure!(
+                matches!(auth, RegistryAuth::Anonymous),
+                "MCP_OCI_MANAGED_IDENTITY replaces MCP_OCI_USERNAME and MCP_OCI_PASSWORD: set one or the other"
+            );
+            Credentials::Identity {
+                identity: Identity::from_env(),
+                http: token_client(settings)?,
+                insecure: settings.insecure.clone(),
+                exchanged: HashMap::new(),
+            }
+        } else {
+            Credentials::Fixed(auth)
+        };
         let keys = if settings.verify_keys.is_empty() {
             None
         } else {
             Some(Keys::load(&settings.verify_keys).context("MCP_OCI_VERIFY_KEYS")?)
         };
-        Ok(Self { client, auth, keys, tracked })
+        Ok(Self { client, credentials, keys, tracked })
     }
 
     pub fn describe(&self) -> String {
         let refs: Vec<String> = self.tracked.iter().map(|t| t.reference.whole()).collect();
         let signed = if self.keys.is_some() { " (signed only)" } else { "" };
-        format!("OCI {}{signed}", refs.join(", "))
+        let identity =
+            if matches!(self.credentials, Credentials::Identity { .. }) { " (managed identity)" } else { "" };
+        format!("OCI {}{signed}{identity}", refs.join(", "))
     }
 
     /// Checks every reference that is due, side by side.
     pub async fn scan(&mut self, interval: Duration) -> Found {
-        let (client, auth, keys) = (&self.client, &self.auth, self.keys.as_ref());
         let now = Instant::now();
-        let checks = self.tracked.iter_mut().map(|tracked| async move {
-            if tracked.retry_at.is_none_or(|at| at <= now) {
-                let check = check(client, auth, keys, tracked);
-                let outcome = tokio::time::timeout(CHECK_LIMIT, check).await.unwrap_or_else(|_| {
-                    Err(Problem::Unreachable(anyhow!("no answer within {} s", CHECK_LIMIT.as_secs())))
-                });
+        // Credentials first, once per registry; then the due references side by side.
+        let mut auths = Vec::with_capacity(self.tracked.len());
+        for tracked in &self.tracked {
+            let due = tracked.retry_at.is_none_or(|at| at <= now);
+            let registry = tracked.reference.resolve_registry();
+            let auth = match due {
+                true => Some(timed(self.credentials.for_registry(registry)).await),
+                false => None,
+            };
+            auths.push(auth);
+        }
+        let (client, keys) = (&self.client, self.keys.as_ref());
+        let checks = self.tracked.iter_mut().zip(auths).map(|(tracked, auth)| async move {
+            let outcome = match auth {
+                None => None,
+                Some(Ok(auth)) => Some(timed(check(client, &auth, keys, tracked)).await),
+                Some(Err(error)) => Some(Err(Problem::Unreachable(error))),
+            };
+            let failed = matches!(outcome, Some(Err(Problem::Unreachable(_))));
+            if let Some(outcome) = outcome {
                 tracked.settle(outcome, interval);
             }
-            tracked.state()
+            (tracked.state(), failed.then(|| tracked.reference.resolve_registry().to_owned()))
         });
         let states = futures::future::join_all(checks).await;
+        let (states, failed): (Vec<_>, Vec<_>) = states.into_iter().unzip();
+        for registry in failed.into_iter().flatten() {
+            self.credentials.forget(&registry);
+        }
         let mut found = Vec::new();
         let mut outages = Vec::new();
         for (name, state, outage) in states {
@@ -181,6 +264,29 @@ impl Registries {
         }
         (found, (!outages.is_empty()).then(|| outages.join("; ")))
     }
+}
+
+/// `work`, given at most `CHECK_LIMIT`.
+async fn timed<T, E: From<anyhow::Error>>(work: impl Future<Output = Result<T, E>>) -> Result<T, E> {
+    tokio::time::timeout(CHECK_LIMIT, work)
+        .await
+        .unwrap_or_else(|_| Err(anyhow!("no answer within {} s", CHECK_LIMIT.as_secs()).into()))
+}
+
+/// The client of the identity endpoint and of `/oauth2/exchange`: the registries' CA, bounded waits.
+fn token_client(settings: &Settings) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("mcp-host/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = &settings.ca_file {
+        let pem = std::fs::read(path).with_context(|| format!("MCP_OCI_CA_FILE {}", path.display()))?;
+        for certificate in reqwest::Certificate::from_pem_bundle(&pem).context("MCP_OCI_CA_FILE")? {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    builder.build().context("configuring the token client")
 }
 
 /// A client for the registries `settings` describe, and its credentials.
