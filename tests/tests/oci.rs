@@ -263,3 +263,26 @@ async fn azure_container_registry_with_the_managed_identity_and_no_keys() {
     let exchanges = acr.seen().iter().filter(|(route, _)| route == "exchange").count();
     assert_eq!(exchanges, 1, "{:?}", acr.seen());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_over_the_size_limit_is_refused_unread() {
+    let registry = Registry::plain();
+    let v1 = v(1);
+    registry.publish(REPOSITORY, "live", &v1, None);
+    let host = host_for(&registry, &format!("{}/{REPOSITORY}:live", registry.host()), &[]);
+    assert_eq!(which(&host).await, "version 1");
+    // A well-formed Wasm component manifest, 2 MiB long by an annotation (the
+    // registry itself serves manifests up to 4 MiB).
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.wasm.config.v0+json", "size": 2,
+                   "digest": format!("sha256:{}", sha256(b"{}"))},
+        "layers": [{"mediaType": "application/wasm", "size": v1.len(),
+                    "digest": format!("sha256:{}", sha256(&v1))}],
+        "annotations": {"padding": "x".repeat(2 << 20)},
+    });
+    registry.plant_manifest(REPOSITORY, "live", manifest.to_string().as_bytes());
+    refused(&host, "the manifest is over 1048576 bytes", &v1).await;
+    assert_eq!(which(&host).await, "version 1");
+}

@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow, bail};
 use futures::StreamExt as _;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::errors::OciDistributionError;
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_client::{Client, Reference, RegistryOperation};
 use sha2::{Digest as _, Sha256};
 
 use super::acr::{self, Exchanged, Identity};
@@ -35,6 +35,11 @@ use crate::digest::Digest;
 pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
 /// The media type of its one layer.
 pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
+/// The media type of a Wasm component's manifest.
+const OCI_IMAGE_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+/// The largest manifest read (registries store up to 4 MiB; a component's or a
+/// signature's is under 2 KiB).
+const MAX_MANIFEST_BYTES: usize = 1024 * 1024;
 /// Most signature layers looked at in one signature manifest.
 const MAX_SIGNATURES: usize = 16;
 /// How long one reference's check may take, every request included.
@@ -109,27 +114,49 @@ enum Credentials {
     /// Anonymous or basic, the same for every registry.
     Fixed(RegistryAuth),
     /// Exchanged per registry from the managed identity, renewed when old.
-    Identity {
-        identity: Identity,
-        http: reqwest::Client,
-        insecure: Vec<String>,
-        exchanged: HashMap<String, Exchanged>,
-    },
+    Identity { identity: Identity, exchanged: HashMap<String, Exchanged> },
+}
+
+/// Plain HTTP requests of the host's own to registries and the identity
+/// endpoint, where oci-client reads answers without a bound: the manifests and
+/// ACR's token exchange.
+struct Web {
+    http: reqwest::Client,
+    insecure: Vec<String>,
+}
+
+impl Web {
+    fn new(settings: &Settings) -> anyhow::Result<Web> {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("mcp-host/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &settings.ca_file {
+            let pem = std::fs::read(path).with_context(|| format!("MCP_OCI_CA_FILE {}", path.display()))?;
+            for certificate in reqwest::Certificate::from_pem_bundle(&pem).context("MCP_OCI_CA_FILE")? {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let http = builder.build().context("configuring the registry client")?;
+        Ok(Web { http, insecure: settings.insecure.clone() })
+    }
+
+    fn scheme(&self, registry: &str) -> &'static str {
+        if self.insecure.iter().any(|host| host == registry) { "http" } else { "https" }
+    }
 }
 
 impl Credentials {
-    async fn for_registry(&mut self, registry: &str) -> anyhow::Result<RegistryAuth> {
-        let (identity, http, insecure, exchanged) = match self {
+    async fn for_registry(&mut self, web: &Web, registry: &str) -> anyhow::Result<RegistryAuth> {
+        let (identity, exchanged) = match self {
             Credentials::Fixed(auth) => return Ok(auth.clone()),
-            Credentials::Identity { identity, http, insecure, exchanged } => {
-                (identity, http, insecure, exchanged)
-            }
+            Credentials::Identity { identity, exchanged } => (identity, exchanged),
         };
         if let Some(current) = exchanged.get(registry).filter(|e| e.fresh()) {
             return Ok(current.auth.clone());
         }
-        let scheme = if insecure.iter().any(|host| host == registry) { "http" } else { "https" };
-        let fresh = acr::exchange(http, identity, registry, scheme).await?;
+        let fresh = acr::exchange(&web.http, identity, registry, web.scheme(registry)).await?;
         let auth = fresh.auth.clone();
         exchanged.insert(registry.to_owned(), fresh);
         Ok(auth)
@@ -145,6 +172,7 @@ impl Credentials {
 
 pub struct Registries {
     client: Client,
+    web: Web,
     credentials: Credentials,
     keys: Option<Keys>,
     tracked: Vec<Tracked>,
@@ -199,12 +227,7 @@ impl Registries {
                 matches!(auth, RegistryAuth::Anonymous),
                 "MCP_OCI_MANAGED_IDENTITY replaces MCP_OCI_USERNAME and MCP_OCI_PASSWORD: set one or the other"
             );
-            Credentials::Identity {
-                identity: Identity::from_env(),
-                http: token_client(settings)?,
-                insecure: settings.insecure.clone(),
-                exchanged: HashMap::new(),
-            }
+            Credentials::Identity { identity: Identity::from_env(), exchanged: HashMap::new() }
         } else {
             Credentials::Fixed(auth)
         };
@@ -213,7 +236,7 @@ impl Registries {
         } else {
             Some(Keys::load(&settings.verify_keys).context("MCP_OCI_VERIFY_KEYS")?)
         };
-        Ok(Self { client, credentials, keys, tracked })
+        Ok(Self { client, web: Web::new(settings)?, credentials, keys, tracked })
     }
 
     pub fn describe(&self) -> String {
@@ -233,16 +256,16 @@ impl Registries {
             let due = tracked.retry_at.is_none_or(|at| at <= now);
             let registry = tracked.reference.resolve_registry();
             let auth = match due {
-                true => Some(timed(self.credentials.for_registry(registry)).await),
+                true => Some(timed(self.credentials.for_registry(&self.web, registry)).await),
                 false => None,
             };
             auths.push(auth);
         }
-        let (client, keys) = (&self.client, self.keys.as_ref());
+        let (client, web, keys) = (&self.client, &self.web, self.keys.as_ref());
         let checks = self.tracked.iter_mut().zip(auths).map(|(tracked, auth)| async move {
             let outcome = match auth {
                 None => None,
-                Some(Ok(auth)) => Some(timed(check(client, &auth, keys, tracked)).await),
+                Some(Ok(auth)) => Some(timed(check(client, web, &auth, keys, tracked)).await),
                 Some(Err(error)) => Some(Err(Problem::Unreachable(error))),
             };
             let failed = matches!(outcome, Some(Err(Problem::Unreachable(_))));
@@ -271,22 +294,6 @@ async fn timed<T, E: From<anyhow::Error>>(work: impl Future<Output = Result<T, E
     tokio::time::timeout(CHECK_LIMIT, work)
         .await
         .unwrap_or_else(|_| Err(anyhow!("no answer within {} s", CHECK_LIMIT.as_secs()).into()))
-}
-
-/// The client of the identity endpoint and of `/oauth2/exchange`: the registries' CA, bounded waits.
-fn token_client(settings: &Settings) -> anyhow::Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("mcp-host/", env!("CARGO_PKG_VERSION")));
-    if let Some(path) = &settings.ca_file {
-        let pem = std::fs::read(path).with_context(|| format!("MCP_OCI_CA_FILE {}", path.display()))?;
-        for certificate in reqwest::Certificate::from_pem_bundle(&pem).context("MCP_OCI_CA_FILE")? {
-            builder = builder.add_root_certificate(certificate);
-        }
-    }
-    builder.build().context("configuring the token client")
 }
 
 /// A client for the registries `settings` describe, and its credentials.
@@ -366,6 +373,7 @@ impl Tracked {
 /// One reference: its digest now, and, if that moved, its content and signature.
 async fn check(
     client: &Client,
+    web: &Web,
     auth: &RegistryAuth,
     keys: Option<&Keys>,
     tracked: &mut Tracked,
@@ -384,7 +392,7 @@ async fn check(
     }
     let pulled = match tracked.fetched.as_ref().filter(|f| f.manifest == manifest) {
         Some(fetched) => fetched.clone(),
-        None => match fetch(client, auth, reference, &manifest).await {
+        None => match fetch(client, web, auth, reference, &manifest).await {
             Ok(pulled) => {
                 tracked.fetched = Some(pulled.clone());
                 pulled
@@ -397,7 +405,7 @@ async fn check(
         },
     };
     if let Some(keys) = keys {
-        verify(client, auth, keys, reference, &manifest).await?;
+        verify(client, web, auth, keys, reference, &manifest).await?;
     }
     Ok(pulled)
 }
@@ -405,17 +413,63 @@ async fn check(
 /// The manifest `digest` of `reference` and its component, every size and digest checked.
 async fn fetch(
     client: &Client,
+    web: &Web,
     auth: &RegistryAuth,
     reference: &Reference,
     digest: &str,
 ) -> Result<Pulled, Problem> {
     let pinned = reference.clone_with_digest(digest.to_owned());
-    // The client checks the manifest's bytes against the digest asked for.
-    let (manifest, _) = client.pull_image_manifest(&pinned, auth).await?;
+    let Some(manifest) = pull_manifest(client, web, auth, &pinned).await? else {
+        return Err(Problem::Unreachable(anyhow!("the manifest {digest} is not there (any more)")));
+    };
     let layer = wasm_layer(&manifest).map_err(Problem::Refused)?;
     let wasm = pull_bounded(client, &pinned, layer, MAX_WASM_BYTES).await?;
     let digest_now = Digest::of(&wasm);
     Ok(Pulled { manifest: digest.to_owned(), wasm: wasm.into(), digest: digest_now })
+}
+
+/// The image manifest `reference` names (`None` if there is none), read here
+/// rather than by oci-client (which reads any length) so that its size is
+/// bounded, and checked against the reference's digest if it has one;
+/// oci-client does the registry's token flow.
+async fn pull_manifest(
+    client: &Client,
+    web: &Web,
+    auth: &RegistryAuth,
+    reference: &Reference,
+) -> Result<Option<OciImageManifest>, Problem> {
+    let registry = reference.resolve_registry();
+    let token = client.auth(reference, auth, RegistryOperation::Pull).await?;
+    let name = reference.digest().or(reference.tag()).unwrap_or("latest");
+    let url = format!("{}://{registry}/v2/{}/manifests/{name}", web.scheme(registry), reference.repository());
+    let mut request = web.http.get(url).header(http::header::ACCEPT, OCI_IMAGE_MEDIA_TYPE);
+    request = match (token, auth) {
+        (Some(token), _) => request.bearer_auth(token),
+        (None, RegistryAuth::Basic(user, password)) => request.basic_auth(user, Some(password)),
+        (None, _) => request,
+    };
+    let mut response = request.send().await.map_err(anyhow::Error::from)?;
+    if response.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    if !response.status().is_success() {
+        return Err(Problem::Unreachable(anyhow!("the manifest {name}: HTTP {}", response.status())));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(anyhow::Error::from)? {
+        if body.len() + chunk.len() > MAX_MANIFEST_BYTES {
+            return Err(Problem::Refused(format!("the manifest is over {MAX_MANIFEST_BYTES} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if let Some(digest) = reference.digest()
+        && format!("sha256:{}", hex::encode(Sha256::digest(&body))) != digest
+    {
+        return Err(Problem::Refused(format!("the manifest does not match its digest {digest}")));
+    }
+    let manifest = serde_json::from_slice(&body)
+        .map_err(|e| Problem::Refused(format!("the manifest is not an OCI image manifest: {e}")))?;
+    Ok(Some(manifest))
 }
 
 /// The one `application/wasm` layer of a Wasm component manifest.
@@ -492,6 +546,7 @@ async fn pull_bounded(
 /// manifest beside it; why not otherwise.
 async fn verify(
     client: &Client,
+    web: &Web,
     auth: &RegistryAuth,
     keys: &Keys,
     reference: &Reference,
@@ -500,10 +555,8 @@ async fn verify(
     let tag = cosign::signature_tag(digest);
     let signatures =
         Reference::with_tag(reference.registry().to_owned(), reference.repository().to_owned(), tag.clone());
-    let manifest = match client.pull_image_manifest(&signatures, auth).await {
-        Ok((manifest, _)) => manifest,
-        Err(error) if not_found(&error) => return Err(Problem::Refused(format!("not signed (no {tag})"))),
-        Err(error) => return Err(error.into()),
+    let Some(manifest) = pull_manifest(client, web, auth, &signatures).await? else {
+        return Err(Problem::Refused(format!("not signed (no {tag})")));
     };
     let mut reasons = Vec::new();
     for layer in
@@ -531,18 +584,6 @@ async fn verify(
     }
     reasons.dedup();
     Err(Problem::Refused(format!("signature refused: {}", reasons.join("; "))))
-}
-
-fn not_found(error: &OciDistributionError) -> bool {
-    match error {
-        OciDistributionError::RegistryError { envelope, .. } => envelope
-            .errors
-            .iter()
-            .any(|e| matches!(e.code, OciErrorCode::ManifestUnknown | OciErrorCode::NotFound)),
-        OciDistributionError::ServerError { code, .. } => *code == 404,
-        OciDistributionError::ImageManifestNotFoundError(_) => true,
-        _ => false,
-    }
 }
 
 /// What a registry said, cut to a length `/status` can carry.
