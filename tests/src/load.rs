@@ -1,11 +1,12 @@
-//! Clients calling the `versioned` component's `which_version` without pause,
-//! recording which version answered each call: the load of the hot-swap tests.
+//! Clients calling a tool without pause (by default the `versioned` component's
+//! `which_version`), recording what answered each call: the load of the
+//! hot-swap tests.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::Host;
 
@@ -21,7 +22,7 @@ pub struct Sample {
     pub outcome: Result<String, String>,
 }
 
-/// Clients calling `which_version` back to back until stopped.
+/// Clients calling a tool back to back until stopped.
 pub struct Load {
     stop: Arc<AtomicBool>,
     tasks: Vec<tokio::task::JoinHandle<Vec<Sample>>>,
@@ -29,19 +30,26 @@ pub struct Load {
 }
 
 impl Load {
+    /// Calls `which_version`: each answer names the version.
     pub fn start(host: Arc<Host>) -> Load {
+        Load::calling(host, "which_version", json!({}))
+    }
+
+    /// Calls `tool` with `arguments`; each answer's text is recorded.
+    pub fn calling(host: Arc<Host>, tool: &'static str, arguments: Value) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
         let tasks = (0..CLIENTS)
             .map(|client| {
                 let (host, stop, seen) = (host.clone(), stop.clone(), samples.clone());
+                let arguments = arguments.clone();
                 tokio::spawn(async move {
                     let mut mine = Vec::new();
                     let mut id = 0;
                     while !stop.load(Ordering::Relaxed) {
                         id += 1;
                         let body = json!({"jsonrpc":"2.0","id":format!("{client}-{id}"),"method":"tools/call",
-                            "params":{"name":"which_version","arguments":{}}});
+                            "params":{"name":tool,"arguments":arguments}});
                         let started = Instant::now();
                         let reply = host.post(&body, &[]).await;
                         let ended = Instant::now();

@@ -2,10 +2,17 @@
 //! TypeScript (componentize-js, `guest/typescript`)
 //! answers exactly as the Rust one: the same requests go to a host serving
 //! each build, and every answer must be identical, errors included.
+//! A Python build also swaps in for the Rust one under load without a failed call.
 //! Needs `make build` (the toolchains are the Makefile's).
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use mcp_e2e::fake;
-use mcp_e2e::harness::{Host, polyglot_weather_wasm, shared_code_cache, weather_policy, weather_wasm};
+use mcp_e2e::harness::{
+    Host, polyglot_weather_wasm, sha256, shared_code_cache, weather_policy, weather_wasm,
+};
+use mcp_e2e::load::Load;
 use serde_json::{Value, json};
 
 /// The languages compared with the Rust component.
@@ -154,4 +161,41 @@ async fn a_destination_outside_the_policy_is_refused_as_for_rust() {
     let reached =
         fake::shared().requests.lock().unwrap()[before..].iter().any(|r| r.contains("latitude=48.1&"));
     assert!(!reached, "the denied request never left the host");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_python_build_swaps_in_under_load_without_a_failed_call() {
+    let api = fake::shared();
+    let policy = weather_policy(&api.url());
+    let cache = shared_code_cache();
+    let host = Host::start(
+        &[("weather", &weather_wasm(), &policy)],
+        &["--cache-dir", &cache, "--poll-interval-ms", "300"],
+    );
+    let python = std::fs::read(polyglot_weather_wasm("python")).expect("the Python build");
+    let host = Arc::new(host);
+    let load =
+        Load::calling(host.clone(), "get_current_weather", json!({"latitude": 52.52, "longitude": 13.41}));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let folder = host.components_dir();
+    std::fs::write(folder.join(".weather.wasm.partial"), &python).unwrap();
+    std::fs::rename(folder.join(".weather.wasm.partial"), folder.join("weather.wasm")).unwrap();
+    // Compiling an 18 MB Python component takes tens of seconds on a busy machine, unless cached.
+    host.wait_for("weather", Duration::from_secs(180), |c| c["serving"]["sha256"] == sha256(&python)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let samples = load.stop().await;
+    let failures: Vec<_> = samples.iter().filter_map(|s| s.outcome.as_ref().err()).collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} calls failed, first: {}",
+        failures.len(),
+        samples.len(),
+        failures[0]
+    );
+    let answers: std::collections::BTreeSet<_> =
+        samples.iter().filter_map(|s| s.outcome.as_ref().ok()).collect();
+    assert_eq!(answers.len(), 1, "the Python build answers as the Rust one: {answers:?}");
+    println!("{} calls, none failed, across the swap to Python", samples.len());
 }
