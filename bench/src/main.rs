@@ -1,6 +1,7 @@
 //! `make bench`: mcp-host serving weather.wasm, the same host serving the tool
-//! in plain Rust, and the tool written with Python FastMCP, measured the same
-//! way in one run against a fake Open-Meteo on loopback. Writes `results.md`
+//! in plain Rust, the tool written with Python FastMCP, and mcp-host serving
+//! the Python and TypeScript builds of the component, measured the same way in
+//! one run against a fake Open-Meteo on loopback. Writes `results.md`
 //! and `results.json` to `--out` and prints the table.
 
 mod load;
@@ -36,6 +37,10 @@ struct Args {
     native_bin: PathBuf,
     #[arg(long, default_value = "target/wasm32-wasip2/guest/weather.wasm")]
     weather_wasm: PathBuf,
+    #[arg(long, default_value = "build/polyglot/python/weather.wasm")]
+    python_weather_wasm: PathBuf,
+    #[arg(long, default_value = "build/polyglot/typescript/weather.wasm")]
+    typescript_weather_wasm: PathBuf,
     /// The component's policy; its Open-Meteo URL is pointed at the fake.
     #[arg(long, default_value = "guest/weather/weather.toml")]
     weather_policy: PathBuf,
@@ -97,14 +102,20 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(args.out.join("logs"))?;
     let upstream = fake_upstream()?;
     let otlp = otlp_receiver()?;
-    let components = tempfile::tempdir()?;
-    prepare_components(&args, &upstream, components.path())?;
+    let policy = std::fs::read_to_string(&args.weather_policy)?;
+    let components = [&args.weather_wasm, &args.python_weather_wasm, &args.typescript_weather_wasm]
+        .map(|wasm| prepare_components(wasm, &policy, &upstream));
+    let [components, python_components, typescript_components] = components;
+    let (components, python_components, typescript_components) =
+        (components?, python_components?, typescript_components?);
     let setup = Setup {
         host_bin: args.host_bin.clone(),
         native_bin: args.native_bin.clone(),
         python: args.python.clone(),
         fastmcp_server: args.bench_dir.join("fastmcp/server.py"),
         components: components.path().to_owned(),
+        python_components: python_components.path().to_owned(),
+        typescript_components: typescript_components.path().to_owned(),
         upstream,
         otlp: otlp.endpoint(),
         logs: std::fs::canonicalize(args.out.join("logs"))?,
@@ -202,16 +213,17 @@ fn telemetry_cost(
     Ok(telemetry)
 }
 
-/// weather.wasm and its real policy, with the API URL pointed at the fake.
-fn prepare_components(args: &Args, upstream: &str, dir: &Path) -> anyhow::Result<()> {
-    std::fs::copy(&args.weather_wasm, dir.join("weather.wasm"))
-        .with_context(|| format!("{} (run make build)", args.weather_wasm.display()))?;
-    let policy = std::fs::read_to_string(&args.weather_policy)?;
+/// A components folder: `wasm` as weather.wasm, and the real `policy` with
+/// the API URL pointed at the fake.
+fn prepare_components(wasm: &Path, policy: &str, upstream: &str) -> anyhow::Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir()?;
+    std::fs::copy(wasm, dir.path().join("weather.wasm"))
+        .with_context(|| format!("{} (run make build)", wasm.display()))?;
     if !policy.contains("https://api.open-meteo.com") {
-        bail!("{} does not name https://api.open-meteo.com", args.weather_policy.display());
+        bail!("the weather policy does not name https://api.open-meteo.com");
     }
-    std::fs::write(dir.join("weather.toml"), policy.replace("https://api.open-meteo.com", upstream))?;
-    Ok(())
+    std::fs::write(dir.path().join("weather.toml"), policy.replace("https://api.open-meteo.com", upstream))?;
+    Ok(dir)
 }
 
 /// Cold start, then the host's own per-call cost; returns the figures and the
@@ -254,9 +266,9 @@ fn start_up(setup: &Setup, kind: Kind, plan: &Plan) -> anyhow::Result<(Figures, 
     Ok((figures, warm))
 }
 
-/// Throughput, latency and memory. The three servers run side by side and
+/// Throughput, latency and memory. The servers run side by side and
 /// take turns run by run, so that whatever else the machine is doing weighs
-/// on all three alike and their ratios stay fair.
+/// on all alike and their ratios stay fair.
 fn load_all(
     setup: &Setup,
     plan: &Plan,

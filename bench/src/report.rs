@@ -17,8 +17,8 @@ pub struct Report<'a> {
     date: String,
 }
 
-/// One row: its label, and the figure of each server.
-type Row = (String, [Option<f64>; 3]);
+/// One row: its label, and the figure of each server (in `Kind::ALL`'s order).
+type Row = (String, [Option<f64>; Kind::ALL.len()]);
 
 impl<'a> Report<'a> {
     pub fn new(results: &'a BTreeMap<&'static str, Figures>, telemetry: &'a Telemetry, plan: &str) -> Self {
@@ -108,9 +108,15 @@ impl<'a> Report<'a> {
         let at16 =
             |f: &Figures| f.load.get(&16).map_or((f64::NAN, f64::NAN), |(r, _)| (r.throughput, r.p50_ms));
         let ((wt, wp), (nt, _), (ft, fp)) = (at16(wasm), at16(native), at16(fastmcp));
+        let (pt, _) = at16(self.figures(Kind::Python));
         vec![
             ("throughput at c=16 ≥ 20× FastMCP".into(), format!("{:.1}×", wt / ft), wt >= 20.0 * ft),
             ("p50 at c=16 ≤ 1/20 of FastMCP".into(), format!("1/{:.1}", fp / wp), wp * 20.0 <= fp),
+            (
+                "the Python weather.wasm ≥ 3× FastMCP throughput (c=16)".into(),
+                format!("{:.1}×", pt / ft),
+                pt >= 3.0 * ft,
+            ),
             (
                 "weather.wasm ≥ 2/3 of native throughput (c=16)".into(),
                 format!("{:.2}", wt / nt),
@@ -140,8 +146,12 @@ impl<'a> Report<'a> {
     pub fn markdown(&self) -> String {
         let mut out = format!("Machine: {}; {}.\n{}.\n\n", self.machine, self.date, self.plan);
         let titles: Vec<&str> = Kind::ALL.iter().map(|k| k.title()).collect();
-        let _ = writeln!(out, "| | {} | wasm ÷ native | wasm ÷ FastMCP |", titles.join(" | "));
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            out,
+            "| | {} | wasm ÷ native | wasm ÷ FastMCP | Python wasm ÷ FastMCP |",
+            titles.join(" | ")
+        );
+        let _ = writeln!(out, "|---|{}", "---:|".repeat(titles.len() + 3));
         let show = |v: Option<f64>| match v {
             None => "–".to_owned(),
             Some(v) if v >= 100.0 => format!("{v:.0}"),
@@ -152,15 +162,16 @@ impl<'a> Report<'a> {
             (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
             _ => "–".into(),
         };
-        for (label, [wasm, native, fastmcp]) in self.rows() {
+        for (label, values) in self.rows() {
+            let [wasm, native, fastmcp, python, _] = values;
+            let shown: Vec<String> = values.iter().map(|v| show(*v)).collect();
             let _ = writeln!(
                 out,
-                "| {label} | {} | {} | {} | {} | {} |",
-                show(wasm),
-                show(native),
-                show(fastmcp),
+                "| {label} | {} | {} | {} | {} |",
+                shown.join(" | "),
                 ratio(wasm, native),
-                ratio(wasm, fastmcp)
+                ratio(wasm, fastmcp),
+                ratio(python, fastmcp)
             );
         }
         let [off, on] = self.telemetry_medians();

@@ -1,4 +1,4 @@
-//! The three servers under test: how each is started, probed and measured.
+//! The servers under test: how each is started, probed and measured.
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -21,19 +21,25 @@ pub enum Kind {
     Native,
     /// Python FastMCP under uvicorn.
     FastMcp,
+    /// mcp-host serving the weather tool written in Python (componentize-py).
+    Python,
+    /// mcp-host serving the weather tool written in TypeScript (componentize-js).
+    TypeScript,
     /// mcp-host serving weather.wasm, exporting traces and metrics over OTLP
     /// (measured against `Wasm` for the cost of telemetry; not in `ALL`).
     WasmOtel,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Wasm, Kind::Native, Kind::FastMcp];
+    pub const ALL: [Kind; 5] = [Kind::Wasm, Kind::Native, Kind::FastMcp, Kind::Python, Kind::TypeScript];
 
     pub fn key(self) -> &'static str {
         match self {
             Kind::Wasm => "wasm",
             Kind::Native => "native",
             Kind::FastMcp => "fastmcp",
+            Kind::Python => "python-wasm",
+            Kind::TypeScript => "typescript-wasm",
             Kind::WasmOtel => "wasm-otel",
         }
     }
@@ -43,6 +49,8 @@ impl Kind {
             Kind::Wasm => "mcp-host + weather.wasm",
             Kind::Native => "mcp-host, native tool",
             Kind::FastMcp => "Python FastMCP",
+            Kind::Python => "mcp-host + Python weather.wasm",
+            Kind::TypeScript => "mcp-host + TypeScript weather.wasm",
             Kind::WasmOtel => "mcp-host + weather.wasm, OTLP export on",
         }
     }
@@ -59,8 +67,11 @@ pub struct Setup {
     pub native_bin: PathBuf,
     pub python: PathBuf,
     pub fastmcp_server: PathBuf,
-    /// weather.wasm and its policy, pointed at the fake upstream.
+    /// weather.wasm and its policy, pointed at the fake upstream; then the
+    /// Python and the TypeScript build with the same policy.
     pub components: PathBuf,
+    pub python_components: PathBuf,
+    pub typescript_components: PathBuf,
     pub upstream: String,
     /// The OTLP receiver `WasmOtel` exports to.
     pub otlp: String,
@@ -101,12 +112,17 @@ impl Setup {
         let log = self.logs.join(format!("{}-{tag}.log", kind.key()));
         let out = std::fs::File::create(&log)?;
         let mut command = match kind {
-            Kind::Wasm | Kind::WasmOtel | Kind::Native => {
+            Kind::Wasm | Kind::WasmOtel | Kind::Native | Kind::Python | Kind::TypeScript => {
                 let bin = if kind == Kind::Native { &self.native_bin } else { &self.host_bin };
+                let components = match kind {
+                    Kind::Python => &self.python_components,
+                    Kind::TypeScript => &self.typescript_components,
+                    _ => &self.components,
+                };
                 let mut command = Command::new(bin);
                 command
                     .arg("--components")
-                    .arg(&self.components)
+                    .arg(components)
                     .arg("--listen")
                     .arg(addr.to_string())
                     .env("RUST_LOG", rust_log);
