@@ -12,7 +12,7 @@ use libfuzzer_sys::fuzz_target;
 use mcp_protocol::http::{self, Guard};
 use mcp_protocol::jsonrpc::Incoming;
 use mcp_protocol::{
-    CallError, CallEvent, CallToolResult, Completion, ContentBlock, Context, GetPromptResult, Implementation,
+    CallError, CallEvent, CallToolResult, Completion, ContentBlock, Change, Context, GetPromptResult, Implementation,
     InputRequest, InputRequired, LogLevel, Offers, Op, Outcome, Pending, ReadError, ResourceContents,
     ResourceTemplate, ServerInfo, Step, Version,
 };
@@ -57,6 +57,14 @@ fuzz_target!(|data: &[u8]| {
                 replies.push((200, body));
             }
             Step::Accepted => {}
+            Step::Listen(subscription) => {
+                assert_eq!(Some(&subscription.id), id.as_ref(), "a stream is tagged with its request's id");
+                check_reply(200, &subscription.ended(&server));
+                for change in [Change::Tools, Change::Resources, Change::Prompts, Change::ResourceUpdated("test://x")] {
+                    let _ = subscription.notification(change).map(|note| http::sse_event(&note));
+                }
+                let _ = http::sse_event(&subscription.acknowledged());
+            }
             Step::Perform(pending) => {
                 assert_eq!(Some(&pending.id), id.as_ref(), "a request is answered with its own id");
                 for (status, body) in outcomes(&pending).map(|outcome| pending.finish(outcome, &server)) {

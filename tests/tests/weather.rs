@@ -177,19 +177,22 @@ async fn tool_error(host: &Host, arguments: Value) -> String {
     text(result).to_owned()
 }
 
+/// The host checks arguments against the tool's input schema before the
+/// component runs, and says what is wrong so that the model can correct it.
 #[tokio::test]
 async fn bad_arguments_are_tool_errors_without_an_upstream_call() {
     let host = start();
     let before = fake::shared().requests.lock().unwrap().len();
     for (arguments, needle) in [
-        (json!({"latitude": 95, "longitude": 0}), "between -90 and 90"),
-        (json!({"latitude": 0, "longitude": 181}), "between -180 and 180"),
-        (json!({"longitude": 0}), "Missing argument latitude"),
-        (json!({"latitude": "north", "longitude": 0}), "must be a number"),
-        (json!({}), "Missing argument"),
-        (json!({"latitude": 1, "longitude": 2, "units": "metric"}), "Unknown argument"),
+        (json!({"latitude": 95, "longitude": 0}), "/latitude: 95 is greater than the maximum of 90"),
+        (json!({"latitude": 0, "longitude": 181}), "/longitude: 181 is greater than the maximum of 180"),
+        (json!({"longitude": 0}), "\"latitude\" is a required property"),
+        (json!({"latitude": "north", "longitude": 0}), "/latitude: \"north\" is not of type \"number\""),
+        (json!({}), "\"latitude\" is a required property"),
+        (json!({"latitude": 1, "longitude": 2, "units": "metric"}), "'units' was unexpected"),
     ] {
         let message = tool_error(&host, arguments.clone()).await;
+        assert!(message.starts_with("Invalid arguments for tool get_current_weather: "), "{message}");
         assert!(message.contains(needle), "{arguments}: {message}");
     }
     let requests = fake::shared().requests.lock().unwrap().clone();

@@ -38,6 +38,8 @@ pub struct App {
     pub max_body: usize,
     /// Requests sent to clients during calls, waiting for the answer.
     pub waiting: Waiting,
+    /// `/.well-known/openai-apps-challenge`'s body; `None` answers 404.
+    pub apps_challenge: Option<String>,
     /// The OAuth resource server; `None` when authentication is off.
     pub auth: Option<Arc<Auth>>,
     /// Turns `true` when the host is shutting down: streams end, connections

@@ -2,6 +2,7 @@
 //! (or fetch from the code cache), link, reserve instance slots, and ask the
 //! component what it offers, each step bounded by its time limit.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -157,6 +158,7 @@ impl Runtime {
             resources: Vec::new(),
             templates: Vec::new(),
             prompts: Vec::new(),
+            schemas: HashMap::new(),
         };
         // The load's instance is one of the component's own.
         let slots = loaded.slots.clone();
@@ -180,6 +182,11 @@ impl Runtime {
         loaded.prompts = all(prompts, convert::prompt)?;
         listing::check(&loaded)?;
         metrics::instance_limit(name, loaded.slots.size);
+        // Compiled once here, for every call this version will answer.
+        for tool in &loaded.tools {
+            let schema = mcp_protocol::ToolSchema::compile(tool).map_err(|e| anyhow!(e))?;
+            loaded.schemas.insert(tool.name.clone(), schema);
+        }
         tracing::info!(
             component = name,
             tools = loaded.tools.len(),

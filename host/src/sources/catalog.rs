@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::bail;
-use mcp_protocol::{CompletionRef, Implementation, Offers, ServerInfo};
+use mcp_protocol::{CompletionRef, Implementation, Offers, ServerInfo, ToolSchema};
 use serde_json::Value;
 
 use crate::runtime::Loaded;
@@ -100,6 +100,11 @@ impl Catalog {
 
     pub fn tool_owner(&self, name: &str) -> Option<&Arc<Loaded>> {
         self.tool_owner.get(name).map(|&i| &self.components[i])
+    }
+
+    /// The compiled schemas of a tool, from its owner's load.
+    pub fn tool_schema(&self, name: &str) -> Option<&ToolSchema> {
+        self.tool_owner(name).and_then(|component| component.schemas.get(name))
     }
 
     pub fn prompt_owner(&self, name: &str) -> Option<&Arc<Loaded>> {

@@ -11,7 +11,8 @@
 //! 2026-07-28. Each parses a message once into a typed request, its method
 //! paired with its params, whose parsing lives with its concern (`request` for
 //! what both serve, `lifecycle`, `tools`, `resources`, `prompts`, `completion`,
-//! `logging`); `outcome` and `input` write back what the caller reports.
+//! `logging`, `subscriptions`); `outcome` and `input` write back what the
+//! caller reports.
 
 mod completion;
 mod input;
@@ -23,6 +24,7 @@ mod request;
 mod resources;
 mod session;
 mod stateless;
+mod subscriptions;
 mod tools;
 
 use serde_json::Value;
@@ -36,6 +38,7 @@ use crate::types::{
 use crate::version::Version;
 
 pub use lifecycle::{Offers, ServerInfo};
+pub use subscriptions::{Change, Filter, META_SUBSCRIPTION_ID, Subscription};
 
 pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
@@ -137,6 +140,9 @@ pub enum Step {
         body: Value,
     },
     Perform(Box<Pending>),
+    /// `subscriptions/listen` (2026-07-28): open a stream that starts with
+    /// `Subscription::acknowledged` and carries the changes it asked for.
+    Listen(Box<Subscription>),
 }
 
 impl Step {
