@@ -3,11 +3,11 @@
 use serde_json::{Map, Value, json};
 
 use super::request::{take_arguments, take_string};
-use super::{Era, Op, Outcome, Pending, ServerInfo, input, logging};
+use super::{Era, Op, Pending, ServerInfo, input, logging};
 use crate::http::Headers;
 use crate::jsonrpc::{self, RpcError};
 use crate::schema::ToolSchema;
-use crate::types::{CallEvent, CallRequest, CallToolResult, Inputs, JsonObject, LogLevel};
+use crate::types::{CallEvent, CallRequest, Inputs, JsonObject, LogLevel};
 
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct CallToolParams {
@@ -77,7 +77,8 @@ impl Pending {
         }
         #[cfg(feature = "json-schema")]
         if let Err(invalid) = schema.check_arguments(&request.name, &request.arguments) {
-            return Some(self.finish(Outcome::Call(Ok(CallToolResult::error(invalid))), server));
+            let refusal = crate::types::CallToolResult::error(invalid);
+            return Some(self.finish(super::Outcome::Call(Ok(refusal)), server));
         }
         #[cfg(not(feature = "json-schema"))]
         let _ = server;
