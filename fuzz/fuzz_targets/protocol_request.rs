@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
         .and_then(|value| value.as_object().cloned());
     let server = ServerInfo::new(
         Implementation { name: "fuzz".into(), version: "1".into(), title: None },
-        Offers { resources: true, prompts: true, completions: true, list_changed: true },
+        Offers { resources: true, prompts: true, completions: true, list_changed: true, skills: true },
     );
     let mut replies = Vec::new();
     for incoming in post.messages {
@@ -157,6 +157,8 @@ fn outcomes(pending: &Pending) -> impl Iterator<Item = Outcome> {
         Op::Complete(_) => std::iter::once(Outcome::Completion(Ok(Completion::default())))
             .chain(errors().into_iter().map(|e| Outcome::Completion(Err(e))))
             .collect(),
+        Op::ListSkills => vec![Outcome::Skills(vec![json!({ "uri": "skill://s/SKILL.md" })])],
+        Op::GetSkill { .. } => vec![Outcome::Skill(Some(json!({}))), Outcome::Skill(None)],
     };
     outcomes.into_iter()
 }

@@ -18,7 +18,8 @@ pub mod types;
 pub mod version;
 
 pub use dispatch::{
-    Change, Context, Era, Offers, Op, Outcome, Pending, ServerInfo, Step, Subscription, route, step,
+    Change, Context, Era, Offers, Op, Outcome, Pending, SKILLS_EXTENSION, ServerInfo, Step, Subscription,
+    route, step,
 };
 pub use schema::ToolSchema;
 pub use types::*;

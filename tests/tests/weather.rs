@@ -102,6 +102,9 @@ async fn serves_the_widget() {
     let host = start();
     let list = host.rpc("resources/list", json!({})).await;
     let listed = list["result"]["resources"].as_array().expect("a resources array");
+    // Besides the widget, the component lists its skill (tests/tests/skills.rs).
+    let listed: Vec<&Value> =
+        listed.iter().filter(|r| r["uri"].as_str().unwrap().starts_with("ui://")).collect();
     let forms = [
         ("ui://widget/current-weather.html", "text/html+skybridge"),
         ("ui://widget/current-weather.mcp-app.html", "text/html;profile=mcp-app"),
@@ -159,7 +162,8 @@ async fn the_chatgpt_widget_domain_comes_from_the_policy() {
     assert!(policy.contains("WIDGET_DOMAIN"), "{policy}");
     let host = Host::start(&[("weather", &weather_wasm(), &policy)], &[]);
     let list = host.rpc("resources/list", json!({})).await;
-    for entry in list["result"]["resources"].as_array().expect("resources") {
+    let widgets = list["result"]["resources"].as_array().expect("resources").iter();
+    for entry in widgets.filter(|r| r["uri"].as_str().unwrap().starts_with("ui://")) {
         assert_eq!(entry["_meta"]["openai/widgetDomain"], "https://weather.example.com", "{entry}");
         let read = host.rpc("resources/read", json!({ "uri": entry["uri"] })).await;
         let meta = &read["result"]["contents"][0]["_meta"];

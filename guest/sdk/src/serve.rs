@@ -163,6 +163,11 @@ fn perform<S: Server>(pending: &Pending) -> Outcome {
             Outcome::Prompt(S::get_prompt(name, arguments, inputs.as_ref()))
         }
         Op::Complete(request) => Outcome::Completion(S::complete(request)),
+        // Skill entries (digests, frontmatter) are built by `mcp-host`, which
+        // advertises the extension; alone, a component serves its `skill://`
+        // files as plain resources and lists no skills.
+        Op::ListSkills => Outcome::Skills(Vec::new()),
+        Op::GetSkill { .. } => Outcome::Skill(None),
         Op::CallTool(request) => {
             let mut running = Running::start::<S>(request.clone());
             loop {

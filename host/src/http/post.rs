@@ -218,6 +218,8 @@ async fn perform(catalog: &Catalog, pending: &Pending) -> Outcome {
             Some(component) => component.get_prompt(name, arguments, inputs.as_ref()).await,
             None => Err(CallError::UnknownTool),
         }),
+        Op::ListSkills => Outcome::Skills(catalog.skills.clone()),
+        Op::GetSkill { uri } => Outcome::Skill(catalog.skill(uri).cloned()),
         Op::Complete(request) => Outcome::Completion(match catalog.completion_owner(&request.reference) {
             Some(component) => component.complete(request).await,
             None => Err(CallError::InvalidParams("nothing to complete by that reference".into())),

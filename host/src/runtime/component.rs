@@ -48,6 +48,8 @@ pub struct Loaded {
     pub prompts: Vec<p::Prompt>,
     /// Each tool's schemas, compiled once at load.
     pub schemas: HashMap<String, p::ToolSchema>,
+    /// The Skills extension's entries, built once at load.
+    pub skills: Vec<serde_json::Value>,
 }
 
 impl Loaded {

@@ -27,6 +27,8 @@ pub struct Offers {
     pub completions: bool,
     /// Clients with an open stream are told when the lists change.
     pub list_changed: bool,
+    /// Skills (`skill://` resources), served with `skills/list` and `skills/get`.
+    pub skills: bool,
 }
 
 impl ServerInfo {
@@ -44,6 +46,9 @@ impl ServerInfo {
         }
         if offers.completions {
             capabilities.insert("completions".into(), json!({}));
+        }
+        if offers.skills {
+            capabilities.insert("extensions".into(), json!({ super::SKILLS_EXTENSION: {} }));
         }
         Self { implementation, instructions: None, capabilities: Value::Object(capabilities), ttl_ms: 60_000 }
     }

@@ -11,7 +11,7 @@
 //! 2026-07-28. Each parses a message once into a typed request, its method
 //! paired with its params, whose parsing lives with its concern (`request` for
 //! what both serve, `lifecycle`, `tools`, `resources`, `prompts`, `completion`,
-//! `logging`, `subscriptions`); `outcome` and `input` write back what the
+//! `logging`, `subscriptions`, `skills`); `outcome` and `input` write back what the
 //! caller reports.
 
 mod completion;
@@ -23,6 +23,7 @@ mod prompts;
 mod request;
 mod resources;
 mod session;
+mod skills;
 mod stateless;
 mod subscriptions;
 mod tools;
@@ -38,6 +39,7 @@ use crate::types::{
 use crate::version::Version;
 
 pub use lifecycle::{Offers, ServerInfo};
+pub use skills::SKILLS_EXTENSION;
 pub use subscriptions::{Change, Filter, META_SUBSCRIPTION_ID, Subscription};
 
 pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
@@ -85,11 +87,23 @@ pub enum Op {
     ListTools,
     ListResources,
     ListResourceTemplates,
-    ReadResource { uri: String },
+    ReadResource {
+        uri: String,
+    },
     CallTool(CallRequest),
     ListPrompts,
-    GetPrompt { name: String, arguments: JsonObject, inputs: Option<Inputs> },
+    GetPrompt {
+        name: String,
+        arguments: JsonObject,
+        inputs: Option<Inputs>,
+    },
     Complete(CompletionRequest),
+    /// `skills/list` (the Skills extension).
+    ListSkills,
+    /// `skills/get`: the entry of the skill whose `SKILL.md` is `uri`.
+    GetSkill {
+        uri: String,
+    },
 }
 
 /// A request waiting for its `Op` to finish.
@@ -117,6 +131,10 @@ pub enum Outcome {
     Call(Result<CallToolResult, CallError>),
     Prompt(Result<GetPromptResult, CallError>),
     Completion(Result<Completion, CallError>),
+    /// Pre-serialized skill entries.
+    Skills(Vec<Value>),
+    /// A skill's entry, `None` when no skill has that `SKILL.md`.
+    Skill(Option<Value>),
 }
 
 /// What to do with one message.
