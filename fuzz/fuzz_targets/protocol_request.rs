@@ -12,9 +12,9 @@ use libfuzzer_sys::fuzz_target;
 use mcp_protocol::http::{self, Guard};
 use mcp_protocol::jsonrpc::Incoming;
 use mcp_protocol::{
-    CallError, CallEvent, CallToolResult, Completion, ContentBlock, Change, Context, GetPromptResult, Implementation,
-    InputRequest, InputRequired, LogLevel, Offers, Op, Outcome, Pending, ReadError, ResourceContents,
-    ResourceTemplate, ServerInfo, Step, Version,
+    CallError, CallEvent, CallToolResult, Change, Completion, ContentBlock, Context, GetPromptResult,
+    Implementation, InputRequest, InputRequired, LogLevel, Offers, Op, Outcome, Pending, ReadError,
+    ResourceContents, ResourceTemplate, ServerInfo, Step, Version,
 };
 use serde_json::{Value, json};
 
@@ -60,7 +60,9 @@ fuzz_target!(|data: &[u8]| {
             Step::Listen(subscription) => {
                 assert_eq!(Some(&subscription.id), id.as_ref(), "a stream is tagged with its request's id");
                 check_reply(200, &subscription.ended(&server));
-                for change in [Change::Tools, Change::Resources, Change::Prompts, Change::ResourceUpdated("test://x")] {
+                for change in
+                    [Change::Tools, Change::Resources, Change::Prompts, Change::ResourceUpdated("test://x")]
+                {
                     let _ = subscription.notification(change).map(|note| http::sse_event(&note));
                 }
                 let _ = http::sse_event(&subscription.acknowledged());

@@ -63,7 +63,9 @@ impl Filter {
             }
         };
         // Only what can change: a kind the server offers, whose list it says changes.
-        let changes = |kind: &str| server.capabilities[kind]["listChanged"] == json!(true);
+        let changes = |kind: &str| {
+            server.capabilities.get(kind).and_then(|c| c.get("listChanged")) == Some(&json!(true))
+        };
         Ok(Self {
             tools: flag("toolsListChanged")? && changes("tools"),
             resources: flag("resourcesListChanged")? && changes("resources"),
