@@ -6,7 +6,9 @@
 # environment to create (later runs reuse it; AZURE_ENV_NAME alone selects it, and without
 # it the default environment is used). Optional settings, remembered in the environment:
 # VNET_ENABLED, STORAGE_ALLOWED_IP_ADDRESSES, MCP_ALLOWED_ORIGINS, ALWAYS_READY_INSTANCES,
-# MAXIMUM_INSTANCE_COUNT, INSTANCE_MEMORY_MB (see infra/main.bicep).
+# MAXIMUM_INSTANCE_COUNT, INSTANCE_MEMORY_MB (see infra/main.bicep). It writes the MCP
+# Registry entry for the endpoint to build/server.json (name: MCP_REGISTRY_NAME, default
+# the host name reversed).
 # DRY_RUN=1 prints the azd commands instead of running them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,9 +50,13 @@ run azd up --no-prompt
 
 if dry; then
   echo "azd env get-value MCP_URL"
+  echo "scripts/server-json.py \$MCP_URL ${MCP_REGISTRY_NAME:-} > build/server.json"
   exit 0
 fi
 url=$(azd env get-value MCP_URL)
+# The MCP Registry entry for this endpoint, for `mcp-publisher publish` (optional).
+mkdir -p build
+scripts/server-json.py "$url" "${MCP_REGISTRY_NAME:-}" > build/server.json
 
 # The first request after a deployment may wait for a cold start.
 echo "checking $url ..."
@@ -69,6 +75,7 @@ done
 cat <<EOF
 
 MCP server: $url
+MCP Registry entry: build/server.json
 ChatGPT: Settings -> Apps & Connectors -> Advanced settings -> Developer mode on, then
 Create: MCP server URL $url, authentication "No authentication".
 EOF

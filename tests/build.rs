@@ -26,7 +26,7 @@ use std::process::{Command, Stdio};
 const LOAD_MODES: [&str; 7] =
     ["ok", "spin-tools", "hang-prompts", "duplicate", "huge-catalog", "many-tools", "clash"];
 /// The single-build components, as in the Makefile.
-const COMPONENTS: [&str; 4] = ["weather", "hostile", "whoami", "rogue"];
+const COMPONENTS: [&str; 5] = ["weather", "conformance", "hostile", "whoami", "rogue"];
 const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn main() {
@@ -46,6 +46,7 @@ fn main() {
         "host",
         "guest/sdk",
         "guest/weather",
+        "guest/conformance",
         "tests/hostile",
         "tests/versioned",
         "tests/whoami",

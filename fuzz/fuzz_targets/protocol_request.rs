@@ -12,9 +12,9 @@ use libfuzzer_sys::fuzz_target;
 use mcp_protocol::http::{self, Guard};
 use mcp_protocol::jsonrpc::Incoming;
 use mcp_protocol::{
-    CallError, CallEvent, CallToolResult, Completion, ContentBlock, Context, GetPromptResult, Implementation,
-    InputRequest, InputRequired, LogLevel, Offers, Op, Outcome, Pending, ReadError, ResourceContents,
-    ResourceTemplate, ServerInfo, Step, Version,
+    CallError, CallEvent, CallToolResult, Change, Completion, ContentBlock, Context, GetPromptResult,
+    Implementation, InputRequest, InputRequired, LogLevel, Offers, Op, Outcome, Pending, ReadError,
+    ResourceContents, ResourceTemplate, ServerInfo, Step, Version,
 };
 use serde_json::{Value, json};
 
@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
         .and_then(|value| value.as_object().cloned());
     let server = ServerInfo::new(
         Implementation { name: "fuzz".into(), version: "1".into(), title: None },
-        Offers { resources: true, prompts: true, completions: true, list_changed: true },
+        Offers { resources: true, prompts: true, completions: true, list_changed: true, skills: true },
     );
     let mut replies = Vec::new();
     for incoming in post.messages {
@@ -57,6 +57,16 @@ fuzz_target!(|data: &[u8]| {
                 replies.push((200, body));
             }
             Step::Accepted => {}
+            Step::Listen(subscription) => {
+                assert_eq!(Some(&subscription.id), id.as_ref(), "a stream is tagged with its request's id");
+                check_reply(200, &subscription.ended(&server));
+                for change in
+                    [Change::Tools, Change::Resources, Change::Prompts, Change::ResourceUpdated("test://x")]
+                {
+                    let _ = subscription.notification(change).map(|note| http::sse_event(&note));
+                }
+                let _ = http::sse_event(&subscription.acknowledged());
+            }
             Step::Perform(pending) => {
                 assert_eq!(Some(&pending.id), id.as_ref(), "a request is answered with its own id");
                 for (status, body) in outcomes(&pending).map(|outcome| pending.finish(outcome, &server)) {
@@ -149,6 +159,8 @@ fn outcomes(pending: &Pending) -> impl Iterator<Item = Outcome> {
         Op::Complete(_) => std::iter::once(Outcome::Completion(Ok(Completion::default())))
             .chain(errors().into_iter().map(|e| Outcome::Completion(Err(e))))
             .collect(),
+        Op::ListSkills => vec![Outcome::Skills(vec![json!({ "uri": "skill://s/SKILL.md" })])],
+        Op::GetSkill { .. } => vec![Outcome::Skill(Some(json!({}))), Outcome::Skill(None)],
     };
     outcomes.into_iter()
 }

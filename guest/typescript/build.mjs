@@ -21,7 +21,7 @@ for (const file of await readdir(wasi)) await copyFile(join(wasi, file), join(wi
 const bundle = join(work, "bundle.js");
 await build({
   entryPoints: [entry], bundle: true, format: "esm", target: "es2022", outfile: bundle,
-  loader: { ".html": "text" }, external: ["wasi:*"], logLevel: "warning",
+  loader: { ".html": "text", ".md": "text" }, external: ["wasi:*"], logLevel: "warning",
 });
 const started = Date.now();
 const { component } = await componentize({ sourcePath: bundle, witPath: wit, worldName: "tool" });

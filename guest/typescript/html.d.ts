@@ -1,3 +1,7 @@
+declare module "*.md" {
+  const text: string;
+  export default text;
+}
 declare module "*.html" {
   const text: string;
   export default text;

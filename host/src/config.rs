@@ -97,6 +97,11 @@ pub struct Args {
     #[arg(long, env = "MCP_SHUTDOWN_GRACE_MS", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(0..=600_000))]
     pub shutdown_grace_ms: u64,
 
+    /// The ChatGPT app directory's domain-verification token, served as
+    /// `/.well-known/openai-apps-challenge` (404 when unset).
+    #[arg(long, env = "MCP_OPENAI_APPS_CHALLENGE", value_parser = apps_challenge)]
+    pub openai_apps_challenge: Option<String>,
+
     #[command(flatten)]
     pub auth: crate::auth::AuthArgs,
 }
@@ -155,5 +160,15 @@ impl Args {
                 .unwrap_or(8080);
             SocketAddr::from(([127, 0, 0, 1], port))
         })
+    }
+}
+
+/// A verification token is served as it is: 1 to 512 visible ASCII characters.
+fn apps_challenge(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    if (1..=512).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(value.to_owned())
+    } else {
+        Err("must be 1 to 512 visible ASCII characters".into())
     }
 }

@@ -96,6 +96,7 @@ pub async fn run(args: Args, natives: Natives) -> anyhow::Result<()> {
         max_body: args.max_body_bytes,
         waiting: Default::default(),
         recent: Default::default(),
+        apps_challenge: args.openai_apps_challenge.clone(),
         auth: auth.clone(),
         stopping,
     });

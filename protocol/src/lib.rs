@@ -13,10 +13,15 @@
 pub mod dispatch;
 pub mod http;
 pub mod jsonrpc;
+pub mod schema;
 pub mod types;
 pub mod version;
 
-pub use dispatch::{Context, Era, Offers, Op, Outcome, Pending, ServerInfo, Step, route, step};
+pub use dispatch::{
+    Change, Context, Era, Offers, Op, Outcome, Pending, SKILLS_EXTENSION, ServerInfo, Step, Subscription,
+    route, step,
+};
+pub use schema::ToolSchema;
 pub use types::*;
 pub use version::Version;
 

@@ -29,7 +29,7 @@ await_line() {
 # Starts mcp-host on a free port with the components in $1; sets `url` to its
 # MCP endpoint. (Not run in a subshell, so that cleanup knows the process.)
 start_host() {
-  "$host_bin" --components "$1" --listen 127.0.0.1:0 > "$1.log" 2>&1 &
+  "$host_bin" --components "$1" --cache-dir "$work/code" --listen 127.0.0.1:0 > "$1.log" 2>&1 &
   pids+=($!)
   url="http://$(await_line "$1.log" 'addr=127\.0\.0\.1:[0-9]+' | cut -d= -f2)/mcp"
   await_line "$1.log" ' ready ' > /dev/null
@@ -38,6 +38,11 @@ start_host() {
 echo "== conformance fixtures on mcp-host"
 mkdir -p "$work/fixtures"
 cp "$wasm_dir/conformance.wasm" "$work/fixtures/"
+# test_trigger_tool_change and test_trigger_prompt_change ask this helper to
+# publish the fixtures' next generation (a new policy), which the host swaps in.
+python3 "$here/swap-trigger.py" "$work/fixtures" > "$work/trigger.log" &
+pids+=($!)
+await_line "$work/trigger.log" 'http://127\.0\.0\.1:[0-9]+/next' > /dev/null
 start_host "$work/fixtures"
 
 echo "== @modelcontextprotocol/conformance 0.1.16, active server suite (2025-11-25)"

@@ -548,6 +548,17 @@ def check_scripts(root: Path):
                                                              "AZURE_LOCATION": "eastus2", "AZURE_SUBSCRIPTION_ID": "0"})
     C.check("deploy runs azd up --no-prompt and reads MCP_URL", r.returncode == 0 and "azd up --no-prompt" in r.stdout
             and "MCP_URL" in r.stdout, r.stdout + r.stderr)
+    C.check("…and writes the MCP Registry entry build/server.json", "server-json.py" in r.stdout, r.stdout)
+    url = f"https://{PUBLIC_HOST}/mcp"
+    r = run([sys.executable, str(ROOT / "scripts/server-json.py"), url])
+    entry = json.loads(r.stdout) if r.returncode == 0 else {}
+    C.check("server.json: a remote-only registry entry for the deployed URL",
+            entry.get("$schema", "").endswith("/server.schema.json")
+            and entry.get("remotes") == [{"type": "streamable-http", "url": url}]
+            and re.fullmatch(r"[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+", entry.get("name", "")) is not None
+            and len(entry.get("description", "")) <= 100 and entry.get("version"), r.stdout + r.stderr)
+    r = run([sys.executable, str(ROOT / "scripts/server-json.py"), "http://127.0.0.1:8080/mcp"])
+    C.check("server.json: refuses a URL that is not public https", r.returncode != 0, r.stderr.strip())
 
 
 # ---------------------------------------------------------------------------- 6. emulation

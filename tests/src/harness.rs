@@ -70,6 +70,11 @@ pub fn weather_wasm() -> PathBuf {
     component("WEATHER_WASM", "weather")
 }
 
+/// The conformance suite's fixtures (`CONFORMANCE_WASM`).
+pub fn conformance_wasm() -> PathBuf {
+    component("CONFORMANCE_WASM", "conformance")
+}
+
 /// The hostile test component (`HOSTILE_WASM`).
 pub fn hostile_wasm() -> PathBuf {
     component("HOSTILE_WASM", "hostile")

@@ -88,10 +88,14 @@ async fn lists_reads_and_calls_answer_as_the_rust_component_does() {
     let tools = same_answer(&hosts, request("tools/list", json!({})), &[]).await;
     assert_eq!(tools[0]["result"]["tools"][0]["name"], "get_current_weather", "{tools}");
     let resources = same_answer(&hosts, request("resources/list", json!({})), &[]).await;
-    assert_eq!(resources[0]["result"]["resources"].as_array().map(Vec::len), Some(2), "{resources}");
-    for uri in ["ui://widget/current-weather.html", "ui://widget/current-weather.mcp-app.html", "ui://nope"] {
+    assert_eq!(resources[0]["result"]["resources"].as_array().map(Vec::len), Some(3), "{resources}");
+    let uris = ["ui://widget/current-weather.html", "ui://widget/current-weather.mcp-app.html", "ui://nope"];
+    for uri in uris.into_iter().chain(["skill://current-weather/SKILL.md"]) {
         same_answer(&hosts, request("resources/read", json!({"uri": uri})), &[]).await;
     }
+    // The host builds the same skill entry from each language's SKILL.md.
+    let skills = same_answer(&hosts, request("skills/list", json!({})), &[]).await;
+    assert_eq!(skills[0]["result"]["skills"][0]["uri"], "skill://current-weather/SKILL.md", "{skills}");
     let success = same_answer(&hosts, call(json!({"latitude": 52.52, "longitude": 13.41})), &[]).await;
     assert_eq!(success[0]["result"]["structuredContent"]["current"]["temperature"], 6.3, "{success}");
     // Every argument error and every upstream error the fake produces

@@ -1,7 +1,8 @@
 //! The weather component alone under the stock `wasmtime serve` answers the
 //! same MCP requests exactly as `mcp-host` does, apart from what legitimately
-//! differs: who the server says it is, the host's sessions, and whether lists
-//! can change (the host swaps components; a component alone cannot).
+//! differs: who the server says it is, the host's sessions, whether lists
+//! can change (the host swaps components; a component alone cannot), and what
+//! only the host does: the Skills extension's entries and JSON Schema checks.
 
 use mcp_e2e::fake;
 use mcp_e2e::harness::{Host, JSON_AND_SSE, Reply, weather_policy, weather_wasm};
@@ -12,9 +13,16 @@ fn normalized(reply: &Reply) -> (u16, Option<String>, Value) {
     let strip = |mut message: Value| {
         if let Some(result) = message.get_mut("result").and_then(Value::as_object_mut) {
             result.remove("serverInfo");
+            // In 2026-07-28, resource updates travel on subscriptions/listen,
+            // which carries them only where lists can change.
+            let discover = result.contains_key("supportedVersions");
             if let Some(capabilities) = result.get_mut("capabilities").and_then(Value::as_object_mut) {
+                capabilities.remove("extensions");
                 for list in capabilities.values_mut().filter_map(Value::as_object_mut) {
                     list.remove("listChanged");
+                    if discover {
+                        list.remove("subscribe");
+                    }
                 }
             }
             if let Some(meta) = result.get_mut("_meta").and_then(Value::as_object_mut) {
@@ -79,7 +87,6 @@ async fn wasmtime_serve_and_the_host_answer_alike() {
         (json!({"jsonrpc":"2.0","id":6,"method":"resources/read","params":{"uri":"ui://nope"}}), vec![]),
         (call(7, 52.52), vec![]),
         (call(8, -1.0), vec![]),
-        (call(9, 95.0), vec![]),
         (
             json!({"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"get_current_weather",
             "arguments":{"latitude":52.52,"longitude":13.41},"_meta":{"progressToken":7}}}),
@@ -112,6 +119,16 @@ async fn wasmtime_serve_and_the_host_answer_alike() {
         let (a, b) = (host.post(body, extra).await, alone.post(body, extra).await);
         assert_eq!(normalized(&a), normalized(&b), "request {body}");
     }
+    // Arguments outside the schema: the host refuses them before the component
+    // runs (its validator); alone, the component's own check answers.
+    let (a, b) = (host.post(&call(9, 95.0), &[]).await.json(), alone.post(&call(9, 95.0), &[]).await.json());
+    assert_eq!((&a["result"]["isError"], &b["result"]["isError"]), (&json!(true), &json!(true)), "{a} {b}");
+    let host_says = a["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        host_says.starts_with("Invalid arguments for tool get_current_weather: /latitude"),
+        "{host_says}"
+    );
+    assert!(b["result"]["content"][0]["text"].as_str().unwrap().contains("latitude must be between"), "{b}");
 
     // Raw HTTP-level cases.
     type Raw<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, Vec<u8>);

@@ -102,6 +102,9 @@ async fn serves_the_widget() {
     let host = start();
     let list = host.rpc("resources/list", json!({})).await;
     let listed = list["result"]["resources"].as_array().expect("a resources array");
+    // Besides the widget, the component lists its skill (tests/tests/skills.rs).
+    let listed: Vec<&Value> =
+        listed.iter().filter(|r| r["uri"].as_str().unwrap().starts_with("ui://")).collect();
     let forms = [
         ("ui://widget/current-weather.html", "text/html+skybridge"),
         ("ui://widget/current-weather.mcp-app.html", "text/html;profile=mcp-app"),
@@ -159,7 +162,8 @@ async fn the_chatgpt_widget_domain_comes_from_the_policy() {
     assert!(policy.contains("WIDGET_DOMAIN"), "{policy}");
     let host = Host::start(&[("weather", &weather_wasm(), &policy)], &[]);
     let list = host.rpc("resources/list", json!({})).await;
-    for entry in list["result"]["resources"].as_array().expect("resources") {
+    let widgets = list["result"]["resources"].as_array().expect("resources").iter();
+    for entry in widgets.filter(|r| r["uri"].as_str().unwrap().starts_with("ui://")) {
         assert_eq!(entry["_meta"]["openai/widgetDomain"], "https://weather.example.com", "{entry}");
         let read = host.rpc("resources/read", json!({ "uri": entry["uri"] })).await;
         let meta = &read["result"]["contents"][0]["_meta"];
@@ -177,19 +181,22 @@ async fn tool_error(host: &Host, arguments: Value) -> String {
     text(result).to_owned()
 }
 
+/// The host checks arguments against the tool's input schema before the
+/// component runs, and says what is wrong so that the model can correct it.
 #[tokio::test]
 async fn bad_arguments_are_tool_errors_without_an_upstream_call() {
     let host = start();
     let before = fake::shared().requests.lock().unwrap().len();
     for (arguments, needle) in [
-        (json!({"latitude": 95, "longitude": 0}), "between -90 and 90"),
-        (json!({"latitude": 0, "longitude": 181}), "between -180 and 180"),
-        (json!({"longitude": 0}), "Missing argument latitude"),
-        (json!({"latitude": "north", "longitude": 0}), "must be a number"),
-        (json!({}), "Missing argument"),
-        (json!({"latitude": 1, "longitude": 2, "units": "metric"}), "Unknown argument"),
+        (json!({"latitude": 95, "longitude": 0}), "/latitude: 95 is greater than the maximum of 90"),
+        (json!({"latitude": 0, "longitude": 181}), "/longitude: 181 is greater than the maximum of 180"),
+        (json!({"longitude": 0}), "\"latitude\" is a required property"),
+        (json!({"latitude": "north", "longitude": 0}), "/latitude: \"north\" is not of type \"number\""),
+        (json!({}), "\"latitude\" is a required property"),
+        (json!({"latitude": 1, "longitude": 2, "units": "metric"}), "'units' was unexpected"),
     ] {
         let message = tool_error(&host, arguments.clone()).await;
+        assert!(message.starts_with("Invalid arguments for tool get_current_weather: "), "{message}");
         assert!(message.contains(needle), "{arguments}: {message}");
     }
     let requests = fake::shared().requests.lock().unwrap().clone();

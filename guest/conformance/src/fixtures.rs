@@ -69,3 +69,40 @@ pub fn enum_schema() -> Value {
         },
     })
 }
+
+/// The input schema of `json_schema_2020_12_tool`: the 2020-12 vocabulary the
+/// `json-schema-2020-12` scenario checks is listed unchanged (SEP-1613, SEP-2106).
+pub fn json_schema_2020_12() -> Value {
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "$defs": {
+            "address": {
+                "$anchor": "addressDef",
+                "type": "object",
+                "properties": { "street": { "type": "string" }, "city": { "type": "string" } },
+            },
+        },
+        "properties": {
+            "name": { "type": "string" },
+            "address": { "$ref": "#/$defs/address" },
+            "contactMethod": { "type": "string", "enum": ["phone", "email"] },
+            "phone": { "type": "string" },
+            "email": { "type": "string" },
+        },
+        "allOf": [{ "anyOf": [{ "required": ["phone"] }, { "required": ["email"] }] }],
+        "if": { "properties": { "contactMethod": { "const": "phone" } }, "required": ["contactMethod"] },
+        "then": { "required": ["phone"] },
+        "else": { "required": ["email"] },
+        "additionalProperties": false,
+    })
+}
+
+/// A string argument the client repeats in a header (SEP-2243 `x-mcp-header`).
+pub fn custom_header_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": { "region": { "type": "string", "x-mcp-header": "Region", "description": "A region name" } },
+        "required": ["region"],
+    })
+}

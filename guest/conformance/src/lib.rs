@@ -78,6 +78,29 @@ fn elicited(result: &Value) -> String {
     format!("action={}, content={}", result["action"].as_str().unwrap_or("none"), result["content"])
 }
 
+/// Which generation of the fixtures this is (`FIXTURE_GENERATION` in the
+/// policy): each lists a tool and a prompt of its own, so a swap to the next
+/// one changes both lists.
+fn generation() -> Option<String> {
+    std::env::var("FIXTURE_GENERATION")
+        .ok()
+        .filter(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Asks the conformance run's helper (`SWAP_TRIGGER_URL`) to publish the next
+/// generation's policy, which the host notices and swaps in: the tool and
+/// prompt lists then change the way they change in production, by a swap.
+fn next_generation() -> CallToolResult {
+    let Ok(url) = std::env::var("SWAP_TRIGGER_URL") else {
+        return CallToolResult::error("no SWAP_TRIGGER_URL: this run cannot swap components");
+    };
+    match mcp_guest::fetch::get(&url, Duration::from_secs(5), 1024) {
+        Ok(response) if response.status == 200 => text("The next generation is being swapped in"),
+        Ok(response) => CallToolResult::error(format!("the swap trigger answered HTTP {}", response.status)),
+        Err(error) => CallToolResult::error(format!("the swap trigger failed: {error}")),
+    }
+}
+
 impl Server for Conformance {
     fn tools() -> Vec<Tool> {
         vec![
@@ -152,7 +175,32 @@ impl Server for Conformance {
                 "Asks only for what the client supports.",
                 no_arguments(),
             ),
+            Tool::new(
+                "json_schema_2020_12_tool",
+                "Tool with JSON Schema 2020-12 features",
+                fixtures::json_schema_2020_12(),
+            ),
+            Tool::new(
+                "test_trigger_tool_change",
+                "Has the host swap in the next generation of this component (new tools and prompts).",
+                no_arguments(),
+            ),
+            Tool::new(
+                "test_trigger_prompt_change",
+                "Has the host swap in the next generation of this component (new tools and prompts).",
+                no_arguments(),
+            ),
+            Tool::new(
+                "test_custom_header",
+                "Echoes a region that the client repeats in the Mcp-Param-Region header.",
+                fixtures::custom_header_schema(),
+            ),
         ]
+        .into_iter()
+        .chain(generation().map(|g| {
+            Tool::new(format!("test_generation_{g}"), "Listed by this generation only.", no_arguments())
+        }))
+        .collect()
     }
 
     async fn call(request: CallRequest, cx: Context) -> Result<CallToolResult, CallError> {
@@ -408,6 +456,9 @@ impl Server for Conformance {
                     }
                 }
             }
+            "json_schema_2020_12_tool" => text(format!("Received: {}", Value::Object(request.arguments))),
+            "test_trigger_tool_change" | "test_trigger_prompt_change" => next_generation(),
+            "test_custom_header" => text(format!("Region: {}", argument(&request, "region"))),
             _ => return Err(CallError::UnknownTool),
         })
     }
@@ -484,6 +535,13 @@ impl Server for Conformance {
             prompt("test_prompt_with_image", "A prompt with an image", &[]),
             prompt("test_input_required_result_prompt", "A prompt that needs context from the user", &[]),
         ]
+        .into_iter()
+        .chain(
+            generation().map(|g| {
+                prompt(&format!("test_generation_prompt_{g}"), "Listed by this generation only", &[])
+            }),
+        )
+        .collect()
     }
 
     fn get_prompt(

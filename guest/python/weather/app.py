@@ -14,6 +14,7 @@ from typing import Annotated
 import forecast
 from mcp_tool import Context, Contents, Field, Result, env, http, resource, tool
 from weather_widget import HTML  # guest/weather/src/widget.html, written in by `make build`
+from weather_skill import SKILL  # guest/weather/skills/current-weather/SKILL.md, likewise
 
 DEFAULT_BASE_URL = "https://api.open-meteo.com"
 UPSTREAM_TIMEOUT_S = 10
@@ -159,6 +160,16 @@ def skybridge_widget() -> Contents:
           mime_type="text/html;profile=mcp-app", size=WIDGET_SIZE, meta=widget_meta)
 def mcp_app_widget() -> Contents:
     return Contents(HTML, meta=widget_meta())
+
+
+
+@resource("skill://current-weather/SKILL.md", name="current-weather", title="Current weather skill",
+          description="When and how to use get_current_weather to answer questions about the weather at a "
+          "place right now.",
+          mime_type="text/markdown", size=len(SKILL.encode()))
+def skill() -> str:
+    """The Skills extension's SKILL.md: when and how to call the tool (the host lists it)."""
+    return SKILL
 
 
 from mcp_tool.exports import *  # noqa: E402,F401,F403 (the exports componentize-py looks for)

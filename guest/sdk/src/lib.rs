@@ -90,6 +90,8 @@ pub trait Server: 'static {
             // Alone under `wasmtime serve`, every request meets a fresh
             // instance: nothing stays to notify anyone.
             list_changed: false,
+            // Skill entries are built by `mcp-host` (see `serve`).
+            skills: false,
         }
     }
 

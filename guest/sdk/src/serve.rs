@@ -7,7 +7,7 @@
 //! loopback only) and `MCP_MAX_BODY_BYTES` (default 1 MiB).
 
 use mcp_protocol::http::{self, Guard, HttpResponse};
-use mcp_protocol::{Context, Op, Outcome, Pending, ServerInfo, Step};
+use mcp_protocol::{Context, Op, Outcome, Pending, ServerInfo, Step, ToolSchema};
 use serde_json::Value;
 use wasip2::http::types::{
     Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
@@ -110,16 +110,43 @@ fn post<S: Server>(headers: &[(String, String)], body: &[u8], out: ResponseOutpa
             Step::Reply { status, body } => replies.push((status, body)),
             Step::Accepted => {}
             Step::Initialized { body, .. } | Step::SetLevel { body, .. } => replies.push((200, body)),
-            Step::Perform(pending) => match &pending.op {
-                Op::CallTool(request) if single && post.accept.sse => {
-                    let running = Running::start::<S>(request.clone());
-                    return stream_call(*pending, running, &server, post.accept.json, out);
+            // Alone, the component's lists never change: the stream is
+            // acknowledged and ended at once.
+            Step::Listen(subscription) if single => {
+                let (body, stream) = open(out, 200, &http::sse_headers());
+                write_all(&stream, &http::sse_event(&subscription.acknowledged()));
+                write_all(&stream, &http::sse_event(&subscription.ended(&server)));
+                drop(stream);
+                let _ = OutgoingBody::finish(body, None);
+                return;
+            }
+            Step::Listen(subscription) => replies.push((400, subscription.not_alone())),
+            Step::Perform(pending) => {
+                let schema = called_schema::<S>(&pending.op);
+                if let Some(refused) = schema.as_ref().and_then(|s| pending.vet_call(s, headers, &server)) {
+                    replies.push(refused);
+                    continue;
                 }
-                _ => replies.push(pending.finish(perform::<S>(&pending), &server)),
-            },
+                match &pending.op {
+                    Op::CallTool(request) if single && post.accept.sse => {
+                        let running = Running::start::<S>(request.clone());
+                        return stream_call(*pending, running, &server, post.accept.json, out);
+                    }
+                    _ => replies.push(pending.finish(perform::<S>(&pending), &server)),
+                }
+            }
         }
     }
     send(out, &http::replies(post.batch, replies));
+}
+
+/// The `x-mcp-header` annotations of the tool a call names. Guests do not link
+/// the JSON Schema validator (it would grow every component sixfold), so under
+/// `wasmtime serve` arguments and results go unchecked; `mcp-host` checks them.
+fn called_schema<S: Server>(op: &Op) -> Option<ToolSchema> {
+    let Op::CallTool(request) = op else { return None };
+    let tool = S::tools().into_iter().find(|tool| tool.name == request.name)?;
+    ToolSchema::compile(&tool).ok()
 }
 
 /// Performs an `Op`, dropping any notifications (the client cannot receive them).
@@ -136,6 +163,11 @@ fn perform<S: Server>(pending: &Pending) -> Outcome {
             Outcome::Prompt(S::get_prompt(name, arguments, inputs.as_ref()))
         }
         Op::Complete(request) => Outcome::Completion(S::complete(request)),
+        // Skill entries (digests, frontmatter) are built by `mcp-host`, which
+        // advertises the extension; alone, a component serves its `skill://`
+        // files as plain resources and lists no skills.
+        Op::ListSkills => Outcome::Skills(Vec::new()),
+        Op::GetSkill { .. } => Outcome::Skill(None),
         Op::CallTool(request) => {
             let mut running = Running::start::<S>(request.clone());
             loop {

@@ -6,6 +6,7 @@
 import { CallToolResult, Json, ToolError, env, f64, resource, tool } from "../sdk/mcp-tool";
 import { Query, parse, url } from "./forecast";
 import HTML from "../../weather/src/widget.html";
+import SKILL from "../../weather/skills/current-weather/SKILL.md";
 
 const DEFAULT_BASE_URL = "https://api.open-meteo.com";
 const UPSTREAM_TIMEOUT_S = 10;
@@ -215,5 +216,12 @@ resource(WIDGET_URI, { name: "current-weather-widget", title: "Current weather w
 resource(MCP_APP_URI, { name: "current-weather-mcp-app", title: "Current weather widget (MCP Apps)", description,
   mimeType: "text/html;profile=mcp-app", size: WIDGET_SIZE, _meta: widgetMeta },
 () => ({ text: HTML, _meta: widgetMeta() }));
+
+// The Skills extension's SKILL.md: when and how to call the tool (the host lists it).
+const SKILL_URI = "skill://current-weather/SKILL.md";
+resource(SKILL_URI, { name: "current-weather", title: "Current weather skill",
+  description: "When and how to use get_current_weather to answer questions about the weather at a place right now.",
+  mimeType: "text/markdown", size: new TextEncoder().encode(SKILL).length },
+() => ({ text: SKILL }));
 
 export { completion, prompts, resources, tools } from "../sdk/mcp-tool";

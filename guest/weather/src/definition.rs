@@ -1,4 +1,5 @@
-//! What the component offers: the tool's definition and the widget resource.
+//! What the component offers: the tool's definition, the widget resource and
+//! the skill that teaches a model when and how to call the tool.
 
 use mcp_guest::protocol::{JsonObject, Resource, ResourceContents, ResourceInfo, Tool, ToolAnnotations};
 use serde_json::{Value, json};
@@ -12,6 +13,9 @@ pub const WIDGET_MIME: &str = "text/html+skybridge";
 pub const MCP_APP_URI: &str = "ui://widget/current-weather.mcp-app.html";
 pub const MCP_APP_MIME: &str = "text/html;profile=mcp-app";
 const WIDGET_HTML: &str = include_str!("widget.html");
+/// The Skills extension's `SKILL.md` (its name is the path's last segment).
+pub const SKILL_URI: &str = "skill://current-weather/SKILL.md";
+const SKILL_MD: &str = include_str!("../skills/current-weather/SKILL.md");
 
 /// One form of the widget: where it lives and what type it is served as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +178,25 @@ pub fn widget_resource(widget: Widget, domain: Option<&str>) -> Resource {
         meta: Some(widget_meta(domain)),
     };
     Resource { uri: widget.uri().into(), info, size: Some(WIDGET_HTML.len() as u64) }
+}
+
+/// The skill, a Markdown resource (its host lists it with `skills/list`).
+pub fn skill_resource() -> Resource {
+    let info = ResourceInfo {
+        name: "current-weather".into(),
+        title: Some("Current weather skill".into()),
+        description: Some(
+            "When and how to use get_current_weather to answer questions about the weather at a place right now."
+                .into(),
+        ),
+        mime_type: Some("text/markdown".into()),
+        meta: None,
+    };
+    Resource { uri: SKILL_URI.into(), info, size: Some(SKILL_MD.len() as u64) }
+}
+
+pub fn skill_contents() -> ResourceContents {
+    ResourceContents::text(SKILL_URI, Some("text/markdown".into()), SKILL_MD.into())
 }
 
 pub fn widget_contents(widget: Widget, domain: Option<&str>) -> ResourceContents {

@@ -45,13 +45,19 @@ impl Server for Weather {
         })
     }
 
-    /// The widget twice, one HTML: for ChatGPT's Apps SDK and for MCP Apps hosts.
+    /// The widget twice, one HTML: for ChatGPT's Apps SDK and for MCP Apps
+    /// hosts; and the skill.
     fn resources() -> Vec<Resource> {
         let domain = widget_domain();
-        Widget::ALL.into_iter().map(|widget| definition::widget_resource(widget, domain.as_deref())).collect()
+        let widgets =
+            Widget::ALL.into_iter().map(|widget| definition::widget_resource(widget, domain.as_deref()));
+        widgets.chain([definition::skill_resource()]).collect()
     }
 
     fn read(uri: &str) -> Result<Vec<ResourceContents>, ReadError> {
+        if uri == definition::SKILL_URI {
+            return Ok(vec![definition::skill_contents()]);
+        }
         let widget = Widget::from_uri(uri).ok_or(ReadError::NotFound)?;
         Ok(vec![definition::widget_contents(widget, widget_domain().as_deref())])
     }

@@ -41,6 +41,8 @@ pub struct App {
     pub waiting: Waiting,
     /// The status page's per-tool figures of the last minutes.
     pub recent: Arc<Recent>,
+    /// `/.well-known/openai-apps-challenge`'s body; `None` answers 404.
+    pub apps_challenge: Option<String>,
     /// The OAuth resource server; `None` when authentication is off.
     pub auth: Option<Arc<Auth>>,
     /// Turns `true` when the host is shutting down: streams end, connections

@@ -1,6 +1,7 @@
-//! The stream a session's client opens with GET /mcp: it carries
-//! `notifications/*/list_changed` whenever a component swap changes what the
-//! server offers.
+//! The streams that tell clients what changed when a component swap changes
+//! what the server offers: a session's GET /mcp stream (list changes), and a
+//! 2026-07-28 `subscriptions/listen` stream (the list changes and resource
+//! updates it asked for, each tagged with its subscription id).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -10,12 +11,15 @@ use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt as _, Channel};
 use mcp_protocol::http::{self as transport, HttpResponse};
-use serde_json::json;
+use mcp_protocol::jsonrpc::RpcError;
+use mcp_protocol::{Change, Subscription};
+use serde_json::{Value, json};
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::app::{App, Body, stopped};
 use crate::sources::Catalog;
 
-/// Streams that may be open at once, across all sessions.
+/// Streams that may be open at once, across all sessions and subscriptions.
 pub const MAX_STREAMS: usize = 1_000;
 /// How often an idle stream sends a comment, so that proxies keep it open and
 /// a client that went away is noticed.
@@ -23,12 +27,61 @@ const KEEP_ALIVE: Duration = Duration::from_secs(20);
 
 /// Opens the stream for a known session, if a slot is free.
 pub fn open(app: &Arc<App>, session: String) -> Result<Response<Body>, HttpResponse> {
-    let Ok(permit) = app.streams.clone().try_acquire_owned() else {
-        return Err(HttpResponse::rpc_error(
-            503,
-            &mcp_protocol::jsonrpc::RpcError::new(-32000, "Too many open streams; try again later"),
-        ));
+    let permit = stream_slot(app)?;
+    let notify = |before: &Catalog, after: &Catalog| {
+        let methods = lists_changed(before, after).map(|change| match change {
+            Change::Tools => "notifications/tools/list_changed",
+            Change::Resources => "notifications/resources/list_changed",
+            _ => "notifications/prompts/list_changed",
+        });
+        methods.map(|method| json!({ "jsonrpc": "2.0", "method": method })).collect()
     };
+    let checked = app.clone();
+    // A session ended by DELETE stops its stream too.
+    let open = move || checked.sessions.check(&session).is_some();
+    Ok(stream(app, permit, Vec::new(), notify, open, None))
+}
+
+/// Opens a `subscriptions/listen` stream, if a slot is free: its
+/// acknowledgement first, then what it subscribed to, and when the host stops,
+/// the response that ends it.
+pub fn subscribe(app: &Arc<App>, subscription: Subscription, ended: Value) -> Response<Body> {
+    let permit = match stream_slot(app) {
+        Ok(permit) => permit,
+        Err(busy) => return super::app::full(busy),
+    };
+    let first = vec![subscription.acknowledged()];
+    let notify = move |before: &Catalog, after: &Catalog| {
+        // A watched resource served by another component version may read differently.
+        let updated = subscription.filter.resource_uris.iter().filter(|uri| {
+            match (before.resource_owner(uri), after.resource_owner(uri)) {
+                (Some(old), Some(new)) => !Arc::ptr_eq(old, new),
+                (old, new) => old.is_some() || new.is_some(),
+            }
+        });
+        let changes = lists_changed(before, after).chain(updated.map(|uri| Change::ResourceUpdated(uri)));
+        changes.filter_map(|change| subscription.notification(change)).collect()
+    };
+    stream(app, permit, first, notify, || true, Some(ended))
+}
+
+fn stream_slot(app: &App) -> Result<OwnedSemaphorePermit, HttpResponse> {
+    app.streams.clone().try_acquire_owned().map_err(|_| {
+        HttpResponse::rpc_error(503, &RpcError::new(-32000, "Too many open streams; try again later"))
+    })
+}
+
+/// An SSE stream that sends `first`, then what `notify` makes of each
+/// published catalog and the one before, for as long as `open` holds, and
+/// `last` when the host stops.
+fn stream(
+    app: &Arc<App>,
+    permit: OwnedSemaphorePermit,
+    first: Vec<Value>,
+    notify: impl Fn(&Catalog, &Catalog) -> Vec<Value> + Send + 'static,
+    open: impl Fn() -> bool + Send + 'static,
+    last: Option<Value>,
+) -> Response<Body> {
     let (mut sender, body) = Channel::<Bytes, Infallible>::new(8);
     let app = app.clone();
     tokio::spawn(async move {
@@ -38,29 +91,37 @@ pub fn open(app: &Arc<App>, session: String) -> Result<Response<Body>, HttpRespo
         let mut seen = catalog.borrow_and_update().clone();
         let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
         keep_alive.tick().await;
+        let mut frames: Vec<Vec<u8>> = first.iter().map(transport::sse_event).collect();
         loop {
-            let frames = tokio::select! {
+            for frame in frames {
+                if sender.send_data(frame.into()).await.is_err() {
+                    return;
+                }
+            }
+            frames = tokio::select! {
                 changed = catalog.changed() => {
                     if changed.is_err() {
                         return;
                     }
                     let now = catalog.borrow_and_update().clone();
-                    let frames = changes(seen.as_deref(), now.as_deref());
+                    let notes = match (seen.as_deref(), now.as_deref()) {
+                        (Some(before), Some(after)) => notify(before, after),
+                        _ => Vec::new(),
+                    };
                     seen = now;
-                    frames
+                    notes.iter().map(transport::sse_event).collect()
                 }
                 _ = keep_alive.tick() => vec![b": keep-alive\n\n".to_vec()],
                 // Shutting down: end the stream, so its connection can close.
-                _ = stopped(&mut stopping) => return,
-            };
-            // A session ended by DELETE stops its stream too.
-            if app.sessions.check(&session).is_none() {
-                return;
-            }
-            for frame in frames {
-                if sender.send_data(frame.into()).await.is_err() {
+                _ = stopped(&mut stopping) => {
+                    if let Some(last) = &last {
+                        let _ = sender.send_data(transport::sse_event(last).into()).await;
+                    }
                     return;
                 }
+            };
+            if !open() {
+                return;
             }
         }
     });
@@ -68,23 +129,15 @@ pub fn open(app: &Arc<App>, session: String) -> Result<Response<Body>, HttpRespo
     for (name, value) in transport::sse_headers() {
         response = response.header(name, value);
     }
-    Ok(response.body(body.boxed()).expect("valid status and headers"))
+    response.body(body.boxed()).expect("valid status and headers")
 }
 
-/// One SSE event per list that differs between two catalogs.
-fn changes(before: Option<&Catalog>, after: Option<&Catalog>) -> Vec<Vec<u8>> {
-    let (Some(before), Some(after)) = (before, after) else { return Vec::new() };
+/// The lists that differ between two catalogs.
+fn lists_changed<'a>(before: &Catalog, after: &Catalog) -> impl Iterator<Item = Change<'a>> {
     let lists = [
-        ("notifications/tools/list_changed", before.tools != after.tools),
-        (
-            "notifications/resources/list_changed",
-            before.resources != after.resources || before.templates != after.templates,
-        ),
-        ("notifications/prompts/list_changed", before.prompts != after.prompts),
+        (Change::Tools, before.tools != after.tools),
+        (Change::Resources, before.resources != after.resources || before.templates != after.templates),
+        (Change::Prompts, before.prompts != after.prompts),
     ];
-    lists
-        .into_iter()
-        .filter(|(_, changed)| *changed)
-        .map(|(method, _)| transport::sse_event(&json!({ "jsonrpc": "2.0", "method": method })))
-        .collect()
+    lists.into_iter().filter(|(_, changed)| *changed).map(|(change, _)| change)
 }

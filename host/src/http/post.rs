@@ -16,6 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::app::{self, App, Body, HeaderView, READ_TIMEOUT, full};
 use super::call::Call;
+use super::listen;
 use super::record::{Record, Seen};
 use super::routes::session_not_found;
 use super::seal::{finish, unseal};
@@ -146,27 +147,40 @@ pub async fn post(
                 }
                 (200, body)
             }
+            Step::Listen(subscription) if single => {
+                if let Some(record) = record {
+                    record.log(&subscription.acknowledged());
+                }
+                // The stream holds a stream slot, not a request permit.
+                drop(permit);
+                let ended = subscription.ended(&catalog.server);
+                return listen::subscribe(app, *subscription, ended);
+            }
+            Step::Listen(subscription) => (400, subscription.not_alone()),
             Step::Perform(mut pending) => match unseal(app, &caller, &mut pending)
                 .map(|()| auth::pass_on(&mut pending.op, &catalog, identity.as_ref()))
             {
                 Err(refused) => refused,
-                Ok(()) => match (&pending.op, record) {
-                    (Op::CallTool(_), Some(record)) if single => {
-                        let call = Call { pending: *pending, caller, stream: post.accept.sse };
-                        return call.run(app.clone(), catalog.clone(), post.accept, record, permit).await;
-                    }
-                    (_, record) => {
-                        let outcome = match &record {
-                            Some(record) => record.span().scope(perform(&catalog, &pending)).await,
-                            None => perform(&catalog, &pending).await,
-                        };
-                        let reply = finish(app, &catalog, &pending, &caller, outcome);
-                        if let Some(record) = record {
-                            record.log(&reply.1);
+                Ok(()) => match vet(&catalog, &pending, headers) {
+                    Some(refused) => refused,
+                    None => match (&pending.op, record) {
+                        (Op::CallTool(_), Some(record)) if single => {
+                            let call = Call { pending: *pending, caller, stream: post.accept.sse };
+                            return call.run(app.clone(), catalog.clone(), post.accept, record, permit).await;
                         }
-                        replies.push(reply);
-                        continue;
-                    }
+                        (_, record) => {
+                            let outcome = match &record {
+                                Some(record) => record.span().scope(perform(&catalog, &pending)).await,
+                                None => perform(&catalog, &pending).await,
+                            };
+                            let reply = finish(app, &catalog, &pending, &caller, outcome);
+                            if let Some(record) = record {
+                                record.log(&reply.1);
+                            }
+                            replies.push(reply);
+                            continue;
+                        }
+                    },
                 },
             },
         };
@@ -180,6 +194,13 @@ pub async fn post(
         response = response.with_header(SESSION_HEADER, id);
     }
     full(response)
+}
+
+/// A tool call its tool's schema refuses (headers, arguments), answered without running it.
+fn vet(catalog: &Catalog, pending: &Pending, headers: &HeaderView<'_>) -> Option<(u16, Value)> {
+    let Op::CallTool(request) = &pending.op else { return None };
+    let schema = catalog.tool_schema(&request.name)?;
+    pending.vet_call(schema, headers, &catalog.server)
 }
 
 /// Performs an `Op` whose notifications nobody can receive.
@@ -197,6 +218,8 @@ async fn perform(catalog: &Catalog, pending: &Pending) -> Outcome {
             Some(component) => component.get_prompt(name, arguments, inputs.as_ref()).await,
             None => Err(CallError::UnknownTool),
         }),
+        Op::ListSkills => Outcome::Skills(catalog.skills.clone()),
+        Op::GetSkill { uri } => Outcome::Skill(catalog.skill(uri).cloned()),
         Op::Complete(request) => Outcome::Completion(match catalog.completion_owner(&request.reference) {
             Some(component) => component.complete(request).await,
             None => Err(CallError::InvalidParams("nothing to complete by that reference".into())),

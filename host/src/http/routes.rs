@@ -1,5 +1,6 @@
 //! Routing: the readiness probe at `/`, the operator's `/status`, OAuth
-//! metadata under `/.well-known/`, and MCP at `/mcp` (POST, GET, DELETE).
+//! metadata and the ChatGPT app directory's domain verification under
+//! `/.well-known/`, and MCP at `/mcp` (POST, GET, DELETE).
 
 use std::sync::Arc;
 
@@ -21,10 +22,27 @@ pub async fn handle(app: &Arc<App>, request: Request<IncomingBody>) -> Response<
         ("/status", &Method::GET) => status(app, &request),
         ("/status", _) => full(HttpResponse::empty(405).with_header("allow", "GET")),
         ("/mcp", _) => mcp(app, request).await,
+        (APPS_CHALLENGE, method) => full(apps_challenge(app, method)),
         (path, method) if path.starts_with("/.well-known/") => {
             full(auth::metadata(app.auth.as_deref(), path, method))
         }
         _ => full(HttpResponse::empty(404)),
+    }
+}
+
+/// Where the ChatGPT app directory looks for the domain-verification token.
+const APPS_CHALLENGE: &str = "/.well-known/openai-apps-challenge";
+
+/// The configured token as plain text; 404 when none is configured.
+fn apps_challenge(app: &App, method: &Method) -> HttpResponse {
+    let Some(token) = &app.apps_challenge else { return HttpResponse::empty(404) };
+    match *method {
+        Method::GET | Method::HEAD => HttpResponse {
+            status: 200,
+            headers: vec![("content-type", "text/plain; charset=utf-8".into())],
+            body: token.clone().into_bytes(),
+        },
+        _ => HttpResponse::empty(405).with_header("allow", "GET, HEAD"),
     }
 }
 

@@ -2,6 +2,7 @@
 //! instance slots, each export run within the policy's time limit and every
 //! answer within its byte budget.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,10 @@ pub struct Loaded {
     pub resources: Vec<p::Resource>,
     pub templates: Vec<p::ResourceTemplate>,
     pub prompts: Vec<p::Prompt>,
+    /// Each tool's schemas, compiled once at load.
+    pub schemas: HashMap<String, p::ToolSchema>,
+    /// The Skills extension's entries, built once at load.
+    pub skills: Vec<serde_json::Value>,
 }
 
 impl Loaded {
@@ -177,7 +182,15 @@ impl Loaded {
             let _slot = self.slot().await?;
             self.run_call(request, events).await
         };
-        run.await.unwrap_or_else(|failure| Ok(p::CallToolResult::error(self.report(&request.name, &failure))))
+        let result = run.await;
+        let result = result
+            .unwrap_or_else(|failure| Ok(p::CallToolResult::error(self.report(&request.name, &failure))))?;
+        let schema = self.schemas.get(&request.name);
+        if let Some(mismatch) = schema.and_then(|schema| schema.check_result(&result).err()) {
+            tracing::warn!(component = %self.name, tool = %Untrusted(&request.name), error = %Untrusted(&mismatch), "result refused");
+            return Ok(p::CallToolResult::error(mismatch));
+        }
+        Ok(result)
     }
 
     async fn run_call(

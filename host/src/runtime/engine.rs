@@ -2,11 +2,12 @@
 //! (or fetch from the code cache), link, reserve instance slots, and ask the
 //! component what it offers, each step bounded by its time limit.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, anyhow};
+use anyhow::{Context as _, anyhow, bail};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -17,7 +18,7 @@ use super::component::Loaded;
 use super::instance::CallState;
 use super::limits::{CORE_INSTANCES_PER_COMPONENT, MEMORIES_PER_COMPONENT, TABLES_PER_COMPONENT};
 use super::native::Natives;
-use super::{convert, listing};
+use super::{budget, convert, listing, skills};
 use crate::digest::Digest;
 use crate::egress::Egress;
 use crate::policy::Policy;
@@ -157,6 +158,8 @@ impl Runtime {
             resources: Vec::new(),
             templates: Vec::new(),
             prompts: Vec::new(),
+            schemas: HashMap::new(),
+            skills: Vec::new(),
         };
         // The load's instance is one of the component's own.
         let slots = loaded.slots.clone();
@@ -180,12 +183,34 @@ impl Runtime {
         loaded.prompts = all(prompts, convert::prompt)?;
         listing::check(&loaded)?;
         metrics::instance_limit(name, loaded.slots.size);
+        // Compiled once here, for every call this version will answer.
+        for tool in &loaded.tools {
+            let schema = mcp_protocol::ToolSchema::compile(tool).map_err(|e| anyhow!(e))?;
+            loaded.schemas.insert(tool.name.clone(), schema);
+        }
+        // Skill entries carry every file's digest: read once, here.
+        let mut files = Vec::new();
+        for uri in skills::files(&loaded.resources) {
+            let read = resources.call_read_resource(&mut *store, &uri);
+            let contents = match bounded(limit, "read-resource", read).await?? {
+                Ok(contents) => contents,
+                Err(_) => bail!("skill file {uri} is listed but cannot be read"),
+            };
+            let contents: Vec<_> = all(contents, convert::resource_contents)?;
+            let size = budget::json_size(&contents);
+            if size > loaded.policy.max_result_bytes {
+                bail!("skill file {uri} is larger than limits.max_result_bytes");
+            }
+            files.push((uri, skills::bytes(&contents).map_err(|e| anyhow!(e))?));
+        }
+        loaded.skills = skills::entries(&files).map_err(|e| anyhow!(e))?;
         tracing::info!(
             component = name,
             tools = loaded.tools.len(),
             resources = loaded.resources.len(),
             templates = loaded.templates.len(),
             prompts = loaded.prompts.len(),
+            skills = loaded.skills.len(),
             %digest,
             cached,
             compile_ms = compiled.as_millis() as u64,

@@ -16,6 +16,7 @@ mod instance;
 mod limits;
 mod listing;
 mod native;
+mod skills;
 
 pub use capacity::{Full, Slots};
 pub use component::Loaded;

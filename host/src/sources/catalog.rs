@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::bail;
-use mcp_protocol::{CompletionRef, Implementation, Offers, ServerInfo};
+use mcp_protocol::{CompletionRef, Implementation, Offers, ServerInfo, ToolSchema};
 use serde_json::Value;
 
 use crate::runtime::Loaded;
@@ -20,6 +20,8 @@ pub struct Catalog {
     pub resources: Vec<Value>,
     pub templates: Vec<Value>,
     pub prompts: Vec<Value>,
+    /// The Skills extension's entries, built at each component's load.
+    pub skills: Vec<Value>,
     pub server: ServerInfo,
     /// What the layers above attach to this catalog when it is published
     /// (the OAuth layer's per-tool rules), without this module knowing them.
@@ -39,6 +41,7 @@ impl Catalog {
             resources: Vec::new(),
             templates: Vec::new(),
             prompts: Vec::new(),
+            skills: Vec::new(),
             server: ServerInfo::new(implementation(), Offers::default()),
             extensions: http::Extensions::new(),
         }
@@ -52,6 +55,7 @@ impl Catalog {
             prompts,
             completions: prompts || templates,
             list_changed: true,
+            skills: !self.skills.is_empty(),
         };
         self.server = ServerInfo::new(implementation(), offers);
         self
@@ -90,6 +94,7 @@ impl Catalog {
             |t| &t.uri_template,
             index,
         )?;
+        self.skills.extend(component.skills.iter().cloned());
         self.components.push(component);
         Ok(())
     }
@@ -100,6 +105,16 @@ impl Catalog {
 
     pub fn tool_owner(&self, name: &str) -> Option<&Arc<Loaded>> {
         self.tool_owner.get(name).map(|&i| &self.components[i])
+    }
+
+    /// The compiled schemas of a tool, from its owner's load.
+    pub fn tool_schema(&self, name: &str) -> Option<&ToolSchema> {
+        self.tool_owner(name).and_then(|component| component.schemas.get(name))
+    }
+
+    /// The entry of the skill whose `SKILL.md` is `uri`.
+    pub fn skill(&self, uri: &str) -> Option<&Value> {
+        self.skills.iter().find(|skill| skill["uri"] == uri)
     }
 
     pub fn prompt_owner(&self, name: &str) -> Option<&Arc<Loaded>> {

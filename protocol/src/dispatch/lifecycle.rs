@@ -27,6 +27,8 @@ pub struct Offers {
     pub completions: bool,
     /// Clients with an open stream are told when the lists change.
     pub list_changed: bool,
+    /// Skills (`skill://` resources), served with `skills/list` and `skills/get`.
+    pub skills: bool,
 }
 
 impl ServerInfo {
@@ -44,6 +46,9 @@ impl ServerInfo {
         }
         if offers.completions {
             capabilities.insert("completions".into(), json!({}));
+        }
+        if offers.skills {
+            capabilities.insert("extensions".into(), json!({ super::SKILLS_EXTENSION: {} }));
         }
         Self { implementation, instructions: None, capabilities: Value::Object(capabilities), ttl_ms: 60_000 }
     }
@@ -80,17 +85,12 @@ pub(super) fn initialize(params: &InitializeParams, server: &ServerInfo) -> (Val
 
 /// The result of `server/discover`, before what every 2026-07-28 result carries.
 pub(super) fn discover(server: &ServerInfo) -> JsonObject {
-    // 2026-07-28 replaced resources/subscribe and the GET stream (which
-    // carries list changes) with subscriptions/listen, which this server
-    // does not offer.
+    // 2026-07-28 delivers list changes and resource updates on
+    // subscriptions/listen streams, which carry them when the lists can change.
     let mut capabilities = server.capabilities.clone();
     if let Some(resources) = capabilities.get_mut("resources").and_then(Value::as_object_mut) {
-        resources.remove("subscribe");
-    }
-    for list in capabilities.as_object_mut().into_iter().flat_map(|c| c.values_mut()) {
-        if let Some(list_changed) = list.get_mut("listChanged") {
-            *list_changed = json!(false);
-        }
+        let changes = resources.get("listChanged").cloned().unwrap_or(json!(false));
+        resources.insert("subscribe".into(), changes);
     }
     let mut result = JsonObject::new();
     result.insert("supportedVersions".into(), json!(Version::supported_strings()));

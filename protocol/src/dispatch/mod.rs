@@ -11,7 +11,8 @@
 //! 2026-07-28. Each parses a message once into a typed request, its method
 //! paired with its params, whose parsing lives with its concern (`request` for
 //! what both serve, `lifecycle`, `tools`, `resources`, `prompts`, `completion`,
-//! `logging`); `outcome` and `input` write back what the caller reports.
+//! `logging`, `subscriptions`, `skills`); `outcome` and `input` write back what the
+//! caller reports.
 
 mod completion;
 mod input;
@@ -22,7 +23,9 @@ mod prompts;
 mod request;
 mod resources;
 mod session;
+mod skills;
 mod stateless;
+mod subscriptions;
 mod tools;
 
 use serde_json::Value;
@@ -36,6 +39,8 @@ use crate::types::{
 use crate::version::Version;
 
 pub use lifecycle::{Offers, ServerInfo};
+pub use skills::SKILLS_EXTENSION;
+pub use subscriptions::{Change, Filter, META_SUBSCRIPTION_ID, Subscription};
 
 pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
@@ -82,11 +87,23 @@ pub enum Op {
     ListTools,
     ListResources,
     ListResourceTemplates,
-    ReadResource { uri: String },
+    ReadResource {
+        uri: String,
+    },
     CallTool(CallRequest),
     ListPrompts,
-    GetPrompt { name: String, arguments: JsonObject, inputs: Option<Inputs> },
+    GetPrompt {
+        name: String,
+        arguments: JsonObject,
+        inputs: Option<Inputs>,
+    },
     Complete(CompletionRequest),
+    /// `skills/list` (the Skills extension).
+    ListSkills,
+    /// `skills/get`: the entry of the skill whose `SKILL.md` is `uri`.
+    GetSkill {
+        uri: String,
+    },
 }
 
 /// A request waiting for its `Op` to finish.
@@ -114,6 +131,10 @@ pub enum Outcome {
     Call(Result<CallToolResult, CallError>),
     Prompt(Result<GetPromptResult, CallError>),
     Completion(Result<Completion, CallError>),
+    /// Pre-serialized skill entries.
+    Skills(Vec<Value>),
+    /// A skill's entry, `None` when no skill has that `SKILL.md`.
+    Skill(Option<Value>),
 }
 
 /// What to do with one message.
@@ -137,6 +158,9 @@ pub enum Step {
         body: Value,
     },
     Perform(Box<Pending>),
+    /// `subscriptions/listen` (2026-07-28): open a stream that starts with
+    /// `Subscription::acknowledged` and carries the changes it asked for.
+    Listen(Box<Subscription>),
 }
 
 impl Step {

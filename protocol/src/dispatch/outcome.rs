@@ -32,6 +32,16 @@ impl Pending {
             Outcome::Call(Ok(result)) => (fields(result), false),
             Outcome::Prompt(Ok(result)) => (fields(result), false),
             Outcome::Completion(Ok(completion)) => (one("completion", json!(completion)), false),
+            Outcome::Skills(skills) => (one("skills", json!(skills)), true),
+            Outcome::Skill(Some(skill)) => (one("skill", skill), true),
+            Outcome::Skill(None) => {
+                let uri = self.target();
+                return failure(
+                    200,
+                    RpcError::invalid_params(format!("Skill not found: {uri}"))
+                        .with_data(json!({ "uri": uri })),
+                );
+            }
             Outcome::Call(Err(error)) | Outcome::Prompt(Err(error)) | Outcome::Completion(Err(error)) => {
                 return self.error(error, server);
             }
@@ -60,7 +70,7 @@ impl Pending {
         match &self.op {
             Op::CallTool(request) => &request.name,
             Op::GetPrompt { name, .. } => name,
-            Op::ReadResource { uri } => uri,
+            Op::ReadResource { uri } | Op::GetSkill { uri } => uri,
             _ => "",
         }
     }

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::prompts::GetPromptParams;
 use super::resources::ReadResourceParams;
+use super::skills::GetSkillParams;
 use super::tools::CallToolParams;
 use super::{Era, Op, Pending, Step};
 use crate::jsonrpc::{METHOD_NOT_FOUND, RpcError};
@@ -21,6 +22,8 @@ pub(super) enum Request {
     CallTool(CallToolParams),
     GetPrompt(GetPromptParams),
     Complete(CompletionRequest),
+    ListSkills,
+    GetSkill(GetSkillParams),
 }
 
 impl Request {
@@ -35,6 +38,8 @@ impl Request {
             "tools/call" => Request::CallTool(CallToolParams::parse(params, era)?),
             "prompts/get" => Request::GetPrompt(GetPromptParams::parse(params, era)?),
             "completion/complete" => Request::Complete(CompletionRequest::parse(&params)?),
+            "skills/list" => list(&params, Request::ListSkills)?,
+            "skills/get" => Request::GetSkill(GetSkillParams::parse(params)?),
             _ => return Err(RpcError::new(METHOD_NOT_FOUND, format!("Method not found: {method}"))),
         })
     }
@@ -59,6 +64,8 @@ impl Request {
                 Op::GetPrompt { name, arguments, inputs }
             }
             Request::Complete(request) => Op::Complete(request),
+            Request::ListSkills => Op::ListSkills,
+            Request::GetSkill(GetSkillParams { uri }) => Op::GetSkill { uri },
         };
         Step::Perform(Box::new(Pending { id, era, op, client_capabilities }))
     }

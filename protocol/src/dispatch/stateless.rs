@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use super::request::Request;
+use super::subscriptions::{Filter, Subscription};
 use super::{
     Context, Era, META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, META_SERVER_INFO, ServerInfo, Step,
     lifecycle, logging,
@@ -20,13 +21,15 @@ use crate::version::Version;
 #[derive(Debug, Clone, PartialEq)]
 enum StatelessRequest {
     Discover,
+    Listen(Filter),
     Shared(Request),
 }
 
 impl StatelessRequest {
-    fn parse(method: &str, params: JsonObject, era: Era) -> Result<Self, RpcError> {
+    fn parse(method: &str, params: JsonObject, era: Era, server: &ServerInfo) -> Result<Self, RpcError> {
         match method {
             "server/discover" => Ok(Self::Discover),
+            "subscriptions/listen" => Filter::parse(&params, server).map(Self::Listen),
             _ => Request::parse(method, params, era).map(Self::Shared),
         }
     }
@@ -40,11 +43,12 @@ pub(super) fn route(message: Message, cx: &Context, server: &ServerInfo) -> Step
         Err(error) => return Step::error(400, &id, error),
     };
     let era = Era::Stateless(envelope.version);
-    match StatelessRequest::parse(&method, params, era) {
+    match StatelessRequest::parse(&method, params, era, server) {
         Ok(StatelessRequest::Discover) => {
             let result = result(lifecycle::discover(server), server, true);
             Step::Reply { status: 200, body: jsonrpc::success(&id, Value::Object(result)) }
         }
+        Ok(StatelessRequest::Listen(filter)) => Step::Listen(Box::new(Subscription { id, filter })),
         Ok(StatelessRequest::Shared(request)) => {
             request.perform(id, era, envelope.log_level, envelope.client_capabilities)
         }

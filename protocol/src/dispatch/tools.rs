@@ -3,8 +3,10 @@
 use serde_json::{Map, Value, json};
 
 use super::request::{take_arguments, take_string};
-use super::{Era, Op, Pending, input, logging};
+use super::{Era, Op, Pending, ServerInfo, input, logging};
+use crate::http::Headers;
 use crate::jsonrpc::{self, RpcError};
+use crate::schema::ToolSchema;
 use crate::types::{CallEvent, CallRequest, Inputs, JsonObject, LogLevel};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +57,34 @@ impl CallToolParams {
 }
 
 impl Pending {
+    /// Checks a tool call against its tool's schema before the tool runs: in
+    /// 2026-07-28 the `Mcp-Param-*` headers must repeat the annotated
+    /// arguments (else 400, -32020), and in every revision the arguments must
+    /// match `inputSchema` (else a tool error the model can correct; with the
+    /// `json-schema` feature only). `Some` is the answer to send instead of
+    /// running the tool.
+    pub fn vet_call(
+        &self,
+        schema: &ToolSchema,
+        headers: &(impl Headers + ?Sized),
+        server: &ServerInfo,
+    ) -> Option<(u16, Value)> {
+        let Op::CallTool(request) = &self.op else { return None };
+        if matches!(self.era, Era::Stateless(_))
+            && let Err(error) = schema.check_headers(&request.arguments, headers)
+        {
+            return Some((400, jsonrpc::failure(&self.id, &error)));
+        }
+        #[cfg(feature = "json-schema")]
+        if let Err(invalid) = schema.check_arguments(&request.name, &request.arguments) {
+            let refusal = crate::types::CallToolResult::error(invalid);
+            return Some(self.finish(super::Outcome::Call(Ok(refusal)), server));
+        }
+        #[cfg(not(feature = "json-schema"))]
+        let _ = server;
+        None
+    }
+
     /// The notification for an event of this call, if the client asked for it.
     pub fn notification(&self, event: &CallEvent) -> Option<Value> {
         let Op::CallTool(request) = &self.op else { return None };

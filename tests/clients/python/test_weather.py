@@ -24,6 +24,7 @@ FIXTURE = REPO / "tests/fixtures/open-meteo/01-current-berlin-timezone-auto.json
 
 WIDGET_URI = "ui://widget/current-weather.html"  # ChatGPT's template (skybridge)
 MCP_APP_URI = "ui://widget/current-weather.mcp-app.html"  # the same widget for MCP Apps hosts
+SKILL_URI = "skill://current-weather/SKILL.md"  # the Skills extension's SKILL.md
 STARTUP_S = 20.0
 REQUEST_S = 20.0  # per MCP request
 
@@ -163,7 +164,10 @@ class WeatherOverMcp(unittest.IsolatedAsyncioTestCase):
         async with self.session() as session:
             resources = {str(r.uri): r for r in (await session.list_resources()).resources}
             read = {uri: (await session.read_resource(uri)).contents for uri in forms}
-        self.assertEqual(sorted(resources), sorted(forms))
+            skill = (await session.read_resource(SKILL_URI)).contents[0]
+        self.assertEqual(sorted(resources), sorted([*forms, SKILL_URI]))
+        self.assertEqual(skill.mime_type, "text/markdown")
+        self.assertTrue(skill.text.startswith("---\nname: current-weather\n"))
         for uri, mime_type in forms.items():
             contents = read[uri]
             self.assertEqual(resources[uri].mime_type, mime_type)

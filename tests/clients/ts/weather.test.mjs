@@ -15,6 +15,7 @@ const WASMTIME_BIN = process.env.WASMTIME_BIN ?? 'wasmtime';
 
 const WIDGET_URI = 'ui://widget/current-weather.html'; // ChatGPT's template (skybridge)
 const MCP_APP_URI = 'ui://widget/current-weather.mcp-app.html'; // the same widget for MCP Apps hosts
+const SKILL_URI = 'skill://current-weather/SKILL.md'; // the Skills extension's SKILL.md
 const REQUEST = { timeout: 20_000 }; // per MCP request; the SDK default is 60 s
 
 // Starts the server under test; resolves with its host:port.
@@ -114,7 +115,10 @@ describe(`weather component via the TypeScript SDK (${SERVE_ALONE ? 'wasmtime se
 
   it('lists and serves the widget resource in both forms', async () => {
     const { resources } = await client.listResources(undefined, REQUEST);
-    assert.deepEqual(resources.map((r) => r.uri).sort(), [MCP_APP_URI, WIDGET_URI].sort());
+    assert.deepEqual(resources.map((r) => r.uri).sort(), [MCP_APP_URI, WIDGET_URI, SKILL_URI].sort());
+    const skill = await client.readResource({ uri: SKILL_URI }, REQUEST);
+    assert.equal(skill.contents[0].mimeType, 'text/markdown');
+    assert.ok(skill.contents[0].text.startsWith('---\nname: current-weather\n'), 'SKILL.md has frontmatter');
     const texts = [];
     for (const [uri, mimeType] of [[WIDGET_URI, 'text/html+skybridge'], [MCP_APP_URI, 'text/html;profile=mcp-app']]) {
       const listed = resources.find((r) => r.uri === uri);

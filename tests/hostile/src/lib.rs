@@ -41,6 +41,16 @@ impl Server for Hostile {
                 "Tries TCP, UDP and DNS, raw and through std, to `address`.",
                 json!({ "address": { "type": "string" } }),
             ),
+            Tool {
+                output_schema: json!({
+                    "type": "object",
+                    "properties": { "temperature": { "type": "number" } },
+                    "required": ["temperature"],
+                })
+                .as_object()
+                .cloned(),
+                ..tool("wrong_shape", "Promises a number and returns text.", json!({}))
+            },
         ]
     }
 
@@ -71,6 +81,10 @@ impl Server for Hostile {
                 }
                 text(outcomes.join("\n"))
             }
+            "wrong_shape" => CallToolResult {
+                structured_content: Some(json!({ "temperature": "hot" })),
+                ..text(r#"{"temperature":"hot"}"#)
+            },
             "env" => text(json!(std::env::vars().collect::<Vec<_>>()).to_string()),
             "files" => text(files().to_string()),
             "sockets" => {

@@ -1,0 +1,149 @@
+//! `subscriptions/listen` (2026-07-28): a long-lived stream of the
+//! notifications a client opts in to, in place of the GET stream and
+//! `resources/subscribe` of the session revisions. The caller keeps the
+//! stream open and reports each change; this module says what to send.
+
+use serde_json::{Value, json};
+
+use super::{META_SERVER_INFO, ServerInfo};
+use crate::jsonrpc::{self, INVALID_REQUEST, RpcError};
+use crate::types::JsonObject;
+
+pub const META_SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
+/// Most resource URIs one stream may watch.
+pub const MAX_RESOURCE_SUBSCRIPTIONS: usize = 100;
+/// Longest resource URI a stream may watch, in bytes.
+const MAX_URI_BYTES: usize = 2_048;
+
+/// What changed on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change<'a> {
+    Tools,
+    Resources,
+    Prompts,
+    /// A resource's contents may differ (its component changed).
+    ResourceUpdated(&'a str),
+}
+
+/// The notifications a stream carries: what the client asked for, less what
+/// the server does not offer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub tools: bool,
+    pub resources: bool,
+    pub prompts: bool,
+    pub resource_uris: Vec<String>,
+}
+
+impl Filter {
+    pub(super) fn parse(params: &JsonObject, server: &ServerInfo) -> Result<Self, RpcError> {
+        let Some(asked) = params.get("notifications").and_then(Value::as_object) else {
+            return Err(RpcError::invalid_params("subscriptions/listen needs a notifications object"));
+        };
+        let flag = |key: &str| match asked.get(key) {
+            None => Ok(false),
+            Some(Value::Bool(on)) => Ok(*on),
+            Some(_) => Err(RpcError::invalid_params(format!("notifications.{key} must be a boolean"))),
+        };
+        let uris = match asked.get("resourceSubscriptions") {
+            None => Vec::new(),
+            Some(Value::Array(uris)) if uris.len() <= MAX_RESOURCE_SUBSCRIPTIONS => uris
+                .iter()
+                .map(|uri| match uri.as_str() {
+                    Some(uri) if !uri.is_empty() && uri.len() <= MAX_URI_BYTES => Ok(uri.to_owned()),
+                    _ => Err(RpcError::invalid_params(format!(
+                        "notifications.resourceSubscriptions must hold URIs of 1 to {MAX_URI_BYTES} bytes"
+                    ))),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => {
+                return Err(RpcError::invalid_params(format!(
+                    "notifications.resourceSubscriptions must be an array of at most {MAX_RESOURCE_SUBSCRIPTIONS} URIs"
+                )));
+            }
+        };
+        // Only what can change: a kind the server offers, whose list it says changes.
+        let changes = |kind: &str| {
+            server.capabilities.get(kind).and_then(|c| c.get("listChanged")) == Some(&json!(true))
+        };
+        Ok(Self {
+            tools: flag("toolsListChanged")? && changes("tools"),
+            resources: flag("resourcesListChanged")? && changes("resources"),
+            prompts: flag("promptsListChanged")? && changes("prompts"),
+            resource_uris: if changes("resources") { uris } else { Vec::new() },
+        })
+    }
+
+    fn to_json(&self) -> Value {
+        let mut agreed = JsonObject::new();
+        for (key, on) in [
+            ("toolsListChanged", self.tools),
+            ("resourcesListChanged", self.resources),
+            ("promptsListChanged", self.prompts),
+        ] {
+            if on {
+                agreed.insert(key.into(), json!(true));
+            }
+        }
+        if !self.resource_uris.is_empty() {
+            agreed.insert("resourceSubscriptions".into(), json!(self.resource_uris));
+        }
+        Value::Object(agreed)
+    }
+}
+
+/// An open `subscriptions/listen` stream: its request id tags everything it carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscription {
+    pub id: Value,
+    pub filter: Filter,
+}
+
+impl Subscription {
+    /// The stream's first message: which notifications it will carry.
+    pub fn acknowledged(&self) -> Value {
+        self.tagged(
+            "notifications/subscriptions/acknowledged",
+            json!({ "notifications": self.filter.to_json() }),
+        )
+    }
+
+    /// The notification for a change, if the client opted in to it.
+    pub fn notification(&self, change: Change) -> Option<Value> {
+        let filter = &self.filter;
+        match change {
+            Change::Tools if filter.tools => Some(self.tagged("notifications/tools/list_changed", json!({}))),
+            Change::Resources if filter.resources => {
+                Some(self.tagged("notifications/resources/list_changed", json!({})))
+            }
+            Change::Prompts if filter.prompts => {
+                Some(self.tagged("notifications/prompts/list_changed", json!({})))
+            }
+            Change::ResourceUpdated(uri) if filter.resource_uris.iter().any(|u| u == uri) => {
+                Some(self.tagged("notifications/resources/updated", json!({ "uri": uri })))
+            }
+            _ => None,
+        }
+    }
+
+    /// The response that ends the stream gracefully (the server is stopping).
+    pub fn ended(&self, server: &ServerInfo) -> Value {
+        let meta = json!({ META_SUBSCRIPTION_ID: self.id, META_SERVER_INFO: server.implementation });
+        jsonrpc::success(&self.id, json!({ "resultType": "complete", "_meta": meta }))
+    }
+
+    /// The answer to a listen that shares its POST with other messages: a
+    /// stream needs the response to itself.
+    pub fn not_alone(&self) -> Value {
+        let error =
+            RpcError::new(INVALID_REQUEST, "subscriptions/listen must be the only message of its POST");
+        jsonrpc::failure(&self.id, &error)
+    }
+
+    fn tagged(&self, method: &str, mut params: Value) -> Value {
+        if let Some(params) = params.as_object_mut() {
+            params.insert("_meta".into(), json!({ META_SUBSCRIPTION_ID: self.id }));
+        }
+        jsonrpc::notification(method, params)
+    }
+}
