@@ -93,9 +93,8 @@ impl Load {
     }
 }
 
-/// No call failed, and the swap was atomic: every call that started after
-/// `switched` (the first answer of `new`) was answered by `new`.
-pub fn assert_clean_swap(samples: &[Sample], switched: Instant, old: &str, new: &str) {
+/// No call failed.
+pub fn assert_none_failed(samples: &[Sample]) {
     let failures: Vec<&String> = samples.iter().filter_map(|s| s.outcome.as_ref().err()).collect();
     assert!(
         failures.is_empty(),
@@ -104,6 +103,12 @@ pub fn assert_clean_swap(samples: &[Sample], switched: Instant, old: &str, new: 
         samples.len(),
         failures[0]
     );
+}
+
+/// No call failed, and the swap was atomic: every call that started after
+/// `switched` (the first answer of `new`) was answered by `new`.
+pub fn assert_clean_swap(samples: &[Sample], switched: Instant, old: &str, new: &str) {
+    assert_none_failed(samples);
     for sample in samples {
         let version = sample.outcome.as_deref().unwrap();
         assert!(version == old || version == new, "{version}");

@@ -12,7 +12,7 @@ use mcp_e2e::fake;
 use mcp_e2e::harness::{
     Host, polyglot_weather_wasm, sha256, shared_code_cache, weather_policy, weather_wasm,
 };
-use mcp_e2e::load::Load;
+use mcp_e2e::load::{Load, assert_none_failed};
 use serde_json::{Value, json};
 
 /// The languages compared with the Rust component.
@@ -190,14 +190,7 @@ async fn the_python_build_swaps_in_under_load_without_a_failed_call() {
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let samples = load.stop().await;
-    let failures: Vec<_> = samples.iter().filter_map(|s| s.outcome.as_ref().err()).collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} calls failed, first: {}",
-        failures.len(),
-        samples.len(),
-        failures[0]
-    );
+    assert_none_failed(&samples);
     let answers: std::collections::BTreeSet<_> =
         samples.iter().filter_map(|s| s.outcome.as_ref().ok()).collect();
     assert_eq!(answers.len(), 1, "the Python build answers as the Rust one: {answers:?}");

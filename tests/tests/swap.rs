@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt as _;
 use mcp_e2e::harness::{Host, node_bin, repo, sha256, versioned_wasm};
-use mcp_e2e::load::{CLIENTS, COMPILE_BOUND, Load};
+use mcp_e2e::load::{CLIENTS, COMPILE_BOUND, Load, assert_none_failed};
 use serde_json::json;
 
 const POLL_MS: u64 = 500;
@@ -91,14 +91,7 @@ async fn swap_under_load(host: Arc<Host>, store: &impl Store) {
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let samples = load.stop().await;
-    let failures: Vec<&String> = samples.iter().filter_map(|s| s.outcome.as_ref().err()).collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} calls failed, first: {}",
-        failures.len(),
-        samples.len(),
-        failures[0]
-    );
+    assert_none_failed(&samples);
     assert!(samples.len() > 200, "only {} calls", samples.len());
     // Swaps are atomic: once v2 has answered, every call that starts later gets v2.
     for sample in &samples {
