@@ -103,11 +103,9 @@ fn main() -> anyhow::Result<()> {
     let upstream = fake_upstream()?;
     let otlp = otlp_receiver()?;
     let policy = std::fs::read_to_string(&args.weather_policy)?;
-    let components = [&args.weather_wasm, &args.python_weather_wasm, &args.typescript_weather_wasm]
-        .map(|wasm| prepare_components(wasm, &policy, &upstream));
-    let [components, python_components, typescript_components] = components;
-    let (components, python_components, typescript_components) =
-        (components?, python_components?, typescript_components?);
+    let components = prepare_components(&args.weather_wasm, &policy, &upstream)?;
+    let python_components = prepare_components(&args.python_weather_wasm, &policy, &upstream)?;
+    let typescript_components = prepare_components(&args.typescript_weather_wasm, &policy, &upstream)?;
     let setup = Setup {
         host_bin: args.host_bin.clone(),
         native_bin: args.native_bin.clone(),

@@ -28,6 +28,9 @@ const ENTRA_TOKEN: &str = "entra-token-for-containerregistry";
 const REFRESH_TOKEN: &str = "acr-refresh-token";
 const ISSUER: &str = "fake-acr";
 
+/// The client the front passes registry requests on with.
+type Upstream = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
 struct State {
     /// `host:port` of this front: the registry's name for clients and its token service.
     service: String,
@@ -104,7 +107,7 @@ impl FakeAcr {
 
 async fn answer(
     state: &State,
-    upstream: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    upstream: &Upstream,
     request: Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
     let path = request.uri().path().to_owned();
@@ -188,7 +191,7 @@ fn sign(state: &State, scope: &str) -> String {
 /// the locations it answers name this front).
 async fn forward(
     state: &State,
-    upstream: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    upstream: &Upstream,
     request: Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
     let (mut parts, body) = request.into_parts();

@@ -46,6 +46,10 @@ const MAX_SIGNATURES: usize = 16;
 const CHECK_LIMIT: Duration = Duration::from_secs(60);
 /// The longest wait between attempts at a failing registry.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Waits of every request to a registry or the identity endpoint.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+const USER_AGENT: &str = concat!("mcp-host/", env!("CARGO_PKG_VERSION"));
 
 /// How the host reaches registries (`MCP_OCI_*`).
 pub struct Settings {
@@ -128,10 +132,10 @@ struct Web {
 impl Web {
     fn new(settings: &Settings) -> anyhow::Result<Web> {
         let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(READ_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("mcp-host/", env!("CARGO_PKG_VERSION")));
+            .user_agent(USER_AGENT);
         if let Some(path) = &settings.ca_file {
             let pem = std::fs::read(path).with_context(|| format!("MCP_OCI_CA_FILE {}", path.display()))?;
             for certificate in reqwest::Certificate::from_pem_bundle(&pem).context("MCP_OCI_CA_FILE")? {
@@ -306,9 +310,9 @@ pub fn connect(settings: &Settings) -> anyhow::Result<(Client, RegistryAuth)> {
     let config = ClientConfig {
         protocol: ClientProtocol::HttpsExcept(settings.insecure.clone()),
         extra_root_certificates,
-        connect_timeout: Some(Duration::from_secs(5)),
-        read_timeout: Some(Duration::from_secs(30)),
-        user_agent: concat!("mcp-host/", env!("CARGO_PKG_VERSION")),
+        connect_timeout: Some(CONNECT_TIMEOUT),
+        read_timeout: Some(READ_TIMEOUT),
+        user_agent: USER_AGENT,
         ..Default::default()
     };
     let client = Client::try_from(config).context("configuring the OCI client")?;
