@@ -300,9 +300,9 @@ python-deps:
 
 ## bench: mcp-host + weather.wasm vs the same host with a native tool vs Python FastMCP, on
 ## loopback against a fake Open-Meteo; the table in build/bench/results.md (and .json)
-bench: build bench-deps
+bench: build bench-deps wasmtime
 	$(CARGO) build --release -p mcp-bench
-	target/release/mcp-bench --python $(BENCH_VENV)/bin/python --out build/bench
+	target/release/mcp-bench --python $(BENCH_VENV)/bin/python --wasmtime-bin $(WASMTIME) --out build/bench
 
 ## soak: SOAK_SECONDS (default 600) of healthy, hostile and hot-swap load against the release
 ## binary; host memory and open files every second, a plot and a summary in build/soak
@@ -311,9 +311,10 @@ soak: build
 	target/release/soak --seconds $(SOAK_SECONDS) --out build/soak
 
 ## bench-smoke: the benchmark, one short run of each figure, in build/bench-smoke
-bench-smoke: build bench-deps
+bench-smoke: build bench-deps wasmtime
 	$(CARGO) build --release -p mcp-bench
-	target/release/mcp-bench --smoke --python $(BENCH_VENV)/bin/python --out build/bench-smoke
+	target/release/mcp-bench --smoke --python $(BENCH_VENV)/bin/python --wasmtime-bin $(WASMTIME) \
+	  --out build/bench-smoke
 
 # The FastMCP reference server's virtualenv, and wrk (Debian's).
 bench-deps: wrk
@@ -331,12 +332,15 @@ MUSL_TARGET := x86_64-unknown-linux-musl
 PORTABLE_HOST_BIN := target/$(MUSL_TARGET)/release/mcp-host
 PACKAGE_ZIP := build/mcp-host-functions.zip
 
-## package: the Azure Functions package (host.json, static mcp-host, components) in $(PACKAGE_ZIP)
+## package: the Azure Functions package (host.json, static mcp-host, components and their code
+## precompiled for the x86-64-v3 CPU baseline) in $(PACKAGE_ZIP)
 package: wasm-target musl-target
 	CC_x86_64_unknown_linux_musl=musl-gcc $(CARGO) build --release -p mcp-host --target $(MUSL_TARGET)
 	$(CARGO) build -p weather --target wasm32-wasip2 --profile guest
+	rm -rf build/precompiled
+	target/$(MUSL_TARGET)/release/mcp-precompile --out build/precompiled $(WEATHER_WASM)
 	scripts/package.sh --out $(PACKAGE_ZIP) --binary $(PORTABLE_HOST_BIN) --host-json infra/host.json \
-	  --component $(WEATHER_WASM):guest/weather/weather.toml
+	  --component $(WEATHER_WASM):guest/weather/weather.toml --precompiled build/precompiled
 
 ## deploy: provision Azure and deploy the package with azd up, then print the MCP URL
 deploy: package

@@ -9,7 +9,9 @@
 #
 # --component WASM[:POLICY] adds components/NAME.wasm and, from POLICY (default: NAME.toml
 # beside the .wasm), components/NAME.toml. --components DIR adds every DIR/NAME.wasm with
-# its DIR/NAME.toml. The binary is stripped of debug info (--keep-debug keeps it).
+# its DIR/NAME.toml. --precompiled DIR adds precompiled/SHA256.cwasm from DIR for every
+# component (written by mcp-precompile; required when host.json passes --precompiled).
+# The binary is stripped of debug info (--keep-debug keeps it).
 #
 # The zip is deterministic: entries sorted, fixed timestamps (SOURCE_DATE_EPOCH, default
 # 1980-01-01), Unix modes recorded ("created by Unix"): 0755 for the binary and folders,
@@ -18,7 +20,7 @@ set -euo pipefail
 
 usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
-out="" binary="" host_json="" keep_debug=0
+out="" binary="" host_json="" precompiled="" keep_debug=0
 components=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -27,6 +29,7 @@ while [ $# -gt 0 ]; do
     --host-json) host_json="$2"; shift 2 ;;
     --component) components+=("file:$2"); shift 2 ;;
     --components) components+=("dir:$2"); shift 2 ;;
+    --precompiled) precompiled="$2"; shift 2 ;;
     --keep-debug) keep_debug=1; shift ;;
     -h|--help) usage ;;
     *) echo "package.sh: unknown argument $1" >&2; usage ;;
@@ -46,11 +49,11 @@ if [ "$keep_debug" = 0 ] && command -v objcopy >/dev/null; then
   objcopy --strip-debug "$stage/mcp-host"
 fi
 
-python3 - "$out" "$stage/mcp-host" "$host_json" "${components[@]}" <<'PY'
-import json, os, sys, time, zipfile
+python3 - "$out" "$stage/mcp-host" "$host_json" "$precompiled" "${components[@]}" <<'PY'
+import hashlib, json, os, sys, time, zipfile
 from pathlib import Path
 
-out, binary, host_json, *specs = sys.argv[1:]
+out, binary, host_json, precompiled, *specs = sys.argv[1:]
 
 def fail(message):
     sys.exit(f"package.sh: {message}")
@@ -68,6 +71,9 @@ exe = host.get("customHandler", {}).get("description", {}).get("defaultExecutabl
 if exe != "mcp-host":
     fail(f"{host_json}: customHandler.description.defaultExecutablePath is {exe!r}, expected 'mcp-host'")
 entries["host.json"] = (host_json, 0o644)
+wants_precompiled = "--precompiled" in host.get("customHandler", {}).get("description", {}).get("arguments", [])
+if wants_precompiled and not precompiled:
+    fail(f"{host_json} passes --precompiled: give --precompiled DIR (make package runs mcp-precompile)")
 
 def add_component(wasm, policy):
     wasm, name = Path(wasm), Path(wasm).stem
@@ -76,6 +82,11 @@ def add_component(wasm, policy):
     if head[:4] != b"\0asm" or head[6:8] != b"\x01\x00":
         fail(f"{wasm} is not a WebAssembly component")
     entries[f"components/{name}.wasm"] = (str(wasm), 0o644)
+    if precompiled:
+        code = Path(precompiled) / f"{hashlib.sha256(wasm.read_bytes()).hexdigest()}.cwasm"
+        if not code.is_file():
+            fail(f"{code}, the precompiled {wasm}, not found (mcp-precompile --out {precompiled} {wasm})")
+        entries[f"precompiled/{code.name}"] = (str(code), 0o644)
     if policy is not None:
         if not Path(policy).is_file():
             fail(f"policy {policy} of {wasm} not found")
@@ -106,16 +117,20 @@ def info(name, mode, is_dir=False):
 
 Path(out).parent.mkdir(parents=True, exist_ok=True)
 tmp = f"{out}.tmp"
+folders = ["components/", *(["precompiled/"] if precompiled else [])]
+names = sorted([*folders, *entries])
 with zipfile.ZipFile(tmp, "w") as z:
-    z.writestr(info("components/", 0o755, is_dir=True), b"")
-    for name in sorted(entries):
-        source, mode = entries[name]
-        z.writestr(info(name, mode), Path(source).read_bytes(), compresslevel=9)
+    for name in names:
+        if name in folders:
+            z.writestr(info(name, 0o755, is_dir=True), b"")
+        else:
+            source, mode = entries[name]
+            z.writestr(info(name, mode), Path(source).read_bytes(), compresslevel=9)
 os.replace(tmp, out)
 
-for name in ["components/", *sorted(entries)]:
-    mode = 0o755 if name == "components/" else entries[name][1]
-    size = 0 if name == "components/" else Path(entries[name][0]).stat().st_size
+for name in names:
+    mode = 0o755 if name in folders else entries[name][1]
+    size = 0 if name in folders else Path(entries[name][0]).stat().st_size
     print(f"  {mode:04o} {size:>10}  {name}")
 print(f"{out}: {Path(out).stat().st_size} bytes")
 PY

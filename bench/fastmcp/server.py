@@ -4,16 +4,20 @@ same argument checks, the same Open-Meteo request (URL, query, Accept header),
 the same structured content and summary sentence.
 
 Served like a production deployment of the original sample app: uvicorn, one
-worker, stateless streamable HTTP with JSON responses, one shared httpx client
-(keep-alive connection pool) for the upstream.
+worker, stateless streamable HTTP with JSON responses, in one of two styles:
+- async: an async tool with one shared httpx client (keep-alive pool);
+- sync: the simple way, a plain function with one shared `requests` session
+  (FastMCP runs it on a worker thread).
 
-Usage: python server.py PORT   (environment: OPEN_METEO_URL)
+Usage: python server.py PORT [async|sync]   (environment: OPEN_METEO_URL)
 """
 
+import json
 import os
 import sys
 
 import httpx
+import requests
 import uvicorn
 from fastmcp import FastMCP
 from fastmcp.tools import ToolResult
@@ -38,8 +42,10 @@ WMO = {
 }
 POINTS = ["N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE", "S", "SSW", "SW", "WSW", "W", "WNW", "NW", "NNW"]
 
+DESCRIPTION = "Current weather conditions at a latitude and longitude, from Open-Meteo."
+ACCEPT = {"accept": "application/json"}
+
 mcp = FastMCP("weather")
-client = httpx.AsyncClient(timeout=10.0)
 
 
 def coordinate(value, name, limit):
@@ -65,23 +71,52 @@ def error(message):
     return ToolResult(content=[TextContent(type="text", text=message)], is_error=True)
 
 
-@mcp.tool(description="Current weather conditions at a latitude and longitude, from Open-Meteo.")
-async def get_current_weather(latitude: float, longitude: float) -> ToolResult:
-    try:
-        lat, lon = coordinate(latitude, "latitude", 90), coordinate(longitude, "longitude", 180)
-    except ValueError as e:
-        return error(str(e))
-    url = f"{BASE_URL}/v1/forecast?latitude={number(lat)}&longitude={number(lon)}&current={CURRENT}&timezone=auto"
-    try:
-        response = await client.get(url, headers={"accept": "application/json"})
-    except httpx.HTTPError as e:
-        return error(f"Could not reach the weather service: {e}.")
-    if len(response.content) > MAX_UPSTREAM_BODY:
+def forecast_url(latitude, longitude):
+    """The Open-Meteo request; ValueError for arguments the model must fix."""
+    lat, lon = coordinate(latitude, "latitude", 90), coordinate(longitude, "longitude", 180)
+    return f"{BASE_URL}/v1/forecast?latitude={number(lat)}&longitude={number(lon)}&current={CURRENT}&timezone=auto"
+
+
+def serve_async():
+    client = httpx.AsyncClient(timeout=10.0)
+
+    @mcp.tool(description=DESCRIPTION)
+    async def get_current_weather(latitude: float, longitude: float) -> ToolResult:
+        try:
+            url = forecast_url(latitude, longitude)
+        except ValueError as e:
+            return error(str(e))
+        try:
+            response = await client.get(url, headers=ACCEPT)
+        except httpx.HTTPError as e:
+            return error(f"Could not reach the weather service: {e}.")
+        return answer(response.status_code, response.content)
+
+
+def serve_sync():
+    session = requests.Session()
+
+    @mcp.tool(description=DESCRIPTION)
+    def get_current_weather(latitude: float, longitude: float) -> ToolResult:
+        try:
+            url = forecast_url(latitude, longitude)
+        except ValueError as e:
+            return error(str(e))
+        try:
+            response = session.get(url, headers=ACCEPT, timeout=10.0)
+        except requests.RequestException as e:
+            return error(f"Could not reach the weather service: {e}.")
+        return answer(response.status_code, response.content)
+
+
+def answer(status, content):
+    """The tool's result for the upstream's answer."""
+    if len(content) > MAX_UPSTREAM_BODY:
         return error("The weather service sent an unexpectedly large answer.")
-    if response.status_code != 200:
-        return error(f"Open-Meteo is unavailable right now (HTTP {response.status_code}).")
+    if status != 200:
+        return error(f"Open-Meteo is unavailable right now (HTTP {status}).")
     try:
-        api = response.json()
+        api = json.loads(content)
         c = api["current"]
         units = api.get("current_units", {})
     except (ValueError, KeyError) as e:
@@ -140,7 +175,8 @@ async def get_current_weather(latitude: float, longitude: float) -> ToolResult:
     return ToolResult(content=[TextContent(type="text", text=summary)], structured_content=structured)
 
 
-app = mcp.http_app(path="/mcp", stateless_http=True, json_response=True)
-
 if __name__ == "__main__":
+    style = sys.argv[2] if len(sys.argv) > 2 else "async"
+    {"async": serve_async, "sync": serve_sync}[style]()
+    app = mcp.http_app(path="/mcp", stateless_http=True, json_response=True)
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), workers=1, log_level="warning")

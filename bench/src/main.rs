@@ -1,8 +1,9 @@
 //! `make bench`: mcp-host serving weather.wasm, the same host serving the tool
-//! in plain Rust, the tool written with Python FastMCP, and mcp-host serving
-//! the Python and TypeScript builds of the component, measured the same way in
-//! one run against a fake Open-Meteo on loopback. Writes `results.md`
-//! and `results.json` to `--out` and prints the table.
+//! in plain Rust, the tool written with Python FastMCP (async and sync), the
+//! stock `wasmtime serve` running weather.wasm, and mcp-host serving the
+//! Python and TypeScript builds of the component, measured the same way in one
+//! run against a fake Open-Meteo on loopback. Writes `results.md` and
+//! `results.json` to `--out` and prints the table.
 
 mod load;
 mod report;
@@ -16,7 +17,7 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 
 use crate::load::Run;
-use crate::servers::{Kind, Server, Setup};
+use crate::servers::{Code, Kind, Server, Setup};
 
 #[derive(Debug, Parser)]
 #[command(name = "mcp-bench")]
@@ -35,6 +36,12 @@ struct Args {
     host_bin: PathBuf,
     #[arg(long, default_value = "target/release/mcp-host-native")]
     native_bin: PathBuf,
+    /// The compiler of the package's precompiled components.
+    #[arg(long, default_value = "target/release/mcp-precompile")]
+    precompile_bin: PathBuf,
+    /// The stock wasmtime CLI (`make wasmtime`).
+    #[arg(long)]
+    wasmtime_bin: PathBuf,
     #[arg(long, default_value = "target/wasm32-wasip2/guest/weather.wasm")]
     weather_wasm: PathBuf,
     #[arg(long, default_value = "build/polyglot/python/weather.wasm")]
@@ -64,6 +71,8 @@ pub struct Figures {
     pub load: BTreeMap<u32, (Run, Vec<Run>)>,
     pub cold_empty_ms: f64,
     pub cold_warm_ms: f64,
+    /// mcp-host with the package's precompiled code and an empty cache.
+    pub cold_package_ms: Option<f64>,
     pub idle_rss_mib: f64,
     pub peak_rss_mib: f64,
     /// Inside the host, per call: instantiating the component, then running the call.
@@ -106,14 +115,23 @@ fn main() -> anyhow::Result<()> {
     let components = prepare_components(&args.weather_wasm, &policy, &upstream)?;
     let python_components = prepare_components(&args.python_weather_wasm, &policy, &upstream)?;
     let typescript_components = prepare_components(&args.typescript_weather_wasm, &policy, &upstream)?;
+    let precompiled = tempfile::tempdir()?;
+    eprintln!("== precompiling the components, as make package does");
+    precompile(
+        &args.precompile_bin,
+        precompiled.path(),
+        &[&components, &python_components, &typescript_components],
+    )?;
     let setup = Setup {
         host_bin: args.host_bin.clone(),
+        wasmtime_bin: args.wasmtime_bin.clone(),
         native_bin: args.native_bin.clone(),
         python: args.python.clone(),
         fastmcp_server: args.bench_dir.join("fastmcp/server.py"),
         components: components.path().to_owned(),
         python_components: python_components.path().to_owned(),
         typescript_components: typescript_components.path().to_owned(),
+        precompiled: precompiled.path().to_owned(),
         upstream,
         otlp: otlp.endpoint(),
         logs: std::fs::canonicalize(args.out.join("logs"))?,
@@ -195,8 +213,8 @@ fn telemetry_cost(
     cache: &tempfile::TempDir,
 ) -> anyhow::Result<Telemetry> {
     eprintln!("== OTLP export off and on, c={TELEMETRY_CONNECTIONS}");
-    let off = setup.start(Kind::Wasm, Some(cache.path()), "warn", "otel-off")?.0;
-    let on = setup.start(Kind::WasmOtel, Some(cache.path()), "warn", "otel-on")?.0;
+    let off = setup.start(Kind::Wasm, Code::Cache(cache.path()), "warn", "otel-off")?.0;
+    let on = setup.start(Kind::WasmOtel, Code::Cache(cache.path()), "warn", "otel-on")?.0;
     let mut telemetry = Telemetry::default();
     for server in [&off, &on] {
         load::wrk(script, server.addr, TELEMETRY_CONNECTIONS, Duration::from_secs(1)).context("warm-up")?;
@@ -224,6 +242,21 @@ fn prepare_components(wasm: &Path, policy: &str, upstream: &str) -> anyhow::Resu
     Ok(dir)
 }
 
+/// Runs `mcp-precompile` on each folder's weather.wasm into `out`, for the
+/// CPU baseline `make package` compiles for.
+fn precompile(bin: &Path, out: &Path, folders: &[&tempfile::TempDir]) -> anyhow::Result<()> {
+    let mut command = std::process::Command::new(bin);
+    command.arg("--out").arg(out);
+    for folder in folders {
+        command.arg(folder.path().join("weather.wasm"));
+    }
+    let status = command.status().with_context(|| format!("running {}", bin.display()))?;
+    if !status.success() {
+        bail!("{} failed: {status}", bin.display());
+    }
+    Ok(())
+}
+
 /// Cold start, then the host's own per-call cost; returns the figures and the
 /// warm compiled-component cache the load runs then start with.
 fn start_up(setup: &Setup, kind: Kind, plan: &Plan) -> anyhow::Result<(Figures, tempfile::TempDir)> {
@@ -235,27 +268,37 @@ fn start_up(setup: &Setup, kind: Kind, plan: &Plan) -> anyhow::Result<(Figures, 
     let mut empty = Vec::new();
     for _ in 0..plan.spawns {
         let cache = tempfile::tempdir()?;
-        empty.push(ms(setup.start(kind, Some(cache.path()), "warn", "cold")?.1));
+        empty.push(ms(setup.start(kind, Code::Cache(cache.path()), "warn", "cold")?.1));
     }
     figures.cold_empty_ms = median(empty);
     figures.cold_warm_ms = if kind.is_host() {
-        drop(setup.start(kind, Some(warm.path()), "warn", "prime")?);
+        drop(setup.start(kind, Code::Cache(warm.path()), "warn", "prime")?);
         let mut times = Vec::new();
         for _ in 0..plan.spawns {
-            times.push(ms(setup.start(kind, Some(warm.path()), "warn", "warm")?.1));
+            times.push(ms(setup.start(kind, Code::Cache(warm.path()), "warn", "warm")?.1));
         }
         median(times)
     } else {
-        // Python has no compiled-component cache: its bytecode is already cached.
+        // Python has no compiled-component cache (its bytecode is already
+        // cached), nor has wasmtime serve as built here.
         figures.cold_empty_ms
     };
+    if kind.is_host() {
+        let mut times = Vec::new();
+        for _ in 0..plan.spawns {
+            let cache = tempfile::tempdir()?;
+            times.push(ms(setup.start(kind, Code::Package(cache.path()), "warn", "package")?.1));
+        }
+        figures.cold_package_ms = Some(median(times));
+    }
     eprintln!(
-        "  cold start: {:.0} ms empty cache, {:.0} ms warm",
-        figures.cold_empty_ms, figures.cold_warm_ms
+        "  cold start: {:.0} ms empty cache, {:.0} ms warm, {:?} ms from the package",
+        figures.cold_empty_ms, figures.cold_warm_ms, figures.cold_package_ms
     );
 
     if kind.is_host() {
-        let (server, _) = setup.start(kind, Some(warm.path()), "warn,mcp_host::runtime=debug", "calls")?;
+        let (server, _) =
+            setup.start(kind, Code::Cache(warm.path()), "warn,mcp_host::runtime=debug", "calls")?;
         let (instantiate, call) = call_costs(&server, plan.calls)?;
         figures.instantiate_us = Some(instantiate);
         figures.call_us = Some(call);
@@ -276,7 +319,7 @@ fn load_all(
 ) -> anyhow::Result<()> {
     let mut servers = Vec::new();
     for (kind, cache) in Kind::ALL.into_iter().zip(caches) {
-        servers.push((kind, setup.start(kind, Some(cache.path()), "warn", "load")?.0));
+        servers.push((kind, setup.start(kind, Code::Cache(cache.path()), "warn", "load")?.0));
     }
     std::thread::sleep(Duration::from_secs(1));
     for (kind, server) in &servers {

@@ -19,8 +19,12 @@ pub enum Kind {
     Wasm,
     /// The same host, the tool in plain Rust.
     Native,
-    /// Python FastMCP under uvicorn.
+    /// Python FastMCP under uvicorn: an async tool with httpx.
     FastMcp,
+    /// The same, written the simple way: a sync tool with `requests`.
+    FastMcpSync,
+    /// The stock `wasmtime serve` running weather.wasm alone.
+    WasmtimeServe,
     /// mcp-host serving the weather tool written in Python (componentize-py).
     Python,
     /// mcp-host serving the weather tool written in TypeScript (componentize-js).
@@ -31,13 +35,23 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [Kind::Wasm, Kind::Native, Kind::FastMcp, Kind::Python, Kind::TypeScript];
+    pub const ALL: [Kind; 7] = [
+        Kind::Wasm,
+        Kind::Native,
+        Kind::FastMcp,
+        Kind::FastMcpSync,
+        Kind::WasmtimeServe,
+        Kind::Python,
+        Kind::TypeScript,
+    ];
 
     pub fn key(self) -> &'static str {
         match self {
             Kind::Wasm => "wasm",
             Kind::Native => "native",
             Kind::FastMcp => "fastmcp",
+            Kind::FastMcpSync => "fastmcp-sync",
+            Kind::WasmtimeServe => "wasmtime-serve",
             Kind::Python => "python-wasm",
             Kind::TypeScript => "typescript-wasm",
             Kind::WasmOtel => "wasm-otel",
@@ -48,7 +62,9 @@ impl Kind {
         match self {
             Kind::Wasm => "mcp-host + weather.wasm",
             Kind::Native => "mcp-host, native tool",
-            Kind::FastMcp => "Python FastMCP",
+            Kind::FastMcp => "FastMCP, async (httpx)",
+            Kind::FastMcpSync => "FastMCP, sync (requests)",
+            Kind::WasmtimeServe => "wasmtime serve + weather.wasm",
             Kind::Python => "mcp-host + Python weather.wasm",
             Kind::TypeScript => "mcp-host + TypeScript weather.wasm",
             Kind::WasmOtel => "mcp-host + weather.wasm, OTLP export on",
@@ -57,13 +73,24 @@ impl Kind {
 
     /// Whether this server is mcp-host, with its compiled-component cache and call timings.
     pub fn is_host(self) -> bool {
-        self != Kind::FastMcp
+        !matches!(self, Kind::FastMcp | Kind::FastMcpSync | Kind::WasmtimeServe)
     }
+}
+
+/// Where mcp-host finds compiled components.
+#[derive(Debug, Clone, Copy)]
+pub enum Code<'a> {
+    /// This cache folder (empty: it compiles at start, and fills it).
+    Cache(&'a Path),
+    /// The package's precompiled folder (`Setup::precompiled`), with this
+    /// empty cache folder.
+    Package(&'a Path),
 }
 
 /// Where everything the servers need lives.
 pub struct Setup {
     pub host_bin: PathBuf,
+    pub wasmtime_bin: PathBuf,
     pub native_bin: PathBuf,
     pub python: PathBuf,
     pub fastmcp_server: PathBuf,
@@ -72,6 +99,8 @@ pub struct Setup {
     pub components: PathBuf,
     pub python_components: PathBuf,
     pub typescript_components: PathBuf,
+    /// Every component above, compiled ahead of time by `mcp-precompile`.
+    pub precompiled: PathBuf,
     pub upstream: String,
     /// The OTLP receiver `WasmOtel` exports to.
     pub otlp: String,
@@ -98,15 +127,9 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 impl Setup {
-    /// Starts a server. `cache` is the compiled-component folder (mcp-host);
+    /// Starts a server. `code`: where mcp-host finds compiled components;
     /// `rust_log` its log filter. Returns as soon as the process is spawned.
-    pub fn spawn(
-        &self,
-        kind: Kind,
-        cache: Option<&Path>,
-        rust_log: &str,
-        tag: &str,
-    ) -> anyhow::Result<Server> {
+    pub fn spawn(&self, kind: Kind, code: Code, rust_log: &str, tag: &str) -> anyhow::Result<Server> {
         let port = free_port()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let log = self.logs.join(format!("{}-{tag}.log", kind.key()));
@@ -126,9 +149,12 @@ impl Setup {
                     .arg("--listen")
                     .arg(addr.to_string())
                     .env("RUST_LOG", rust_log);
-                if let Some(cache) = cache {
-                    command.env("MCP_CACHE_DIR", cache);
-                }
+                match code {
+                    Code::Cache(cache) => command.env("MCP_CACHE_DIR", cache),
+                    Code::Package(cache) => {
+                        command.env("MCP_CACHE_DIR", cache).env("MCP_PRECOMPILED_DIR", &self.precompiled)
+                    }
+                };
                 if kind == Kind::WasmOtel {
                     // Every span exported (a queue that holds a second of load), metrics each second.
                     command
@@ -140,9 +166,25 @@ impl Setup {
                 }
                 command
             }
-            Kind::FastMcp => {
+            Kind::FastMcp | Kind::FastMcpSync => {
+                let style = if kind == Kind::FastMcp { "async" } else { "sync" };
                 let mut command = Command::new(&self.python);
-                command.arg(&self.fastmcp_server).arg(port.to_string()).env("OPEN_METEO_URL", &self.upstream);
+                command
+                    .arg(&self.fastmcp_server)
+                    .arg(port.to_string())
+                    .arg(style)
+                    .env("OPEN_METEO_URL", &self.upstream);
+                command
+            }
+            Kind::WasmtimeServe => {
+                // As its documentation runs a wasi:http component; `-S cli`
+                // for a Rust std guest, the upstream through its environment.
+                let mut command = Command::new(&self.wasmtime_bin);
+                command
+                    .args(["serve", "-S", "cli", "--addr", &addr.to_string()])
+                    .arg("--env")
+                    .arg(format!("OPEN_METEO_URL={}", self.upstream))
+                    .arg(self.components.join("weather.wasm"));
                 command
             }
         };
@@ -160,12 +202,12 @@ impl Setup {
     pub fn start(
         &self,
         kind: Kind,
-        cache: Option<&Path>,
+        code: Code,
         rust_log: &str,
         tag: &str,
     ) -> anyhow::Result<(Server, Duration)> {
         let started = Instant::now();
-        let mut server = self.spawn(kind, cache, rust_log, tag)?;
+        let mut server = self.spawn(kind, code, rust_log, tag)?;
         loop {
             if let Ok(body) = call(server.addr) {
                 check(&body).with_context(|| format!("{}'s first answer", kind.title()))?;

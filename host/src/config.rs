@@ -56,6 +56,12 @@ pub struct Args {
     #[arg(long, env = "MCP_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
 
+    /// The package's folder of precompiled components (`make package` writes
+    /// it with `mcp-precompile`), tried before the cache. Trusted as this
+    /// binary is: only its owner may write to it.
+    #[arg(long, env = "MCP_PRECOMPILED_DIR")]
+    pub precompiled: Option<PathBuf>,
+
     /// Host header values accepted (`name`, `name:port` or `*`), comma-separated.
     /// Default: loopback names only.
     #[arg(long, env = "MCP_ALLOWED_HOSTS", value_delimiter = ',')]

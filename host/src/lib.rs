@@ -28,7 +28,7 @@ use crate::sources::{Container, Folder, Prepare, Registries, Source, Swapper};
 
 pub use crate::config::{Args, OciArgs};
 pub use crate::egress::Outbound;
-pub use crate::runtime::{NativeFuture, NativeTool, Natives};
+pub use crate::runtime::{NativeFuture, NativeTool, Natives, precompile};
 pub use crate::sources::publish::publish;
 
 /// What the fuzz targets in `fuzz/` drive directly: not a stable API.
@@ -58,7 +58,8 @@ pub async fn run(args: Args, natives: Natives) -> anyhow::Result<()> {
         tracing::info!("no MCP_SESSION_KEY: sessions are valid on this instance only");
     }
     let auth = auth::Auth::from_args(&args.auth)?.map(Arc::new);
-    let runtime = Runtime::new(args.max_instances, args.cache_dir.as_deref(), natives)?;
+    let runtime =
+        Runtime::new(args.max_instances, args.cache_dir.as_deref(), args.precompiled.as_deref(), natives)?;
     let registries = if args.components_oci.is_empty() {
         None
     } else {

@@ -18,6 +18,7 @@ Ends with `deploy-checks: N passed, M failed`; exits 1 on any failure.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.client
 import json
 import os
@@ -140,7 +141,8 @@ def check_package(zip_path: Path, work: Path):
     required = ["components/", "components/weather.toml", "components/weather.wasm", "host.json", "mcp-host"]
     C.check("layout: host.json, mcp-host, components/weather.{wasm,toml}", all(n in names for n in required),
             f"entries {names}")
-    allowed = re.compile(r"^(host\.json|mcp-host|components/|components/[A-Za-z0-9_-]+\.(wasm|toml))$")
+    allowed = re.compile(r"^(host\.json|mcp-host|components/|components/[A-Za-z0-9_-]+\.(wasm|toml)"
+                         r"|precompiled/|precompiled/[0-9a-f]{64}\.cwasm)$")
     strays = [n for n in names if not allowed.match(n)]
     C.check("nothing else in the package (no function.json, local.settings.json, sources)", not strays, f"{strays}")
     C.check("entries in sorted order (deterministic)", names == sorted(names), f"{names}")
@@ -158,6 +160,10 @@ def check_package(zip_path: Path, work: Path):
     C.check("every components/NAME.wasm is a WebAssembly component", all(is_component(files[n]) for n in wasms))
     C.check("every components/NAME.wasm has its policy NAME.toml",
             all(n[:-5] + ".toml" in files for n in wasms))
+    codes = {f"precompiled/{hashlib.sha256(files[n]).hexdigest()}.cwasm" for n in wasms}
+    C.check("every component has its code precompiled/SHA256.cwasm (mcp-precompile), and nothing else is there",
+            codes == {n for n in files if n.startswith("precompiled/")}, f"{sorted(codes)}")
+    C.check("the precompiled code is ELF (wasmtime's .cwasm)", all(files.get(n, b"")[:4] == b"\x7fELF" for n in codes))
     policy = files.get("components/weather.toml", b"")
     source_policy = (ROOT / "guest/weather/weather.toml").read_bytes()
     C.check("components/weather.toml is the production policy (guest/weather/weather.toml)", policy == source_policy)
@@ -169,7 +175,8 @@ def check_package(zip_path: Path, work: Path):
     again = work / "again.zip"
     result = run(["bash", str(ROOT / "scripts/package.sh"), "--out", str(again), "--binary", str(inputs / "mcp-host"),
                   "--host-json", str(inputs / "host.json"), "--keep-debug",
-                  "--components", str(inputs / "components")], timeout=120)
+                  "--components", str(inputs / "components"), "--precompiled", str(inputs / "precompiled")],
+                 timeout=120)
     same = result.returncode == 0 and again.read_bytes() == zip_path.read_bytes()
     C.check("scripts/package.sh is reproducible (rebuilt zip is byte-identical)", same,
             "" if same else result.stderr.strip() or "bytes differ")
@@ -781,6 +788,9 @@ def check_emulation(zip_path: Path, host: dict, bicep, fake: Path, work: Path):
         C.check('tools/call get_current_weather: "temperature":6.3 from the (fake) forecast API',
                 st == 200 and '"temperature":6.3' in body and not result.get("isError")
                 and result.get("structuredContent", {}).get("current", {}).get("temperature") == 6.3, f"{st} {body[:400]}")
+        loaded = [line for line in "".join(first.logs()).splitlines() if "component loaded" in line]
+        C.check("weather.wasm ran from the package's precompiled code, not compiled on the instance",
+                any('component="weather"' in line and 'code="precompiled"' in line for line in loaded), f"{loaded}")
         call["id"], call["params"]["_meta"] = 4, {"progressToken": "p-1"}
         st, resp, body, msgs = mcp_post(first.port, call, session)
         C.check("a call reporting progress streams (SSE) through, result last",

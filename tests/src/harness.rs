@@ -59,6 +59,12 @@ pub fn publish_bin() -> PathBuf {
     path_from_env("MCP_PUBLISH_BIN", beside.to_str(), "target/release/mcp-publish")
 }
 
+/// The ahead-of-time compiler built beside the host (`MCP_PRECOMPILE_BIN`).
+pub fn precompile_bin() -> PathBuf {
+    let beside = host_bin().with_file_name("mcp-precompile");
+    path_from_env("MCP_PRECOMPILE_BIN", beside.to_str(), "target/release/mcp-precompile")
+}
+
 /// Hex sha256, as `/status` shows a component's.
 pub fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest as _;

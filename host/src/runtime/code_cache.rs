@@ -1,6 +1,7 @@
 //! Compiled components on local disk, so a restart or a new instance skips
-//! Cranelift: each file is a component precompiled by this host, named after
-//! the wasm's sha256 and the engine's compatibility hash.
+//! Cranelift: the package's precompiled folder (read-only, shipped beside the
+//! binary by `make package`) and this host's own cache (each file named after
+//! the wasm's sha256 and the engine's compatibility hash).
 
 use std::hash::{Hash as _, Hasher as _};
 use std::io::Write as _;
@@ -53,16 +54,12 @@ impl CodeCache {
     }
 
     /// The compiled form of the wasm with `digest`, if this host stored one.
-    #[expect(unsafe_code, reason = "the workspace's one unsafe call: loading compiled code (SAFETY below)")]
     pub fn get(&self, engine: &Engine, digest: &Digest) -> Option<Component> {
         let path = self.path(digest);
         if !path.exists() {
             return None;
         }
-        // SAFETY: only this host writes the cache folder, which no other user may
-        // write to (checked in `open`); each file holds what `Component::serialize`
-        // produced for the wasm its name carries the digest of.
-        match unsafe { Component::deserialize_file(engine, &path) } {
+        match load(engine, &path) {
             Ok(component) => Some(component),
             Err(error) => {
                 tracing::warn!(path = %path.display(), %error, "unusable cached code; compiling again");
@@ -82,4 +79,65 @@ impl CodeCache {
         temporary.persist(self.path(digest))?;
         Ok(())
     }
+}
+
+/// The package's precompiled components: `DIGEST.cwasm`, compiled by
+/// `mcp-precompile` for a CPU baseline. Shipped with the binary and trusted as
+/// it is; a file this host's CPU or engine cannot run is skipped (wasmtime
+/// checks the version, settings and CPU features) and the wasm compiled.
+pub struct Precompiled {
+    dir: PathBuf,
+}
+
+impl Precompiled {
+    /// Opens the folder `dir`, which no one but its owner (this user or root)
+    /// may write to: whatever is in it runs as native code.
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        let metadata =
+            std::fs::metadata(dir).with_context(|| format!("the precompiled folder {}", dir.display()))?;
+        if !metadata.is_dir() {
+            bail!("the precompiled folder {} is not a folder", dir.display());
+        }
+        let mode = metadata.permissions().mode();
+        if mode & 0o022 != 0 {
+            bail!(
+                "the precompiled folder {} is writable by other users (mode {:o})",
+                dir.display(),
+                mode & 0o777
+            );
+        }
+        let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX);
+        if metadata.uid() != uid && metadata.uid() != 0 {
+            bail!("the precompiled folder {} belongs to another user", dir.display());
+        }
+        Ok(Self { dir: dir.to_owned() })
+    }
+
+    /// The package's compiled form of the wasm with `digest`, if it has one
+    /// this host can run.
+    pub fn get(&self, engine: &Engine, digest: &Digest) -> Option<Component> {
+        let path = self.dir.join(format!("{digest}.cwasm"));
+        let metadata = std::fs::symlink_metadata(&path).ok()?;
+        if !metadata.is_file() || metadata.permissions().mode() & 0o022 != 0 {
+            tracing::warn!(path = %path.display(), "precompiled code skipped: not a file only its owner may write");
+            return None;
+        }
+        match load(engine, &path) {
+            Ok(component) => Some(component),
+            Err(error) => {
+                tracing::warn!(path = %path.display(), error = %format!("{error:#}"), "precompiled code does not fit this host; compiling");
+                None
+            }
+        }
+    }
+}
+
+/// Loads compiled code; wasmtime refuses code of another version, engine
+/// settings or CPU features the host lacks.
+#[expect(unsafe_code, reason = "loading compiled code (SAFETY below)")]
+fn load(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
+    // SAFETY: the two folders read here hold only native code this host or
+    // its package's `mcp-precompile` wrote from the wasm the file name gives
+    // the digest of, and no other user may write to them (`open` of each).
+    Ok(unsafe { Component::deserialize_file(engine, path) }?)
 }

@@ -50,6 +50,8 @@ pub struct Loaded {
     pub schemas: HashMap<String, p::ToolSchema>,
     /// The Skills extension's entries, built once at load.
     pub skills: Vec<serde_json::Value>,
+    /// Where its native code came from (`Compiled::as_str`).
+    pub code: &'static str,
 }
 
 impl Loaded {

@@ -13,7 +13,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use super::bindings::ToolComponentPre;
 use super::capacity::{Capacity, Slots};
-use super::code_cache::CodeCache;
+use super::code_cache::{CodeCache, Precompiled};
 use super::component::Loaded;
 use super::instance::CallState;
 use super::limits::{CORE_INSTANCES_PER_COMPONENT, MEMORIES_PER_COMPONENT, TABLES_PER_COMPONENT};
@@ -39,6 +39,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<CallState>,
     cache: Option<CodeCache>,
+    precompiled: Option<Precompiled>,
     natives: Natives,
     /// The pool's instances, reserved by each component as it loads.
     capacity: Arc<Capacity>,
@@ -47,10 +48,13 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    pub fn new(max_instances: u32, cache_dir: Option<&Path>, natives: Natives) -> anyhow::Result<Arc<Self>> {
-        let mut config = Config::new();
-        config.wasm_component_model(true);
-        config.epoch_interruption(true);
+    pub fn new(
+        max_instances: u32,
+        cache_dir: Option<&Path>,
+        precompiled: Option<&Path>,
+        natives: Natives,
+    ) -> anyhow::Result<Arc<Self>> {
+        let mut config = compilation();
         let mut pool = PoolingAllocationConfig::default();
         // A Rust component has about 3 core instances, 1 memory and 2 tables.
         // Every total is the per-component maximum times the instances, so
@@ -88,22 +92,32 @@ impl Runtime {
             }
         })?;
         let cache = cache_dir.map(|dir| CodeCache::open(dir, &engine)).transpose()?;
+        let precompiled = precompiled.map(Precompiled::open).transpose()?;
         let capacity = Capacity::new(max_instances);
-        Ok(Arc::new(Self { engine, linker, cache, natives, capacity, egress: Egress::new() }))
+        Ok(Arc::new(Self { engine, linker, cache, precompiled, natives, capacity, egress: Egress::new() }))
     }
 
-    /// The compiled component: from the code cache, else compiled (off the
-    /// async workers) and stored there. Says which it was.
-    async fn compile(self: &Arc<Self>, wasm: Arc<[u8]>, digest: Digest) -> anyhow::Result<(Component, bool)> {
+    /// The compiled component: from the package's precompiled folder or the
+    /// code cache, else compiled (off the async workers) and stored in the
+    /// cache. Says which it was.
+    async fn compile(
+        self: &Arc<Self>,
+        wasm: Arc<[u8]>,
+        digest: Digest,
+    ) -> anyhow::Result<(Component, Compiled)> {
         let runtime = self.clone();
         tokio::task::spawn_blocking(move || {
+            let packaged = runtime.precompiled.as_ref();
+            if let Some(component) = packaged.and_then(|dir| dir.get(&runtime.engine, &digest)) {
+                return Ok((component, Compiled::Package));
+            }
             let cache = runtime.cache.as_ref();
             let hit = cache.and_then(|cache| cache.get(&runtime.engine, &digest));
             if cache.is_some() {
                 metrics::code_cache(hit.is_some());
             }
             if let Some(component) = hit {
-                return Ok((component, true));
+                return Ok((component, Compiled::Cache));
             }
             let component = Component::new(&runtime.engine, &wasm)
                 .map_err(anyhow::Error::from)
@@ -113,7 +127,7 @@ impl Runtime {
             {
                 tracing::warn!(error = %format!("{error:#}"), "compiled code not cached");
             }
-            Ok((component, false))
+            Ok((component, Compiled::Now))
         })
         .await?
     }
@@ -137,7 +151,7 @@ impl Runtime {
             Some(slots) => slots,
             None => Arc::new(Slots::reserve(&self.capacity, policy.max_concurrent)?),
         };
-        let (component, cached) = self.compile(wasm, digest).await?;
+        let (component, code) = self.compile(wasm, digest).await?;
         // Build the memory image now rather than on the first call.
         component.initialize_copy_on_write_image()?;
         let compiled = started.elapsed();
@@ -160,6 +174,7 @@ impl Runtime {
             prompts: Vec::new(),
             schemas: HashMap::new(),
             skills: Vec::new(),
+            code: code.as_str(),
         };
         // The load's instance is one of the component's own.
         let slots = loaded.slots.clone();
@@ -212,13 +227,63 @@ impl Runtime {
             prompts = loaded.prompts.len(),
             skills = loaded.skills.len(),
             %digest,
-            cached,
+            code = code.as_str(),
             compile_ms = compiled.as_millis() as u64,
             total_ms = started.elapsed().as_millis() as u64,
             "component loaded"
         );
         Ok(loaded)
     }
+}
+
+/// Where a component's native code came from.
+#[derive(Clone, Copy)]
+enum Compiled {
+    Package,
+    Cache,
+    Now,
+}
+
+impl Compiled {
+    fn as_str(self) -> &'static str {
+        match self {
+            Compiled::Package => "precompiled",
+            Compiled::Cache => "cached",
+            Compiled::Now => "compiled",
+        }
+    }
+}
+
+/// The settings that shape compiled code, shared by the runtime and
+/// `precompile`, so that the package's code loads into the runtime's engine.
+fn compilation() -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config
+}
+
+/// Compiles `wasm` for the package: for `target` (a triple) and the CPU
+/// baseline `cpu` (a Cranelift preset such as `x86-64-v3`), not for this
+/// machine's CPU, so that it loads on any host with those features. Returns
+/// the file name the runtime looks it up by, and the code.
+pub fn precompile(wasm: &[u8], target: &str, cpu: &str) -> anyhow::Result<(String, Vec<u8>)> {
+    let mut config = compilation();
+    config.target(target).map_err(anyhow::Error::from)?;
+    // SAFETY: a preset only selects CPU features; wasmtime records them in the
+    // code and refuses the code on a host whose CPU lacks any of them.
+    #[expect(unsafe_code, reason = "a Cranelift setting, checked again at load")]
+    unsafe {
+        config.cranelift_flag_enable(cpu);
+    }
+    let engine = Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("an engine for {target} with CPU {cpu}"))?;
+    let code = engine
+        .precompile_component(wasm)
+        .map_err(anyhow::Error::from)
+        .context("not a valid WASI 0.2 component")?;
+    Ok((format!("{}.cwasm", Digest::of(wasm)), code))
 }
 
 /// One step of a load, given up on at the component's time limit (a guest

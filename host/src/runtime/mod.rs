@@ -20,7 +20,7 @@ mod skills;
 
 pub use capacity::{Full, Slots};
 pub use component::Loaded;
-pub use engine::Runtime;
+pub use engine::{Runtime, precompile};
 pub use native::{NativeFuture, NativeTool, Natives};
 
 /// What the fuzz targets in `fuzz/` drive directly: not a stable API.

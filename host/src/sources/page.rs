@@ -269,7 +269,12 @@ mod tests {
         status.components.insert(
             hostile.into(),
             ComponentStatus {
-                serving: Some(Version { sha256: "ab".repeat(32), tools: vec![hostile.into()], since: 0 }),
+                serving: Some(Version {
+                    sha256: "ab".repeat(32),
+                    tools: vec![hostile.into()],
+                    since: 0,
+                    code: "compiled",
+                }),
                 refused: Some(Refusal { sha256: None, error: hostile.into(), at: 0 }),
                 loading: None,
             },

@@ -69,6 +69,9 @@ pub struct Version {
     pub tools: Vec<String>,
     /// Unix seconds.
     pub since: u64,
+    /// Where its native code came from: `precompiled` (the package),
+    /// `cached` (this instance's code cache) or `compiled` (at load).
+    pub code: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -391,6 +391,7 @@ impl State {
                         sha256: live.files.digest.to_string(),
                         tools: live.loaded.tools.iter().map(|t| t.name.clone()).collect(),
                         since: live.since,
+                        code: live.loaded.code,
                     });
                 let refused = self
                     .unreadable
