@@ -4,3 +4,7 @@
 fn main() -> anyhow::Result<()> {
     mcp_host::main_with(mcp_host::Natives::new())
 }
+
+/// mimalloc: see the workspace's Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

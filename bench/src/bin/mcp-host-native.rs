@@ -90,3 +90,7 @@ fn main() -> anyhow::Result<()> {
     let natives: Natives = [("weather".to_owned(), Arc::new(Weather) as Arc<dyn NativeTool>)].into();
     mcp_host::main_with(natives)
 }
+
+/// mimalloc: see the workspace's Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
