@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use mcp_e2e::azurite::{Azurite, BlobStore};
 use mcp_e2e::fake;
 use mcp_e2e::harness::{Endpoint, Host, sha256, shared_code_cache, versioned_wasm, weather_policy};
-use mcp_e2e::harness::{weather_wasm, whoami_wasm};
+use mcp_e2e::harness::{node_bin, repo, weather_wasm, whoami_wasm};
 use mcp_e2e::load::{COMPILE_BOUND, Load, assert_none_failed};
 use mcp_e2e::nginx::Nginx;
 use serde_json::{Value, json};
@@ -133,21 +133,55 @@ async fn a_session_and_stateless_calls_spread_over_every_instance() {
     assert!(unanswered(nginx).is_empty(), "{}", nginx.access_log());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_sdk_client_keeps_its_session_across_instances() {
+    const CALLS: usize = 9;
+    let policy = weather_policy(&fake::shared().url());
+    let cluster = Cluster::start(&[("weather", read(weather_wasm()), policy)], &[]).await;
+    let output = tokio::process::Command::new(node_bin())
+        .arg(repo().join("tests/clients/ts/session.mjs"))
+        .env("MCP_URL", cluster.nginx.url("/mcp"))
+        .env("CALLS", CALLS.to_string())
+        .output()
+        .await
+        .expect("run node (make client-deps)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert!(report["session"].is_string(), "{report}");
+    assert_eq!(report["tools"], json!(["get_current_weather"]), "{report}");
+    assert_eq!(report["temperatures"].as_array().unwrap().len(), CALLS, "{report}");
+    // nginx spread the session's requests (its GET stream among them) over every instance.
+    let calls = cluster.calls_from(0, "get_current_weather").await;
+    assert_eq!(calls.iter().sum::<u64>(), CALLS as u64, "{calls:?}");
+    assert!(calls.iter().all(|&n| n > 0), "every instance answered calls: {calls:?}");
+    assert!(unanswered(&cluster.nginx).is_empty(), "{}", cluster.nginx.access_log());
+}
+
 /// The requests nginx did not answer with a 2xx, from its access log.
 fn unanswered(nginx: &Nginx) -> Vec<String> {
     nginx.access_log().lines().filter(|l| !l.starts_with('2')).map(String::from).collect()
 }
 
-/// Uploads `wasm`; when the upload began and when every instance's `/status`
-/// reported its digest.
-async fn converge(cluster: &Cluster, wasm: &[u8]) -> (Instant, Instant) {
+/// One swap: when its upload began, when it ended, and when every instance's
+/// `/status` reported the new digest.
+struct Swap {
+    uploading: Instant,
+    uploaded: Instant,
+    converged: Instant,
+    version: &'static str,
+}
+
+/// Uploads `wasm` and waits until every instance serves it.
+async fn converge(cluster: &Cluster, wasm: &[u8], version: &'static str) -> Swap {
     let uploading = Instant::now();
     cluster.store.put("versioned.wasm", wasm).await;
+    let uploaded = Instant::now();
     let limit = Duration::from_millis(POLL_MS) + COMPILE_BOUND;
     for host in &cluster.hosts {
         host.wait_for("versioned", limit, |c| c["serving"]["sha256"] == sha256(wasm)).await;
     }
-    (uploading, Instant::now())
+    Swap { uploading, uploaded, converged: Instant::now(), version }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -158,32 +192,31 @@ async fn a_swap_reaches_every_instance_under_load() {
     load.first("version 1", Duration::from_secs(10)).await;
 
     // v1 → v2 → v1 → v2: after each convergence, every call gets the new version.
-    let mut rounds = Vec::new();
-    for (wasm, name) in [(&v2, "version 2"), (&v1, "version 1"), (&v2, "version 2")] {
+    let mut swaps = Vec::new();
+    for (wasm, version) in [(&v2, "version 2"), (&v1, "version 1"), (&v2, "version 2")] {
         tokio::time::sleep(Duration::from_millis(700)).await;
-        let (uploading, converged) = converge(&cluster, wasm).await;
-        rounds.push((uploading, converged, name));
+        swaps.push(converge(&cluster, wasm, version).await);
     }
     tokio::time::sleep(Duration::from_millis(700)).await;
     let samples = load.stop().await;
     assert_none_failed(&samples);
-    for (i, (_, converged, name)) in rounds.iter().enumerate() {
-        let next = rounds.get(i + 1).map(|(uploading, ..)| *uploading);
-        // Calls that started after every instance served `name` and ended before the next upload began.
-        let after = samples.iter().filter(|s| s.started > *converged && next.is_none_or(|n| s.ended < n));
+    for (i, swap) in swaps.iter().enumerate() {
+        let next = swaps.get(i + 1).map(|next| next.uploading);
+        // Calls that started once every instance served the version and ended before the next upload.
+        let after =
+            samples.iter().filter(|s| s.started > swap.converged && next.is_none_or(|next| s.ended < next));
         let mut checked = 0;
         for sample in after {
-            assert_eq!(sample.outcome.as_deref().unwrap(), *name, "a call after convergence");
+            assert_eq!(sample.outcome.as_deref().unwrap(), swap.version, "a call after convergence");
             checked += 1;
         }
         assert!(checked > 0, "calls were made after convergence {i}");
     }
-    // The upload itself (a Node.js process) is part of the time: an operator's upload takes time too.
-    let mut times: Vec<u128> =
-        rounds.iter().map(|(up, converged, _)| (*converged - *up).as_millis()).collect();
+    let mut times: Vec<u128> = swaps.iter().map(|s| (s.converged - s.uploaded).as_millis()).collect();
     times.sort();
     println!(
-        "swap convergence over {INSTANCES} instances (poll {POLL_MS} ms): {times:?} ms, median {} ms; {} calls, none failed",
+        "swap convergence (upload done → all {INSTANCES} instances serve it; poll {POLL_MS} ms): {times:?} ms, \
+         median {} ms; {} calls through nginx, none failed",
         times[times.len() / 2],
         samples.len()
     );
