@@ -66,6 +66,12 @@ DOCKER_REGISTRY_VERSION := 2.8.2+ds1-1
 DOCKER_REGISTRY_DIR := $(TOOLS)/docker-registry-$(DOCKER_REGISTRY_VERSION)
 DOCKER_REGISTRY := $(DOCKER_REGISTRY_DIR)/usr/bin/docker-registry
 
+# Debian's nginx, unpacked the same way: the load balancer of the multi-instance tests,
+# run unprivileged with a configuration of their own.
+NGINX_VERSION := 1.22.1-9+deb12u11
+NGINX_DIR := $(TOOLS)/nginx-$(NGINX_VERSION)
+NGINX := $(NGINX_DIR)/usr/sbin/nginx
+
 CONFORMANCE_0116 := $(TOOLS)/conformance-0.1.16
 CONFORMANCE_2026 := $(TOOLS)/conformance-0.2.0-alpha.12
 INSPECTOR := $(TOOLS)/inspector-2.12.0
@@ -101,7 +107,7 @@ endef
 .PHONY: build run serve test lint unit e2e clients browser widget-screenshots conformance wasm-target wasmtime \
 	node client-deps python-deps browser-deps blob-deps conformance-deps chromium clean bench bench-smoke bench-deps wrk \
 	package deploy publish-component deploy-checks musl-target python-components componentize-py \
-	typescript-components typescript-deps oci-registry \
+	typescript-components typescript-deps oci-registry nginx \
 	fuzz fuzz-smoke cargo-fuzz soak
 
 ## build: the host (release), the test fake, and the weather component, assembled in build/components;
@@ -184,8 +190,8 @@ unit:
 	$(CARGO) test --release -p mcp-protocol -p mcp-host
 	$(CARGO) test --release -p weather -p mcp-guest --lib
 
-e2e: build wasmtime blob-deps oci-registry
-	WASMTIME_BIN=$(WASMTIME) NODE_BIN=$(abspath $(NODE)) DOCKER_REGISTRY_BIN=$(DOCKER_REGISTRY) \
+e2e: build wasmtime blob-deps client-deps oci-registry nginx
+	WASMTIME_BIN=$(WASMTIME) NODE_BIN=$(abspath $(NODE)) DOCKER_REGISTRY_BIN=$(DOCKER_REGISTRY) NGINX_BIN=$(NGINX) \
 	  $(CARGO) test --release -p mcp-e2e
 
 clients: build wasmtime client-deps python-deps
@@ -227,6 +233,15 @@ $(DOCKER_REGISTRY):
 	dpkg -x $(DOCKER_REGISTRY_DIR)/deb/docker-registry_*.deb $(DOCKER_REGISTRY_DIR)
 	rm -rf $(DOCKER_REGISTRY_DIR)/deb
 	$(DOCKER_REGISTRY) --version
+
+nginx: $(NGINX)
+$(NGINX):
+	@apt-cache show nginx=$(NGINX_VERSION) >/dev/null 2>&1 || apt-get update
+	rm -rf $(NGINX_DIR) && mkdir -p $(NGINX_DIR)/deb
+	cd $(NGINX_DIR)/deb && apt-get download nginx=$(NGINX_VERSION)
+	dpkg -x $(NGINX_DIR)/deb/nginx_*.deb $(NGINX_DIR)
+	rm -rf $(NGINX_DIR)/deb
+	$(NGINX) -v
 
 # Azurite and the Azure Storage client, installed once per lockfile and linked into tests/blob.
 blob-deps: node

@@ -143,12 +143,147 @@ enum Stream {
 }
 
 /// A running server (`mcp-host`, or a component under `wasmtime serve`); killed on drop.
+/// Talks to it as an [`Endpoint`] (it derefs to one).
 pub struct Host {
     child: Child,
-    pub addr: SocketAddr,
     log: Arc<Mutex<Vec<String>>>,
     dir: tempfile::TempDir,
+    endpoint: Endpoint,
+}
+
+/// An HTTP server on loopback, spoken to like any client: a host, or a load
+/// balancer in front of several.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
     client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Endpoint {
+    pub fn new(addr: SocketAddr) -> Endpoint {
+        Endpoint { addr, client: Client::builder(TokioExecutor::new()).build_http() }
+    }
+
+    /// The server's `/status`.
+    pub async fn status(&self) -> Value {
+        let reply = self.send("GET", "/status", &[], Vec::new()).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.json()
+    }
+
+    /// Polls `/status` until `check` holds for the component's entry; returns the entry.
+    pub async fn wait_for(&self, name: &str, limit: Duration, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let status = self.status().await;
+            if check(&status["components"][name]) {
+                return status["components"][name].clone();
+            }
+            assert!(Instant::now() < deadline, "{name} never matched within {limit:?}: {status:#}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends a bodiless request and returns the status and the body as it streams.
+    pub async fn open_stream(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Incoming) {
+        let mut request = hyper::Request::builder().method(method).uri(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(Bytes::new())).expect("valid request");
+        let response = tokio::time::timeout(Duration::from_secs(30), self.client.request(request))
+            .await
+            .expect("an answer within 30 s")
+            .expect("an HTTP answer");
+        (response.status().as_u16(), response.into_body())
+    }
+
+    /// POSTs a JSON-RPC body with the usual MCP headers plus `extra`, and
+    /// returns the status, headers and the body as it streams.
+    pub async fn post_stream(&self, body: &Value, extra: &[(&str, &str)]) -> (u16, HeaderMap, Sse) {
+        let mut request = hyper::Request::post(self.url("/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", JSON_AND_SSE);
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        let body = Full::new(Bytes::from(serde_json::to_vec(body).expect("JSON")));
+        let response = tokio::time::timeout(
+            Duration::from_secs(30),
+            self.client.request(request.body(body).expect("valid request")),
+        )
+        .await
+        .expect("an answer within 30 s")
+        .expect("an HTTP answer");
+        let (parts, body) = response.into_parts();
+        (parts.status.as_u16(), parts.headers, Sse { body, buffer: String::new() })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends a request with exactly these headers (Host is added by the client
+    /// unless given).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Reply {
+        let mut request = hyper::Request::builder().method(method).uri(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(body.into())).expect("valid request");
+        let response = tokio::time::timeout(Duration::from_secs(30), self.client.request(request))
+            .await
+            .expect("an answer within 30 s")
+            .expect("an HTTP answer");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.expect("a whole body").to_bytes();
+        Reply { status, headers, body: String::from_utf8(body.to_vec()).expect("UTF-8 body") }
+    }
+
+    /// POSTs a JSON-RPC body with the usual MCP headers plus `extra`.
+    pub async fn post(&self, body: &Value, extra: &[(&str, &str)]) -> Reply {
+        let mut headers = vec![("content-type", "application/json"), ("accept", JSON_AND_SSE)];
+        headers.extend_from_slice(extra);
+        self.send("POST", "/mcp", &headers, serde_json::to_vec(body).expect("JSON")).await
+    }
+
+    /// A legacy JSON-RPC request without a session; returns the parsed body.
+    pub async fn rpc(&self, method: &str, params: Value) -> Value {
+        let reply = self.post(&json!({"jsonrpc":"2.0","id":1,"method":method,"params":params}), &[]).await;
+        assert_eq!(reply.status, 200, "{method}: {}", reply.body);
+        reply.json()
+    }
+
+    /// Calls any tool; returns the JSON-RPC result.
+    pub async fn call(&self, name: &str, arguments: Value) -> Value {
+        self.rpc("tools/call", json!({"name": name, "arguments": arguments})).await["result"].clone()
+    }
+
+    /// Calls the weather tool; returns the JSON-RPC result.
+    pub async fn call_weather(&self, latitude: f64, longitude: f64) -> Value {
+        let body = self
+            .rpc(
+                "tools/call",
+                json!({"name":"get_current_weather","arguments":{"latitude":latitude,"longitude":longitude}}),
+            )
+            .await;
+        body["result"].clone()
+    }
+}
+
+impl std::ops::Deref for Host {
+    type Target = Endpoint;
+
+    fn deref(&self) -> &Endpoint {
+        &self.endpoint
+    }
 }
 
 /// An HTTP answer.
@@ -249,7 +384,7 @@ impl Host {
         // Listening on port 0, the host says where only in its log.
         let listening = host.wait_for_line("MCP endpoint at /mcp", Duration::from_secs(10));
         let addr = listening.split("addr=").nth(1).expect("the listen line names the address");
-        host.addr = addr.trim().parse().expect("a socket address");
+        host.endpoint.addr = addr.trim().parse().expect("a socket address");
         host
     }
 
@@ -266,7 +401,7 @@ impl Host {
         // Listening on port 0, `wasmtime serve` says where only in its log.
         let serving = host.wait_for_line("Serving HTTP on http://", Duration::from_secs(60));
         let addr = serving.split("http://").nth(1).expect("the line names the address");
-        host.addr = addr.trim().trim_end_matches('/').parse().expect("a socket address");
+        host.endpoint.addr = addr.trim().trim_end_matches('/').parse().expect("a socket address");
         host
     }
 
@@ -287,13 +422,7 @@ impl Host {
                 sink.lock().expect("log lock").push(line);
             }
         });
-        Host {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            log,
-            dir,
-            client: Client::builder(TokioExecutor::new()).build_http(),
-        }
+        Host { child, log, dir, endpoint: Endpoint::new(SocketAddr::from(([127, 0, 0, 1], 0))) }
     }
 
     /// Waits for the server to log a line containing `needle`, and returns it.
@@ -358,64 +487,9 @@ impl Host {
         }
     }
 
-    /// The host's `/status`.
-    pub async fn status(&self) -> Value {
-        let reply = self.send("GET", "/status", &[], Vec::new()).await;
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        reply.json()
-    }
-
-    /// Polls `/status` until `check` holds for the component's entry; returns the entry.
-    pub async fn wait_for(&self, name: &str, limit: Duration, check: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + limit;
-        loop {
-            let status = self.status().await;
-            if check(&status["components"][name]) {
-                return status["components"][name].clone();
-            }
-            assert!(Instant::now() < deadline, "{name} never matched within {limit:?}: {status:#}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
     /// The folder the host serves components from.
     pub fn components_dir(&self) -> &Path {
         self.dir.path()
-    }
-
-    /// Sends a bodiless request and returns the status and the body as it streams.
-    pub async fn open_stream(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Incoming) {
-        let mut request = hyper::Request::builder().method(method).uri(self.url(path));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request.body(Full::new(Bytes::new())).expect("valid request");
-        let response = tokio::time::timeout(Duration::from_secs(30), self.client.request(request))
-            .await
-            .expect("an answer within 30 s")
-            .expect("an HTTP answer");
-        (response.status().as_u16(), response.into_body())
-    }
-
-    /// POSTs a JSON-RPC body with the usual MCP headers plus `extra`, and
-    /// returns the status, headers and the body as it streams.
-    pub async fn post_stream(&self, body: &Value, extra: &[(&str, &str)]) -> (u16, HeaderMap, Sse) {
-        let mut request = hyper::Request::post(self.url("/mcp"))
-            .header("content-type", "application/json")
-            .header("accept", JSON_AND_SSE);
-        for (name, value) in extra {
-            request = request.header(*name, *value);
-        }
-        let body = Full::new(Bytes::from(serde_json::to_vec(body).expect("JSON")));
-        let response = tokio::time::timeout(
-            Duration::from_secs(30),
-            self.client.request(request.body(body).expect("valid request")),
-        )
-        .await
-        .expect("an answer within 30 s")
-        .expect("an HTTP answer");
-        let (parts, body) = response.into_parts();
-        (parts.status.as_u16(), parts.headers, Sse { body, buffer: String::new() })
     }
 
     /// Sends the host SIGTERM, as a platform scaling in does.
@@ -441,48 +515,6 @@ impl Host {
         self.log.lock().expect("log lock").join("\n")
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// Sends a request with exactly these headers (Host is added by the client
-    /// unless given).
-    pub async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: impl Into<Bytes>,
-    ) -> Reply {
-        let mut request = hyper::Request::builder().method(method).uri(self.url(path));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request.body(Full::new(body.into())).expect("valid request");
-        let response = tokio::time::timeout(Duration::from_secs(30), self.client.request(request))
-            .await
-            .expect("an answer within 30 s")
-            .expect("an HTTP answer");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.into_body().collect().await.expect("a whole body").to_bytes();
-        Reply { status, headers, body: String::from_utf8(body.to_vec()).expect("UTF-8 body") }
-    }
-
-    /// POSTs a JSON-RPC body with the usual MCP headers plus `extra`.
-    pub async fn post(&self, body: &Value, extra: &[(&str, &str)]) -> Reply {
-        let mut headers = vec![("content-type", "application/json"), ("accept", JSON_AND_SSE)];
-        headers.extend_from_slice(extra);
-        self.send("POST", "/mcp", &headers, serde_json::to_vec(body).expect("JSON")).await
-    }
-
-    /// A legacy JSON-RPC request without a session; returns the parsed body.
-    pub async fn rpc(&self, method: &str, params: Value) -> Value {
-        let reply = self.post(&json!({"jsonrpc":"2.0","id":1,"method":method,"params":params}), &[]).await;
-        assert_eq!(reply.status, 200, "{method}: {}", reply.body);
-        reply.json()
-    }
-
     /// The host process's id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -498,22 +530,6 @@ impl Host {
     /// The files (sockets, pipes, ...) the host process holds open.
     pub fn open_files(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map_or(0, |dir| dir.count())
-    }
-
-    /// Calls any tool; returns the JSON-RPC result.
-    pub async fn call(&self, name: &str, arguments: Value) -> Value {
-        self.rpc("tools/call", json!({"name": name, "arguments": arguments})).await["result"].clone()
-    }
-
-    /// Calls the weather tool; returns the JSON-RPC result.
-    pub async fn call_weather(&self, latitude: f64, longitude: f64) -> Value {
-        let body = self
-            .rpc(
-                "tools/call",
-                json!({"name":"get_current_weather","arguments":{"latitude":latitude,"longitude":longitude}}),
-            )
-            .await;
-        body["result"].clone()
     }
 }
 

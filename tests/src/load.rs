@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::Host;
+use crate::harness::Endpoint;
 
 /// Clients calling at once.
 pub const CLIENTS: usize = 32;
@@ -31,12 +31,13 @@ pub struct Load {
 
 impl Load {
     /// Calls `which_version`: each answer names the version.
-    pub fn start(host: Arc<Host>) -> Load {
+    pub fn start(host: &Endpoint) -> Load {
         Load::calling(host, "which_version", json!({}))
     }
 
     /// Calls `tool` with `arguments`; each answer's text is recorded.
-    pub fn calling(host: Arc<Host>, tool: &'static str, arguments: Value) -> Load {
+    pub fn calling(host: &Endpoint, tool: &'static str, arguments: Value) -> Load {
+        let host = Arc::new(host.clone());
         let stop = Arc::new(AtomicBool::new(false));
         let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
         let tasks = (0..CLIENTS)

@@ -65,7 +65,7 @@ async fn a_moved_tag_swaps_under_load_over_tls_with_basic_auth() {
     assert!(status["source"].as_str().unwrap().contains(&format!("OCI {reference}")), "{status}");
     assert!(status["scan_error"].is_null(), "{status}");
 
-    let load = Load::start(host.clone());
+    let load = Load::start(&host);
     load.first("version 1", Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
 

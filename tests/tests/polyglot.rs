@@ -178,8 +178,7 @@ async fn the_python_build_swaps_in_under_load_without_a_failed_call() {
     );
     let python = std::fs::read(polyglot_weather_wasm("python")).expect("the Python build");
     let host = Arc::new(host);
-    let load =
-        Load::calling(host.clone(), "get_current_weather", json!({"latitude": 52.52, "longitude": 13.41}));
+    let load = Load::calling(&host, "get_current_weather", json!({"latitude": 52.52, "longitude": 13.41}));
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let folder = host.components_dir();

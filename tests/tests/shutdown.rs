@@ -62,3 +62,53 @@ async fn the_grace_period_bounds_the_wait() {
     assert!(signalled.elapsed() >= Duration::from_millis(500), "it waited for the call first");
     host.logged("the shutdown grace period ended");
 }
+
+/// One `GET /status` on an open keep-alive connection; the answer's head and body.
+fn get_status(stream: &mut std::net::TcpStream) -> String {
+    use std::io::{Read as _, Write as _};
+    write!(stream, "GET /status HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| l.to_lowercase().strip_prefix("content-length:")?.trim().parse().ok());
+            if body.len() >= length.expect("a Content-Length") {
+                return text;
+            }
+        }
+        let read = stream.read(&mut buffer).expect("an answer");
+        assert!(read > 0, "closed before the answer: {text}");
+        answer.extend_from_slice(&buffer[..read]);
+    }
+}
+
+/// Behind a load balancer: a connection idle when the signal comes is not
+/// closed under a request the balancer may be sending on it; a request on it
+/// is answered with `Connection: close`, and then the host closes it.
+#[tokio::test]
+async fn during_the_drain_open_connections_are_answered_with_connection_close() {
+    use std::io::Read as _;
+    let mut host = Host::start(&[("whoami", &whoami_wasm(), "")], &["--shutdown-grace-ms", "10000"]);
+    let mut stream = std::net::TcpStream::connect(host.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let before = get_status(&mut stream);
+    assert!(!before.to_lowercase().contains("connection: close"), "{before}");
+
+    host.terminate();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(host.addr).is_ok() {
+        assert!(Instant::now() < deadline, "still accepting connections 5 s after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The balancer reuses its idle connection a moment after the signal.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let during = get_status(&mut stream);
+    assert!(during.starts_with("HTTP/1.1 200 "), "{during}");
+    assert!(during.to_lowercase().contains("connection: close"), "{during}");
+    assert_eq!(stream.read(&mut [0; 64]).unwrap(), 0, "closed after that answer");
+    let status = host.wait_exit(Duration::from_secs(5)).expect("the host exits");
+    assert!(status.success(), "{status}");
+}

@@ -3,12 +3,13 @@
 //! live, then removal, while 32 clients call the tool without pause.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt as _;
-use mcp_e2e::harness::{Host, node_bin, repo, sha256, versioned_wasm};
+use mcp_e2e::azurite::{Azurite, BlobStore};
+use mcp_e2e::harness::{Host, sha256, versioned_wasm};
 use mcp_e2e::load::{CLIENTS, COMPILE_BOUND, Load, assert_none_failed};
 use serde_json::json;
 
@@ -56,7 +57,7 @@ async fn swap_under_load(host: Arc<Host>, store: &impl Store) {
         .await;
     assert_eq!(status, 200);
 
-    let load = Load::start(host.clone());
+    let load = Load::start(&host);
     load.first("version 1", Duration::from_secs(10)).await;
     // The scenario: each version serves the load for a while (sleeps below too).
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -229,87 +230,13 @@ fn a_cache_folder_others_can_write_or_own_is_refused() {
     }
 }
 
-/// Azurite on a free loopback port, in memory; stopped on drop.
-struct Azurite {
-    child: Child,
-    connection_string: String,
-}
-
-impl Azurite {
-    const KEY: &str =
-        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-
-    fn start() -> Azurite {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut child = Command::new(node_bin())
-            .arg(repo().join("tests/blob/node_modules/azurite/dist/src/blob/main.js"))
-            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
-            .args(["--inMemoryPersistence", "--disableTelemetry", "--silent", "--skipApiVersionCheck"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start Azurite (make blob-deps)");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(child.try_wait().unwrap().is_none(), "Azurite exited");
-            assert!(Instant::now() < deadline, "Azurite did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let connection_string = format!(
-            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={};\
-             BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;",
-            Azurite::KEY
-        );
-        Azurite { child, connection_string }
-    }
-}
-
-impl Drop for Azurite {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A blob container driven with the official Azure Storage client for Node.js.
-struct BlobStore {
-    connection_string: String,
-    staging: tempfile::TempDir,
-}
-
-impl BlobStore {
-    /// The `components` container in `azurite`, created empty.
-    async fn create(azurite: &Azurite) -> BlobStore {
-        let store = BlobStore {
-            connection_string: azurite.connection_string.clone(),
-            staging: tempfile::tempdir().unwrap(),
-        };
-        store.run(&["create"]).await;
-        store
-    }
-
-    async fn run(&self, args: &[&str]) {
-        let status = tokio::process::Command::new(node_bin())
-            .arg(repo().join("tests/blob/blob.mjs"))
-            .args(args)
-            .env("AZURE_STORAGE_CONNECTION_STRING", &self.connection_string)
-            .env("BLOB_CONTAINER", "components")
-            .status()
-            .await
-            .expect("run node");
-        assert!(status.success(), "blob.mjs {args:?} failed");
-    }
-}
-
 impl Store for BlobStore {
     async fn put(&self, blob: &str, bytes: &[u8]) {
-        let file = self.staging.path().join(blob);
-        std::fs::write(&file, bytes).unwrap();
-        self.run(&["put", blob, file.to_str().unwrap()]).await;
+        BlobStore::put(self, blob, bytes).await;
     }
 
     async fn delete(&self, blob: &str) {
-        self.run(&["delete", blob]).await;
+        BlobStore::delete(self, blob).await;
     }
 }
 

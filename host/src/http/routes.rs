@@ -103,7 +103,13 @@ fn status(app: &App, request: &Request<IncomingBody>) -> Response<Body> {
     }
     let status = app.status.lock().expect("no panics while locked").clone();
     if !prefers_html(transport::Headers::get(&headers, "accept")) {
-        return full(HttpResponse::json(200, &serde_json::to_value(status).expect("status serializes")));
+        let mut body = serde_json::to_value(status).expect("status serializes");
+        // Per tool, the calls this instance answered lately: which instance serves what.
+        let calls = app.recent.tools().into_iter().map(|tool| {
+            (tool.name, serde_json::json!({"calls": tool.total.calls, "errors": tool.total.errors}))
+        });
+        body["calls"] = Value::Object(calls.collect());
+        return full(HttpResponse::json(200, &body));
     }
     let pools = app.catalog.borrow().as_ref().map_or_else(Vec::new, |catalog| {
         let components = catalog.components().iter();

@@ -1,10 +1,20 @@
 //! The listener: accepts connections up to a cap, serves HTTP/1.1 on each, and
 //! drains the requests being answered when the host shuts down.
+//!
+//! The drain is written for a load balancer that keeps connections to the host
+//! open between requests (nginx, Azure's front end): it may send a request onto
+//! an idle connection at any moment, and one sent onto a connection the host is
+//! closing fails (a POST is not retried elsewhere). So the host closes an idle
+//! connection only after `IDLE_DRAIN`, longer than a front end keeps one idle,
+//! and meanwhile answers every request with `Connection: close`: the front end
+//! then closes that connection itself, and sends new requests to other
+//! instances, since this one no longer accepts connections.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::header::{CONNECTION, HeaderValue};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
@@ -12,6 +22,11 @@ use tokio::sync::{Semaphore, mpsc};
 
 use super::app::{App, READ_TIMEOUT, stopped};
 use super::routes::handle;
+
+/// How long after the shutdown signal idle connections are closed (within the
+/// grace period): the front end must close its idle connections to the host
+/// sooner (see the README's "Many instances").
+const IDLE_DRAIN: Duration = Duration::from_secs(2);
 
 /// How the server bounds its connections and shutdown.
 pub struct Limits {
@@ -21,12 +36,13 @@ pub struct Limits {
 
 /// Accepts connections, at most `limits.max_connections` open at once, until
 /// `stopping` turns; then lets the requests being answered finish within
-/// `limits.grace`, and returns.
+/// `limits.grace`, closing idle connections after `IDLE_DRAIN`, and returns.
 pub async fn serve(listener: TcpListener, app: Arc<App>, limits: Limits) {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     // Every connection holds a sender: once all are dropped, all are closed.
     let (open, mut closed) = mpsc::channel::<()>(1);
     let mut stopping = app.stopping.clone();
+    let idle_drain = IDLE_DRAIN.min(limits.grace);
     loop {
         let permit = tokio::select! {
             permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
@@ -51,7 +67,14 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, limits: Limits) {
             let mut stopping = app.stopping.clone();
             let service = service_fn(move |request| {
                 let app = app.clone();
-                async move { Ok::<_, Infallible>(handle(&app, request).await) }
+                async move {
+                    let mut response = handle(&app, request).await;
+                    if *app.stopping.borrow() {
+                        // Draining: the front end must not send another request on this connection.
+                        response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+                    }
+                    Ok::<_, Infallible>(response)
+                }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -60,11 +83,15 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, limits: Limits) {
             tokio::pin!(connection);
             let result = tokio::select! {
                 result = connection.as_mut() => result,
-                _ = stopped(&mut stopping) => {
-                    // Finish the request being answered, then close.
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
+                _ = stopped(&mut stopping) => tokio::select! {
+                    // Closed after a `Connection: close` answer, or by the client.
+                    result = connection.as_mut() => result,
+                    _ = tokio::time::sleep(idle_drain) => {
+                        // Close now if idle, else once the request being answered is.
+                        connection.as_mut().graceful_shutdown();
+                        connection.await
+                    }
+                },
             };
             if let Err(error) = result {
                 tracing::debug!(%error, "connection closed with an error");

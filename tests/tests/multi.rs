@@ -1,0 +1,279 @@
+//! Many instances, no affinity: three `mcp-host` processes sharing
+//! `MCP_SESSION_KEY` and one blob container in Azurite, behind Debian's nginx
+//! balancing round robin, as Azure spreads one client over several instances.
+//! Sessions and stateless calls work from any instance, a swap reaches every
+//! instance under load, and an instance scaled in (SIGTERM) under load fails
+//! no request.
+
+use std::time::{Duration, Instant};
+
+use mcp_e2e::azurite::{Azurite, BlobStore};
+use mcp_e2e::fake;
+use mcp_e2e::harness::{Endpoint, Host, sha256, shared_code_cache, versioned_wasm, weather_policy};
+use mcp_e2e::harness::{node_bin, repo, weather_wasm, whoami_wasm};
+use mcp_e2e::load::{COMPILE_BOUND, Load, assert_none_failed};
+use mcp_e2e::nginx::Nginx;
+use serde_json::{Value, json};
+
+const INSTANCES: usize = 3;
+const POLL_MS: u64 = 500;
+const SESSION_KEY: &str = "a session key the three instances share, long enough";
+
+/// The instances, their load balancer and their components' container.
+struct Cluster {
+    hosts: Vec<Host>,
+    nginx: Nginx,
+    store: BlobStore,
+    _azurite: Azurite,
+}
+
+impl Cluster {
+    /// Uploads `components` (`name`, wasm, policy) and starts the instances
+    /// (once each is ready) and nginx in front of them.
+    async fn start(components: &[(&str, Vec<u8>, String)], extra_args: &[&str]) -> Cluster {
+        let azurite = Azurite::start();
+        let store = BlobStore::create(&azurite).await;
+        for (name, wasm, policy) in components {
+            store.put(&format!("{name}.toml"), policy.as_bytes()).await;
+            store.put(&format!("{name}.wasm"), wasm).await;
+        }
+        let (poll, cache) = (POLL_MS.to_string(), shared_code_cache());
+        let mut args = vec!["--poll-interval-ms", &poll, "--cache-dir", &cache];
+        args.extend_from_slice(extra_args);
+        let env = [
+            ("MCP_COMPONENTS_CONNECTION_STRING", azurite.connection_string.as_str()),
+            ("MCP_COMPONENTS_CONTAINER", "components"),
+            ("MCP_SESSION_KEY", SESSION_KEY),
+        ];
+        let hosts: Vec<Host> = (0..INSTANCES).map(|_| Host::start_with_env(&[], &args, &env)).collect();
+        let nginx = Nginx::start(&hosts.iter().map(|h| h.addr).collect::<Vec<_>>());
+        Cluster { hosts, nginx, store, _azurite: azurite }
+    }
+
+    /// Per instance (from the `first`), the calls of `tool` its `/status` counts.
+    async fn calls_from(&self, first: usize, tool: &str) -> Vec<u64> {
+        let mut counts = Vec::new();
+        for host in &self.hosts[first..] {
+            counts.push(host.status().await["calls"][tool]["calls"].as_u64().unwrap_or(0));
+        }
+        counts
+    }
+
+    /// Sends `body` through nginx; the answer, and the instance that counted the call of `tool`.
+    async fn call_via_nginx(&self, tool: &str, body: &Value, headers: &[(&str, &str)]) -> (Value, usize) {
+        let before = self.calls_from(0, tool).await;
+        let reply = self.nginx.post(body, headers).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let answer = reply.sse_messages().pop().unwrap_or_else(|| reply.json());
+        let after = self.calls_from(0, tool).await;
+        let grew: Vec<usize> = (0..INSTANCES).filter(|&i| after[i] > before[i]).collect();
+        assert_eq!(grew.len(), 1, "one instance answered: {before:?} → {after:?}");
+        (answer, grew[0])
+    }
+}
+
+fn read(path: std::path::PathBuf) -> Vec<u8> {
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Calls `body` (a call of `get_current_weather`) `times` times through nginx,
+/// asserting each gets the forecast from another instance than the call before.
+async fn spread(cluster: &Cluster, body: &Value, headers: &[(&str, &str)], times: usize) {
+    let mut previous = None;
+    let mut answered = [0; INSTANCES];
+    for _ in 0..times {
+        let (answer, instance) = cluster.call_via_nginx("get_current_weather", body, headers).await;
+        let result = &answer["result"];
+        assert_ne!(result["isError"], json!(true), "{answer}");
+        assert!(result["structuredContent"]["current"]["temperature"].is_number(), "{answer}");
+        assert_ne!(previous, Some(instance), "two calls in a row reached instance {instance}");
+        previous = Some(instance);
+        answered[instance] += 1;
+    }
+    assert!(answered.iter().all(|&n| n > 0), "every instance answered: {answered:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_and_stateless_calls_spread_over_every_instance() {
+    let policy = weather_policy(&fake::shared().url());
+    let cluster = Cluster::start(&[("weather", read(weather_wasm()), policy)], &[]).await;
+    let nginx = &cluster.nginx;
+
+    // A session opened on one instance is accepted by the others (signed id, shared key).
+    const VERSION: &str = "2025-06-18";
+    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+        "protocolVersion":VERSION,"capabilities":{},"clientInfo":{"name":"multi","version":"1"}}});
+    let reply = nginx.post(&init, &[]).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let session = reply.header("mcp-session-id").expect("a session id").to_owned();
+    let headers = [("mcp-session-id", session.as_str()), ("mcp-protocol-version", VERSION)];
+    let initialized = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
+    assert_eq!(nginx.post(&initialized, &headers).await.status, 202);
+    for id in 1..=INSTANCES {
+        let list = nginx.post(&json!({"jsonrpc":"2.0","id":id,"method":"tools/list"}), &headers).await;
+        assert_eq!(list.status, 200, "{}", list.body);
+        let list = list.sse_messages().pop().unwrap_or_else(|| list.json());
+        assert_eq!(list["result"]["tools"][0]["name"], "get_current_weather", "{list}");
+    }
+    let call = json!({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{
+        "name":"get_current_weather","arguments":{"latitude":52.52,"longitude":13.41}}});
+    spread(&cluster, &call, &headers, 12).await;
+
+    // A stateless 2026-07-28 client: every request carries what a session would.
+    let modern = json!({"jsonrpc":"2.0","id":10,"method":"tools/call","params":{
+        "name":"get_current_weather","arguments":{"latitude":48.85,"longitude":2.35},"_meta":{
+            "io.modelcontextprotocol/protocolVersion":"2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities":{}}}});
+    let headers = [
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "get_current_weather"),
+    ];
+    spread(&cluster, &modern, &headers, 12).await;
+    assert!(unanswered(nginx).is_empty(), "{}", nginx.access_log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_sdk_client_keeps_its_session_across_instances() {
+    const CALLS: usize = 9;
+    let policy = weather_policy(&fake::shared().url());
+    let cluster = Cluster::start(&[("weather", read(weather_wasm()), policy)], &[]).await;
+    let output = tokio::process::Command::new(node_bin())
+        .arg(repo().join("tests/clients/ts/session.mjs"))
+        .env("MCP_URL", cluster.nginx.url("/mcp"))
+        .env("CALLS", CALLS.to_string())
+        .output()
+        .await
+        .expect("run node (make client-deps)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert!(report["session"].is_string(), "{report}");
+    assert_eq!(report["tools"], json!(["get_current_weather"]), "{report}");
+    assert_eq!(report["temperatures"].as_array().unwrap().len(), CALLS, "{report}");
+    // nginx spread the session's requests (its GET stream among them) over every instance.
+    let calls = cluster.calls_from(0, "get_current_weather").await;
+    assert_eq!(calls.iter().sum::<u64>(), CALLS as u64, "{calls:?}");
+    assert!(calls.iter().all(|&n| n > 0), "every instance answered calls: {calls:?}");
+    assert!(unanswered(&cluster.nginx).is_empty(), "{}", cluster.nginx.access_log());
+}
+
+/// The requests nginx did not answer with a 2xx, from its access log.
+fn unanswered(nginx: &Nginx) -> Vec<String> {
+    nginx.access_log().lines().filter(|l| !l.starts_with('2')).map(String::from).collect()
+}
+
+/// One swap: when its upload began, when it ended, and when every instance's
+/// `/status` reported the new digest.
+struct Swap {
+    uploading: Instant,
+    uploaded: Instant,
+    converged: Instant,
+    version: &'static str,
+}
+
+/// Uploads `wasm` and waits until every instance serves it.
+async fn converge(cluster: &Cluster, wasm: &[u8], version: &'static str) -> Swap {
+    let uploading = Instant::now();
+    cluster.store.put("versioned.wasm", wasm).await;
+    let uploaded = Instant::now();
+    let limit = Duration::from_millis(POLL_MS) + COMPILE_BOUND;
+    for host in &cluster.hosts {
+        host.wait_for("versioned", limit, |c| c["serving"]["sha256"] == sha256(wasm)).await;
+    }
+    Swap { uploading, uploaded, converged: Instant::now(), version }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_swap_reaches_every_instance_under_load() {
+    let (v1, v2) = (read(versioned_wasm(1)), read(versioned_wasm(2)));
+    let cluster = Cluster::start(&[("versioned", v1.clone(), String::new())], &[]).await;
+    let load = Load::start(&cluster.nginx);
+    load.first("version 1", Duration::from_secs(10)).await;
+
+    // v1 → v2 → v1 → v2: after each convergence, every call gets the new version.
+    let mut swaps = Vec::new();
+    for (wasm, version) in [(&v2, "version 2"), (&v1, "version 1"), (&v2, "version 2")] {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        swaps.push(converge(&cluster, wasm, version).await);
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let samples = load.stop().await;
+    assert_none_failed(&samples);
+    for (i, swap) in swaps.iter().enumerate() {
+        let next = swaps.get(i + 1).map(|next| next.uploading);
+        // Calls that started once every instance served the version and ended before the next upload.
+        let after =
+            samples.iter().filter(|s| s.started > swap.converged && next.is_none_or(|next| s.ended < next));
+        let mut checked = 0;
+        for sample in after {
+            assert_eq!(sample.outcome.as_deref().unwrap(), swap.version, "a call after convergence");
+            checked += 1;
+        }
+        assert!(checked > 0, "calls were made after convergence {i}");
+    }
+    let mut times: Vec<u128> = swaps.iter().map(|s| (s.converged - s.uploaded).as_millis()).collect();
+    times.sort();
+    println!(
+        "swap convergence (upload done → all {INSTANCES} instances serve it; poll {POLL_MS} ms): {times:?} ms, \
+         median {} ms; {} calls through nginx, none failed",
+        times[times.len() / 2],
+        samples.len()
+    );
+}
+
+/// Starts a `whoami_slow` call through nginx; returns its stream once the tool runs.
+async fn slow_call(nginx: &Endpoint, ms: u64) -> mcp_e2e::harness::Sse {
+    let call = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{
+        "name":"whoami_slow","arguments":{"ms":ms},"_meta":{"progressToken":"p"}}});
+    let (status, _, mut sse) = nginx.post_stream(&call, &[]).await;
+    assert_eq!(status, 200);
+    let first = sse.next(Duration::from_secs(10)).await.expect("a message");
+    assert_eq!(first["method"], "notifications/progress", "{first}");
+    sse
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scale_in_under_load_fails_no_request() {
+    let components = [
+        ("versioned", read(versioned_wasm(1)), String::new()),
+        ("whoami", read(whoami_wasm()), String::new()),
+    ];
+    let mut cluster = Cluster::start(&components, &["--shutdown-grace-ms", "10000"]).await;
+    // Round robin: each instance runs two of these when the first one is told to stop.
+    let mut slow = Vec::new();
+    for _ in 0..2 * INSTANCES {
+        slow.push(slow_call(&cluster.nginx, 2000).await);
+    }
+    let load = Load::start(&cluster.nginx);
+    load.first("version 1", Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let signalled = Instant::now();
+    cluster.hosts[0].terminate();
+    for mut sse in slow {
+        let last = sse.next(Duration::from_secs(10)).await.expect("the call's answer");
+        assert_eq!(last["result"]["structuredContent"]["slept_ms"], 2000, "{last}");
+    }
+    let status = cluster.hosts[0].wait_exit(Duration::from_secs(10)).expect("the instance exits");
+    assert!(status.success(), "{status}");
+    let exited = signalled.elapsed();
+    // The load goes on on the other two.
+    let before = cluster.calls_from(1, "which_version").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let samples = load.stop().await;
+    let after = cluster.calls_from(1, "which_version").await;
+    assert!(before.iter().zip(&after).all(|(b, a)| a > b), "{before:?} → {after:?}");
+
+    let failed = samples.iter().filter(|s| s.outcome.is_err()).count();
+    let errors = unanswered(&cluster.nginx);
+    println!(
+        "scale-in: {} calls by 32 clients through nginx, {failed} failed; the instance exited {} ms after SIGTERM; \
+         {} requests not answered 200 by nginx",
+        samples.len(),
+        exited.as_millis(),
+        errors.len()
+    );
+    assert!(errors.is_empty(), "nginx answered: {errors:#?}\n{}", cluster.nginx.error_log());
+    assert_none_failed(&samples);
+}
