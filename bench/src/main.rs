@@ -291,9 +291,11 @@ fn start_up(setup: &Setup, kind: Kind, plan: &Plan) -> anyhow::Result<(Figures, 
         }
         figures.cold_package_ms = Some(median(times));
     }
+    let package =
+        figures.cold_package_ms.map_or(String::new(), |ms| format!(", {ms:.0} ms from the package"));
     eprintln!(
-        "  cold start: {:.0} ms empty cache, {:.0} ms warm, {:?} ms from the package",
-        figures.cold_empty_ms, figures.cold_warm_ms, figures.cold_package_ms
+        "  cold start: {:.0} ms empty cache, {:.0} ms warm{package}",
+        figures.cold_empty_ms, figures.cold_warm_ms
     );
 
     if kind.is_host() {
