@@ -30,14 +30,7 @@ impl CodeCache {
             .create(dir)
             .with_context(|| format!("creating the code cache {}", dir.display()))?;
         let metadata = std::fs::metadata(dir)?;
-        let mode = metadata.permissions().mode();
-        if mode & 0o022 != 0 {
-            bail!(
-                "the code cache {} is writable by other users (mode {:o}); use a private folder",
-                dir.display(),
-                mode & 0o777
-            );
-        }
+        only_owner_writes("code cache", dir, &metadata)?;
         // A file this process creates is owned by it: the folder must be too.
         let probe = tempfile::tempfile_in(dir)
             .with_context(|| format!("the code cache {} is not writable", dir.display()))?;
@@ -98,14 +91,7 @@ impl Precompiled {
         if !metadata.is_dir() {
             bail!("the precompiled folder {} is not a folder", dir.display());
         }
-        let mode = metadata.permissions().mode();
-        if mode & 0o022 != 0 {
-            bail!(
-                "the precompiled folder {} is writable by other users (mode {:o})",
-                dir.display(),
-                mode & 0o777
-            );
-        }
+        only_owner_writes("precompiled folder", dir, &metadata)?;
         let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX);
         if metadata.uid() != uid && metadata.uid() != 0 {
             bail!("the precompiled folder {} belongs to another user", dir.display());
@@ -130,6 +116,19 @@ impl Precompiled {
             }
         }
     }
+}
+
+/// Refuses a folder others may write to: what is in it runs as native code.
+fn only_owner_writes(what: &str, dir: &Path, metadata: &std::fs::Metadata) -> anyhow::Result<()> {
+    let mode = metadata.permissions().mode();
+    if mode & 0o022 != 0 {
+        bail!(
+            "the {what} {} is writable by other users (mode {:o}); use a private folder",
+            dir.display(),
+            mode & 0o777
+        );
+    }
+    Ok(())
 }
 
 /// Loads compiled code; wasmtime refuses code of another version, engine
