@@ -58,7 +58,7 @@ pub struct Args {
 
     /// The package's folder of precompiled components (`make package` writes
     /// it with `mcp-precompile`), tried before the cache. Trusted as this
-    /// binary is: only its owner may write to it.
+    /// binary is: ignored, with a warning, if others may write to it.
     #[arg(long, env = "MCP_PRECOMPILED_DIR")]
     pub precompiled: Option<PathBuf>,
 

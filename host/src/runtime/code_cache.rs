@@ -84,7 +84,7 @@ pub struct Precompiled {
 
 impl Precompiled {
     /// Opens the folder `dir`, which no one but its owner (this user or root)
-    /// may write to: whatever is in it runs as native code.
+    /// may write to: whatever is in it runs as native code. Refused otherwise.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         let metadata =
             std::fs::metadata(dir).with_context(|| format!("the precompiled folder {}", dir.display()))?;

@@ -92,7 +92,15 @@ impl Runtime {
             }
         })?;
         let cache = cache_dir.map(|dir| CodeCache::open(dir, &engine)).transpose()?;
-        let precompiled = precompiled.map(Precompiled::open).transpose()?;
+        // Only a speed-up: a folder that cannot be trusted is skipped, not fatal,
+        // so that a package unpacked with loose modes still starts (and compiles).
+        let precompiled = precompiled.and_then(|dir| {
+            Precompiled::open(dir)
+                .inspect_err(
+                    |error| tracing::warn!(error = %format!("{error:#}"), "precompiled code not used"),
+                )
+                .ok()
+        });
         let capacity = Capacity::new(max_instances);
         Ok(Arc::new(Self { engine, linker, cache, precompiled, natives, capacity, egress: Egress::new() }))
     }
