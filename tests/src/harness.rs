@@ -219,6 +219,18 @@ impl Endpoint {
         (parts.status.as_u16(), parts.headers, Sse { body, buffer: String::new() })
     }
 
+    /// Starts a call of the test component's `whoami_slow` and returns its
+    /// stream once the tool runs (its first progress notification has arrived).
+    pub async fn slow_call(&self, ms: u64) -> Sse {
+        let call = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{
+            "name":"whoami_slow","arguments":{"ms":ms},"_meta":{"progressToken":"p"}}});
+        let (status, _, mut sse) = self.post_stream(&call, &[]).await;
+        assert_eq!(status, 200);
+        let first = sse.next(Duration::from_secs(10)).await.expect("a message");
+        assert_eq!(first["method"], "notifications/progress", "{first}");
+        sse
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

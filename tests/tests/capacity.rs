@@ -4,25 +4,13 @@
 
 use std::time::Duration;
 
-use mcp_e2e::harness::{Host, Sse, whoami_wasm};
+use mcp_e2e::harness::{Host, whoami_wasm};
 use serde_json::json;
-
-async fn slow_call(host: &Host, ms: u64) -> Sse {
-    let call = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{
-        "name":"whoami_slow","arguments":{"ms":ms},"_meta":{"progressToken":"p"}}});
-    let (status, _, mut sse) = host.post_stream(&call, &[]).await;
-    assert_eq!(status, 200);
-    assert_eq!(
-        sse.next(Duration::from_secs(10)).await.expect("progress")["method"],
-        "notifications/progress"
-    );
-    sse
-}
 
 #[tokio::test]
 async fn requests_beyond_the_cap_are_refused_with_retry_after() {
     let host = Host::start(&[("whoami", &whoami_wasm(), "")], &["--max-requests", "2"]);
-    let mut calls = vec![slow_call(&host, 1500).await, slow_call(&host, 1500).await];
+    let mut calls = vec![host.slow_call(1500).await, host.slow_call(1500).await];
 
     let list = json!({"jsonrpc":"2.0","id":2,"method":"tools/list"});
     let refused = host.post(&list, &[]).await;

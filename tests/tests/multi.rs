@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use mcp_e2e::azurite::{Azurite, BlobStore};
 use mcp_e2e::fake;
-use mcp_e2e::harness::{Endpoint, Host, sha256, shared_code_cache, versioned_wasm, weather_policy};
+use mcp_e2e::harness::{Host, sha256, shared_code_cache, versioned_wasm, weather_policy};
 use mcp_e2e::harness::{node_bin, repo, weather_wasm, whoami_wasm};
 use mcp_e2e::load::{COMPILE_BOUND, Load, assert_none_failed};
 use mcp_e2e::nginx::Nginx;
@@ -222,17 +222,6 @@ async fn a_swap_reaches_every_instance_under_load() {
     );
 }
 
-/// Starts a `whoami_slow` call through nginx; returns its stream once the tool runs.
-async fn slow_call(nginx: &Endpoint, ms: u64) -> mcp_e2e::harness::Sse {
-    let call = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{
-        "name":"whoami_slow","arguments":{"ms":ms},"_meta":{"progressToken":"p"}}});
-    let (status, _, mut sse) = nginx.post_stream(&call, &[]).await;
-    assert_eq!(status, 200);
-    let first = sse.next(Duration::from_secs(10)).await.expect("a message");
-    assert_eq!(first["method"], "notifications/progress", "{first}");
-    sse
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn scale_in_under_load_fails_no_request() {
     let components = [
@@ -243,7 +232,7 @@ async fn scale_in_under_load_fails_no_request() {
     // Round robin: each instance runs two of these when the first one is told to stop.
     let mut slow = Vec::new();
     for _ in 0..2 * INSTANCES {
-        slow.push(slow_call(&cluster.nginx, 2000).await);
+        slow.push(cluster.nginx.slow_call(2000).await);
     }
     let load = Load::start(&cluster.nginx);
     load.first("version 1", Duration::from_secs(10)).await;

@@ -4,20 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use mcp_e2e::harness::{Host, Sse, whoami_wasm};
-use serde_json::json;
-
-/// Starts a call of `whoami_slow` and returns its stream once the tool runs
-/// (its first progress notification has arrived).
-async fn slow_call(host: &Host, ms: u64) -> Sse {
-    let call = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{
-        "name":"whoami_slow","arguments":{"ms":ms},"_meta":{"progressToken":"p"}}});
-    let (status, _, mut sse) = host.post_stream(&call, &[]).await;
-    assert_eq!(status, 200);
-    let first = sse.next(Duration::from_secs(10)).await.expect("a message");
-    assert_eq!(first["method"], "notifications/progress", "{first}");
-    sse
-}
+use mcp_e2e::harness::{Host, whoami_wasm};
 
 #[tokio::test]
 async fn sigterm_lets_calls_in_flight_finish_then_exits() {
@@ -25,7 +12,7 @@ async fn sigterm_lets_calls_in_flight_finish_then_exits() {
     let mut host = Host::start(&[("whoami", &whoami_wasm(), "")], &["--shutdown-grace-ms", "10000"]);
     let mut calls = Vec::new();
     for _ in 0..CALLS {
-        calls.push(slow_call(&host, 1500).await);
+        calls.push(host.slow_call(1500).await);
     }
     let signalled = Instant::now();
     host.terminate();
@@ -54,7 +41,7 @@ async fn sigterm_lets_calls_in_flight_finish_then_exits() {
 #[tokio::test]
 async fn the_grace_period_bounds_the_wait() {
     let mut host = Host::start(&[("whoami", &whoami_wasm(), "")], &["--shutdown-grace-ms", "500"]);
-    let _call = slow_call(&host, 20_000).await;
+    let _call = host.slow_call(20_000).await;
     let signalled = Instant::now();
     host.terminate();
     let status = host.wait_exit(Duration::from_secs(5)).expect("the host exits after its grace period");
