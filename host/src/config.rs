@@ -78,6 +78,9 @@ pub struct Args {
     #[arg(long, env = "MCP_SESSION_KEY", hide_env_values = true)]
     pub session_key: Option<String>,
 
+    #[command(flatten)]
+    pub state: StateArgs,
+
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "MCP_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
@@ -110,6 +113,39 @@ pub struct Args {
 
     #[command(flatten)]
     pub auth: crate::auth::AuthArgs,
+}
+
+/// Where the state lives that many instances behind one front end share (tasks,
+/// answers to input requests, session settings). Unset: this instance's memory.
+#[derive(Debug, clap::Args)]
+pub struct StateArgs {
+    /// Storage connection string of the shared state's account (development, Azurite).
+    #[arg(
+        long,
+        env = "MCP_STATE_CONNECTION_STRING",
+        hide_env_values = true,
+        conflicts_with = "state_account_url"
+    )]
+    pub state_connection_string: Option<String>,
+
+    /// The shared state's storage account, `https://ACCOUNT.blob.core.windows.net`, reached
+    /// with the managed identity.
+    #[arg(long, env = "MCP_STATE_ACCOUNT_URL")]
+    pub state_account_url: Option<String>,
+
+    /// The shared state's blob container (it must exist).
+    #[arg(long, env = "MCP_STATE_CONTAINER", default_value = "mcp-state")]
+    pub state_container: String,
+}
+
+impl StateArgs {
+    pub fn open(&self) -> anyhow::Result<crate::storage::Shared> {
+        crate::storage::Shared::open(
+            self.state_connection_string.as_deref(),
+            self.state_account_url.as_deref(),
+            &self.state_container,
+        )
+    }
 }
 
 /// How OCI registries are reached and what they must prove.

@@ -12,6 +12,7 @@ mod http;
 mod policy;
 mod runtime;
 mod sources;
+mod storage;
 mod telemetry;
 mod untrusted;
 
@@ -26,7 +27,7 @@ use crate::http::{App, Sessions};
 use crate::runtime::Runtime;
 use crate::sources::{Container, Folder, Prepare, Registries, Source, Swapper};
 
-pub use crate::config::{Args, OciArgs};
+pub use crate::config::{Args, OciArgs, StateArgs};
 pub use crate::egress::Outbound;
 pub use crate::runtime::{NativeFuture, NativeTool, Natives, precompile};
 pub use crate::sources::publish::publish;
@@ -58,6 +59,8 @@ pub async fn run(args: Args, natives: Natives) -> anyhow::Result<()> {
         tracing::info!("no MCP_SESSION_KEY: sessions are valid on this instance only");
     }
     let auth = auth::Auth::from_args(&args.auth)?.map(Arc::new);
+    let shared = args.state.open()?;
+    tracing::info!(state = %shared.description, instance = %shared.instance, "shared state");
     let runtime =
         Runtime::new(args.max_instances, args.cache_dir.as_deref(), args.precompiled.as_deref(), natives)?;
     let registries = if args.components_oci.is_empty() {
@@ -99,6 +102,7 @@ pub async fn run(args: Args, natives: Natives) -> anyhow::Result<()> {
         recent: Default::default(),
         apps_challenge: args.openai_apps_challenge.clone(),
         auth: auth.clone(),
+        shared,
         stopping,
     });
     let limits = http::Limits {

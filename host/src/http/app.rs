@@ -16,6 +16,7 @@ use super::sessions::Sessions;
 use super::waiting::Waiting;
 use crate::auth::Auth;
 use crate::sources::{Catalog, Status};
+use crate::storage::Shared;
 use crate::telemetry::recent::Recent;
 
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -45,6 +46,8 @@ pub struct App {
     pub apps_challenge: Option<String>,
     /// The OAuth resource server; `None` when authentication is off.
     pub auth: Option<Arc<Auth>>,
+    /// What every instance behind the same front end sees.
+    pub shared: Shared,
     /// Turns `true` when the host is shutting down: streams end, connections
     /// close once their request is answered.
     pub stopping: watch::Receiver<bool>,

@@ -1,10 +1,6 @@
 //! An Azure Blob Storage container, polled: one listing per poll, and a
 //! conditional download (`If-None-Match`) only for blobs whose ETag changed.
-//!
-//! Credentials, in order: a SAS in the container URL or connection string, an
-//! account key in the connection string, else whatever `AZURE_*` variables and
-//! the Functions identity endpoint (`IDENTITY_ENDPOINT`, `IDENTITY_HEADER`,
-//! `AZURE_CLIENT_ID` for a user-assigned identity) provide.
+//! The client and its credentials come from `storage.rs`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,12 +8,13 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use futures::TryStreamExt as _;
-use object_store::azure::{AzureConfigKey, MicrosoftAzure, MicrosoftAzureBuilder};
+use object_store::azure::MicrosoftAzure;
 use object_store::path::Path as BlobPath;
-use object_store::{ClientOptions, GetOptions, ObjectStore as _, RetryConfig};
+use object_store::{GetOptions, ObjectStore as _};
 
 use super::{Files, MAX_COMPONENTS, MAX_POLICY_BYTES, MAX_WASM_BYTES, Snapshot, component_name};
 use crate::digest::Digest;
+use crate::storage;
 
 /// Blobs one listing may return before the rest are ignored.
 const MAX_LISTED: usize = 4 * MAX_COMPONENTS;
@@ -39,66 +36,25 @@ pub struct Container {
     listed: HashMap<String, (String, u64)>,
 }
 
+/// How long one request to the container may take.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
 impl Container {
     /// `https://ACCOUNT.blob.core.windows.net/CONTAINER`, optionally with a SAS
     /// as its query string.
     pub fn from_url(url: &str) -> anyhow::Result<Self> {
-        let (base, sas) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-        let mut builder = MicrosoftAzureBuilder::from_env().with_url(base);
-        if let Some(sas) = sas {
-            builder = builder.with_config(AzureConfigKey::SasKey, sas);
-        }
-        // The description never carries the SAS: it is logged.
-        Self::build(builder, false, format!("blob container {base}"))
+        Ok(Self::new(storage::from_url(url, TIMEOUT)?))
     }
 
     /// A storage connection string (for development: Azurite, or an account key
     /// or SAS), and the container's name.
     pub fn from_connection_string(text: &str, container: &str) -> anyhow::Result<Self> {
-        let mut fields = HashMap::new();
-        for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-            let Some((key, value)) = part.split_once('=') else {
-                bail!("the connection string has a part without '=' (expected Key=Value;...)");
-            };
-            fields.insert(key.to_ascii_lowercase(), value.to_owned());
-        }
-        let mut builder = MicrosoftAzureBuilder::new().with_container_name(container);
-        if fields.get("usedevelopmentstorage").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
-            builder = builder.with_use_emulator(true);
-        } else {
-            let Some(account) = fields.get("accountname") else {
-                bail!("the connection string has no AccountName");
-            };
-            builder = builder.with_account(account);
-        }
-        if let Some(endpoint) = fields.get("blobendpoint") {
-            builder = builder.with_endpoint(endpoint.trim_end_matches('/').to_owned());
-        }
-        let plain_http = fields.get("blobendpoint").is_some_and(|e| e.starts_with("http://"));
-        if let Some(key) = fields.get("accountkey") {
-            builder = builder.with_access_key(key);
-        }
-        if let Some(sas) = fields.get("sharedaccesssignature") {
-            builder = builder.with_config(AzureConfigKey::SasKey, sas.trim_start_matches('?'));
-        }
-        let endpoint = fields.get("blobendpoint").map_or("the account's endpoint", String::as_str);
-        Self::build(builder, plain_http, format!("blob container {container} at {endpoint}"))
+        Ok(Self::new(storage::from_connection_string(text, container, TIMEOUT)?))
     }
 
-    /// `plain_http`: allow an `http://` endpoint (Azurite on loopback).
-    fn build(builder: MicrosoftAzureBuilder, plain_http: bool, description: String) -> anyhow::Result<Self> {
-        let retry =
-            RetryConfig { max_retries: 2, retry_timeout: Duration::from_secs(20), ..Default::default() };
-        let options = ClientOptions::new()
-            .with_allow_http(plain_http)
-            .with_connect_timeout(Duration::from_secs(5))
-            .with_timeout(Duration::from_secs(60));
-        let store = builder
-            .with_retry(retry)
-            .with_client_options(options)
-            .build()
-            .context("configuring the components container")?;
-        Ok(Self { store, description, seen: HashMap::new(), listed: HashMap::new() })
+    fn new(client: storage::Client) -> Self {
+        let storage::Client { store, description } = client;
+        Self { store, description, seen: HashMap::new(), listed: HashMap::new() }
     }
 
     pub fn describe(&self) -> String {
