@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
         .and_then(|value| value.as_object().cloned());
     let server = ServerInfo::new(
         Implementation { name: "fuzz".into(), version: "1".into(), title: None },
-        Offers { resources: true, prompts: true, completions: true, list_changed: true, skills: true },
+        Offers { resources: true, prompts: true, completions: true, list_changed: true, skills: true, tasks: true },
     );
     let mut replies = Vec::new();
     for incoming in post.messages {

@@ -136,6 +136,12 @@ pub struct StateArgs {
     /// The shared state's blob container (it must exist).
     #[arg(long, env = "MCP_STATE_CONTAINER", default_value = "mcp-state")]
     pub state_container: String,
+
+    /// How long a task's lease lasts, in milliseconds: the instance running it
+    /// renews it every third of that, and a task whose lease ran out (its
+    /// instance died) is reported failed.
+    #[arg(long, env = "MCP_TASK_LEASE_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1_000..=600_000))]
+    pub task_lease_ms: u64,
 }
 
 impl StateArgs {

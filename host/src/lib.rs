@@ -13,6 +13,7 @@ mod policy;
 mod runtime;
 mod sources;
 mod storage;
+mod tasks;
 mod telemetry;
 mod untrusted;
 
@@ -88,6 +89,8 @@ pub async fn run(args: Args, natives: Natives) -> anyhow::Result<()> {
     tracing::info!(%addr, "listening; MCP endpoint at /mcp");
 
     let (publish, catalog) = watch::channel(None);
+    let tasks =
+        tasks::Tasks::new(shared.clone(), Duration::from_millis(args.state.task_lease_ms), catalog.clone());
     let (stop, stopping) = watch::channel(false);
     let status = Arc::new(Mutex::new(sources::Status::default()));
     let app = Arc::new(App {
@@ -103,6 +106,7 @@ pub async fn run(args: Args, natives: Natives) -> anyhow::Result<()> {
         apps_challenge: args.openai_apps_challenge.clone(),
         auth: auth.clone(),
         shared,
+        tasks: tasks.clone(),
         stopping,
     });
     let limits = http::Limits {
@@ -128,6 +132,7 @@ pub async fn run(args: Args, natives: Natives) -> anyhow::Result<()> {
     // bounds the wait by the grace period).
     stop.send_replace(true);
     server.await?;
+    tasks.abandon_running().await;
     telemetry::stop().await;
     Ok(())
 }

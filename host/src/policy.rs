@@ -62,6 +62,7 @@ struct LimitsFile {
     max_concurrent: Option<usize>,
     max_result_bytes: Option<usize>,
     max_catalog_bytes: Option<usize>,
+    max_tasks: Option<usize>,
 }
 
 /// A destination a component may call: scheme, host and port must all match.
@@ -138,6 +139,9 @@ pub struct Policy {
     pub max_result_bytes: usize,
     /// Largest catalog (tools, resources, templates and prompts, as JSON) the component may list.
     pub max_catalog_bytes: usize,
+    /// Tasks of this component one instance keeps at once (running, waiting
+    /// for input, or finished and not yet expired); more calls are refused.
+    pub max_tasks: usize,
     /// Claims of the caller's validated access token the component sees (never the token).
     pub identity_claims: Vec<String>,
     /// The shared cache of the component's outbound GETs; `None`: not cached.
@@ -167,6 +171,7 @@ impl Bounded {
     const MAX_CONCURRENT: Self = Self { key: "limits.max_concurrent", default: 32, max: 10_000 };
     const MAX_RESULT_BYTES: Self = Self { key: "limits.max_result_bytes", default: 1 << 20, max: 256 << 20 };
     const MAX_CATALOG_BYTES: Self = Self { key: "limits.max_catalog_bytes", default: 1 << 20, max: 64 << 20 };
+    const MAX_TASKS: Self = Self { key: "limits.max_tasks", default: 64, max: 100_000 };
     const OUTBOUND_TIMEOUT_MS: Self = Self { key: "outbound.timeout_ms", default: 10_000, max: 3_600_000 };
     const MAX_REQUESTS: Self = Self { key: "outbound.max_requests", default: 8, max: 10_000 };
     const MAX_RESPONSE_BYTES: Self =
@@ -235,6 +240,7 @@ impl Policy {
             max_concurrent: Bounded::MAX_CONCURRENT.read_usize(file.limits.max_concurrent)?,
             max_result_bytes: Bounded::MAX_RESULT_BYTES.read_usize(file.limits.max_result_bytes)?,
             max_catalog_bytes: Bounded::MAX_CATALOG_BYTES.read_usize(file.limits.max_catalog_bytes)?,
+            max_tasks: Bounded::MAX_TASKS.read_usize(file.limits.max_tasks)?,
             cache,
         })
     }

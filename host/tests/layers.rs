@@ -11,7 +11,7 @@ use std::path::Path;
 /// wire everything together and are not layered; `bin/` holds other binaries.
 const LAYERS: &[&[&str]] = &[
     &["http"],
-    &["auth"],
+    &["auth", "tasks"],
     &["sources"],
     &["runtime"],
     &["egress"],

@@ -19,7 +19,7 @@ pub mod version;
 
 pub use dispatch::{
     Change, Context, Era, Offers, Op, Outcome, Pending, SKILLS_EXTENSION, ServerInfo, Step, Subscription,
-    route, step,
+    Support, TASKS_EXTENSION, TOOL_TASK_META, Task, TaskStatus, TaskSupport, route, step,
 };
 pub use schema::ToolSchema;
 pub use types::*;

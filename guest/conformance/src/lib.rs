@@ -16,6 +16,7 @@ use mcp_guest::{Context, Server};
 use serde_json::{Value, json};
 
 mod fixtures;
+mod tasks;
 
 use fixtures::{PNG, png_base64, wav_base64};
 
@@ -197,6 +198,7 @@ impl Server for Conformance {
             ),
         ]
         .into_iter()
+        .chain(tasks::tools())
         .chain(generation().map(|g| {
             Tool::new(format!("test_generation_{g}"), "Listed by this generation only.", no_arguments())
         }))
@@ -204,6 +206,9 @@ impl Server for Conformance {
     }
 
     async fn call(request: CallRequest, cx: Context) -> Result<CallToolResult, CallError> {
+        if let Some(result) = tasks::call(&request) {
+            return result;
+        }
         let inputs = request.inputs.as_ref();
         Ok(match request.name.as_str() {
             "test_simple_text" => text("This is a simple text response for testing."),

@@ -92,6 +92,8 @@ pub trait Server: 'static {
             list_changed: false,
             // Skill entries are built by `mcp-host` (see `serve`).
             skills: false,
+            // A task outlives its request: only `mcp-host` keeps them.
+            tasks: false,
         }
     }
 

@@ -7,7 +7,7 @@
 //! loopback only) and `MCP_MAX_BODY_BYTES` (default 1 MiB).
 
 use mcp_protocol::http::{self, Guard, HttpResponse};
-use mcp_protocol::{Context, Op, Outcome, Pending, ServerInfo, Step, ToolSchema};
+use mcp_protocol::{Context, Op, Outcome, Pending, ServerInfo, Step, TaskSupport, Tool, ToolSchema};
 use serde_json::Value;
 use wasip2::http::types::{
     Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
@@ -122,8 +122,14 @@ fn post<S: Server>(headers: &[(String, String)], body: &[u8], out: ResponseOutpa
             }
             Step::Listen(subscription) => replies.push((400, subscription.not_alone())),
             Step::Perform(pending) => {
-                let schema = called_schema::<S>(&pending.op);
+                let (schema, tasks) = called_tool::<S>(&pending.op);
                 if let Some(refused) = schema.as_ref().and_then(|s| pending.vet_call(s, headers, &server)) {
+                    replies.push(refused);
+                    continue;
+                }
+                // Alone, nothing outlives a request: a task tool runs at once,
+                // and one that runs only as a task is refused as mcp-host would.
+                if let Err(refused) = pending.as_task(tasks) {
                     replies.push(refused);
                     continue;
                 }
@@ -140,19 +146,29 @@ fn post<S: Server>(headers: &[(String, String)], body: &[u8], out: ResponseOutpa
     send(out, &http::replies(post.batch, replies));
 }
 
-/// The `x-mcp-header` annotations of the tool a call names. Guests do not link
-/// the JSON Schema validator (it would grow every component sixfold), so under
-/// `wasmtime serve` arguments and results go unchecked; `mcp-host` checks them.
-fn called_schema<S: Server>(op: &Op) -> Option<ToolSchema> {
-    let Op::CallTool(request) = op else { return None };
-    let tool = S::tools().into_iter().find(|tool| tool.name == request.name)?;
-    ToolSchema::compile(&tool).ok()
+/// The `x-mcp-header` annotations and the task support of the tool a call
+/// names. Guests do not link the JSON Schema validator (it would grow every
+/// component sixfold), so under `wasmtime serve` arguments and results go
+/// unchecked; `mcp-host` checks them.
+fn called_tool<S: Server>(op: &Op) -> (Option<ToolSchema>, TaskSupport) {
+    let Op::CallTool(request) = op else { return (None, TaskSupport::default()) };
+    let Some(mut tool) = S::tools().into_iter().find(|tool| tool.name == request.name) else {
+        return (None, TaskSupport::default());
+    };
+    let tasks = TaskSupport::take(&mut tool).unwrap_or_default();
+    (ToolSchema::compile(&tool).ok(), tasks)
+}
+
+/// A tool as it is listed: without the host's task declaration.
+fn listed(mut tool: Tool) -> Value {
+    let _ = TaskSupport::take(&mut tool);
+    to_value(&tool)
 }
 
 /// Performs an `Op`, dropping any notifications (the client cannot receive them).
 fn perform<S: Server>(pending: &Pending) -> Outcome {
     match &pending.op {
-        Op::ListTools => Outcome::Tools(S::tools().iter().map(to_value).collect()),
+        Op::ListTools => Outcome::Tools(S::tools().into_iter().map(listed).collect()),
         Op::ListResources => Outcome::Resources(S::resources().iter().map(to_value).collect()),
         Op::ListResourceTemplates => {
             Outcome::Templates(S::resource_templates().iter().map(to_value).collect())
@@ -168,6 +184,9 @@ fn perform<S: Server>(pending: &Pending) -> Outcome {
         // files as plain resources and lists no skills.
         Op::ListSkills => Outcome::Skills(Vec::new()),
         Op::GetSkill { .. } => Outcome::Skill(None),
+        // No task outlives the request that would create it.
+        Op::GetTask { .. } => Outcome::Task(None),
+        Op::UpdateTask { .. } | Op::CancelTask { .. } => Outcome::TaskAck(false),
         Op::CallTool(request) => {
             let mut running = Running::start::<S>(request.clone());
             loop {

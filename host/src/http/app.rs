@@ -17,6 +17,7 @@ use super::waiting::Waiting;
 use crate::auth::Auth;
 use crate::sources::{Catalog, Status};
 use crate::storage::Shared;
+use crate::tasks::Tasks;
 use crate::telemetry::recent::Recent;
 
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -48,6 +49,8 @@ pub struct App {
     pub auth: Option<Arc<Auth>>,
     /// What every instance behind the same front end sees.
     pub shared: Shared,
+    /// Tool calls that outlive their request (the tasks extension).
+    pub tasks: Arc<Tasks>,
     /// Turns `true` when the host is shutting down: streams end, connections
     /// close once their request is answered.
     pub stopping: watch::Receiver<bool>,

@@ -11,6 +11,7 @@ mod routes;
 mod seal;
 mod serve;
 mod sessions;
+mod tasks;
 mod waiting;
 
 pub use app::App;

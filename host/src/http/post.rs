@@ -21,6 +21,7 @@ use super::record::{Record, Seen};
 use super::routes::session_not_found;
 use super::seal::{finish, unseal};
 use super::sessions::Caller;
+use super::tasks;
 use crate::auth::{self, Identity, Rejected};
 use crate::sources::Catalog;
 
@@ -163,23 +164,28 @@ pub async fn post(
                 Err(refused) => refused,
                 Ok(()) => match vet(&catalog, &pending, headers) {
                     Some(refused) => refused,
-                    None => match (&pending.op, record) {
-                        (Op::CallTool(_), Some(record)) if single => {
-                            let call = Call { pending: *pending, caller, stream: post.accept.sse };
-                            return call.run(app.clone(), catalog.clone(), post.accept, record, permit).await;
-                        }
-                        (_, record) => {
-                            let outcome = match &record {
-                                Some(record) => record.span().scope(perform(&catalog, &pending)).await,
-                                None => perform(&catalog, &pending).await,
-                            };
-                            let reply = finish(app, &catalog, &pending, &caller, outcome);
-                            if let Some(record) = record {
-                                record.log(&reply.1);
+                    None => match tasks::answer(app, &catalog, &pending, &caller).await {
+                        Some(reply) => reply,
+                        None => match (&pending.op, record) {
+                            (Op::CallTool(_), Some(record)) if single => {
+                                let call = Call { pending: *pending, caller, stream: post.accept.sse };
+                                return call
+                                    .run(app.clone(), catalog.clone(), post.accept, record, permit)
+                                    .await;
                             }
-                            replies.push(reply);
-                            continue;
-                        }
+                            (_, record) => {
+                                let outcome = match &record {
+                                    Some(record) => record.span().scope(perform(&catalog, &pending)).await,
+                                    None => perform(&catalog, &pending).await,
+                                };
+                                let reply = finish(app, &catalog, &pending, &caller, outcome);
+                                if let Some(record) = record {
+                                    record.log(&reply.1);
+                                }
+                                replies.push(reply);
+                                continue;
+                            }
+                        },
                     },
                 },
             },
@@ -224,6 +230,9 @@ async fn perform(catalog: &Catalog, pending: &Pending) -> Outcome {
             Some(component) => component.complete(request).await,
             None => Err(CallError::InvalidParams("nothing to complete by that reference".into())),
         }),
+        // Answered by `tasks::answer` before anything is performed.
+        Op::GetTask { .. } => Outcome::Task(None),
+        Op::UpdateTask { .. } | Op::CancelTask { .. } => Outcome::TaskAck(false),
         Op::CallTool(request) => Outcome::Call(match catalog.tool_owner(&request.name) {
             Some(component) => {
                 let (events, _) = mpsc::channel(1);

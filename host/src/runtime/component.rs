@@ -48,6 +48,8 @@ pub struct Loaded {
     pub prompts: Vec<p::Prompt>,
     /// Each tool's schemas, compiled once at load.
     pub schemas: HashMap<String, p::ToolSchema>,
+    /// The tools that may run as tasks, as the component declared them.
+    pub tasks: HashMap<String, p::TaskSupport>,
     /// The Skills extension's entries, built once at load.
     pub skills: Vec<serde_json::Value>,
     /// Where its native code came from (`Compiled::as_str`).

@@ -181,6 +181,7 @@ impl Runtime {
             templates: Vec::new(),
             prompts: Vec::new(),
             schemas: HashMap::new(),
+            tasks: HashMap::new(),
             skills: Vec::new(),
             code: code.as_str(),
         };
@@ -206,6 +207,13 @@ impl Runtime {
         loaded.prompts = all(prompts, convert::prompt)?;
         listing::check(&loaded)?;
         metrics::instance_limit(name, loaded.slots.size);
+        // Task declarations are the host's to read, not the clients'.
+        for tool in &mut loaded.tools {
+            let support = mcp_protocol::TaskSupport::take(tool).map_err(|e| anyhow!(e))?;
+            if support != mcp_protocol::TaskSupport::default() {
+                loaded.tasks.insert(tool.name.clone(), support);
+            }
+        }
         // Compiled once here, for every call this version will answer.
         for tool in &loaded.tools {
             let schema = mcp_protocol::ToolSchema::compile(tool).map_err(|e| anyhow!(e))?;

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::bail;
-use mcp_protocol::{CompletionRef, Implementation, Offers, ServerInfo, ToolSchema};
+use mcp_protocol::{CompletionRef, Implementation, Offers, ServerInfo, TaskSupport, ToolSchema};
 use serde_json::Value;
 
 use crate::runtime::Loaded;
@@ -56,6 +56,7 @@ impl Catalog {
             completions: prompts || templates,
             list_changed: true,
             skills: !self.skills.is_empty(),
+            tasks: self.components.iter().any(|c| !c.tasks.is_empty()),
         };
         self.server = ServerInfo::new(implementation(), offers);
         self
@@ -110,6 +111,11 @@ impl Catalog {
     /// The compiled schemas of a tool, from its owner's load.
     pub fn tool_schema(&self, name: &str) -> Option<&ToolSchema> {
         self.tool_owner(name).and_then(|component| component.schemas.get(name))
+    }
+
+    /// Whether a tool's calls may run as tasks.
+    pub fn task_support(&self, name: &str) -> TaskSupport {
+        self.tool_owner(name).and_then(|c| c.tasks.get(name).copied()).unwrap_or_default()
     }
 
     /// The entry of the skill whose `SKILL.md` is `uri`.

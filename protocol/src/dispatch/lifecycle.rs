@@ -16,6 +16,8 @@ pub struct ServerInfo {
     pub capabilities: Value,
     /// How long clients of 2026-07-28 may cache lists and reads.
     pub ttl_ms: u64,
+    /// Some tool may run as a task: `server/discover` names the tasks extension.
+    pub tasks: bool,
 }
 
 /// What kinds of things a server offers besides tools.
@@ -29,6 +31,8 @@ pub struct Offers {
     pub list_changed: bool,
     /// Skills (`skill://` resources), served with `skills/list` and `skills/get`.
     pub skills: bool,
+    /// Tools that may run as tasks (the tasks extension, 2026-07-28 only).
+    pub tasks: bool,
 }
 
 impl ServerInfo {
@@ -50,7 +54,13 @@ impl ServerInfo {
         if offers.skills {
             capabilities.insert("extensions".into(), json!({ super::SKILLS_EXTENSION: {} }));
         }
-        Self { implementation, instructions: None, capabilities: Value::Object(capabilities), ttl_ms: 60_000 }
+        Self {
+            implementation,
+            instructions: None,
+            capabilities: Value::Object(capabilities),
+            ttl_ms: 60_000,
+            tasks: offers.tasks,
+        }
     }
 }
 
@@ -91,6 +101,14 @@ pub(super) fn discover(server: &ServerInfo) -> JsonObject {
     if let Some(resources) = capabilities.get_mut("resources").and_then(Value::as_object_mut) {
         let changes = resources.get("listChanged").cloned().unwrap_or(json!(false));
         resources.insert("subscribe".into(), changes);
+    }
+    // Tasks exist in 2026-07-28 only, so `initialize` does not name them.
+    if server.tasks
+        && let Some(capabilities) = capabilities.as_object_mut()
+        && let Some(extensions) =
+            capabilities.entry("extensions").or_insert_with(|| json!({})).as_object_mut()
+    {
+        extensions.insert(super::TASKS_EXTENSION.into(), json!({}));
     }
     let mut result = JsonObject::new();
     result.insert("supportedVersions".into(), json!(Version::supported_strings()));

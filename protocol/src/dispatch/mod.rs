@@ -26,6 +26,7 @@ mod session;
 mod skills;
 mod stateless;
 mod subscriptions;
+mod tasks;
 mod tools;
 
 use serde_json::Value;
@@ -41,6 +42,7 @@ use crate::version::Version;
 pub use lifecycle::{Offers, ServerInfo};
 pub use skills::SKILLS_EXTENSION;
 pub use subscriptions::{Change, Filter, META_SUBSCRIPTION_ID, Subscription};
+pub use tasks::{Support, TASKS_EXTENSION, TOOL_TASK_META, Task, TaskStatus, TaskSupport};
 
 pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
@@ -104,6 +106,19 @@ pub enum Op {
     GetSkill {
         uri: String,
     },
+    /// `tasks/get` (the tasks extension).
+    GetTask {
+        task_id: String,
+    },
+    /// `tasks/update`: answers to some of the task's input requests.
+    UpdateTask {
+        task_id: String,
+        responses: JsonObject,
+    },
+    /// `tasks/cancel`.
+    CancelTask {
+        task_id: String,
+    },
 }
 
 /// A request waiting for its `Op` to finish.
@@ -135,6 +150,10 @@ pub enum Outcome {
     Skills(Vec<Value>),
     /// A skill's entry, `None` when no skill has that `SKILL.md`.
     Skill(Option<Value>),
+    /// `tasks/get`: the task, `None` when the caller has none by that id.
+    Task(Option<Task>),
+    /// `tasks/update`, `tasks/cancel`: whether the caller has that task.
+    TaskAck(bool),
 }
 
 /// What to do with one message.

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Era, Op, Outcome, Pending, ServerInfo, stateless};
+use super::{Era, Op, Outcome, Pending, ServerInfo, stateless, tasks};
 use crate::jsonrpc::{self, INTERNAL_ERROR, INVALID_PARAMS, RESOURCE_NOT_FOUND, RpcError};
 use crate::types::{CallError, JsonObject, ReadError};
 
@@ -42,6 +42,14 @@ impl Pending {
                         .with_data(json!({ "uri": uri })),
                 );
             }
+            Outcome::Task(task) => match tasks::get(task) {
+                Ok(fields) => (fields, false),
+                Err(error) => return failure(200, error),
+            },
+            Outcome::TaskAck(known) => match tasks::ack(known) {
+                Ok(fields) => (fields, false),
+                Err(error) => return failure(200, error),
+            },
             Outcome::Call(Err(error)) | Outcome::Prompt(Err(error)) | Outcome::Completion(Err(error)) => {
                 return self.error(error, server);
             }
@@ -71,6 +79,7 @@ impl Pending {
             Op::CallTool(request) => &request.name,
             Op::GetPrompt { name, .. } => name,
             Op::ReadResource { uri } | Op::GetSkill { uri } => uri,
+            Op::GetTask { task_id } | Op::UpdateTask { task_id, .. } | Op::CancelTask { task_id } => task_id,
             _ => "",
         }
     }

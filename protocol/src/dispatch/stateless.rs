@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::request::Request;
 use super::subscriptions::{Filter, Subscription};
+use super::tasks::TaskRequest;
 use super::{
     Context, Era, META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, META_SERVER_INFO, ServerInfo, Step,
     lifecycle, logging,
@@ -22,6 +23,7 @@ use crate::version::Version;
 enum StatelessRequest {
     Discover,
     Listen(Filter),
+    Task(TaskRequest),
     Shared(Request),
 }
 
@@ -30,7 +32,10 @@ impl StatelessRequest {
         match method {
             "server/discover" => Ok(Self::Discover),
             "subscriptions/listen" => Filter::parse(&params, server).map(Self::Listen),
-            _ => Request::parse(method, params, era).map(Self::Shared),
+            _ => match TaskRequest::parse(method, params.clone()) {
+                Some(task) => task.map(Self::Task),
+                None => Request::parse(method, params, era).map(Self::Shared),
+            },
         }
     }
 }
@@ -49,6 +54,15 @@ pub(super) fn route(message: Message, cx: &Context, server: &ServerInfo) -> Step
             Step::Reply { status: 200, body: jsonrpc::success(&id, Value::Object(result)) }
         }
         Ok(StatelessRequest::Listen(filter)) => Step::Listen(Box::new(Subscription { id, filter })),
+        Ok(StatelessRequest::Task(task)) => match task.into_op(era, &envelope.client_capabilities) {
+            Ok(op) => Step::Perform(Box::new(super::Pending {
+                id,
+                era,
+                op,
+                client_capabilities: envelope.client_capabilities,
+            })),
+            Err(error) => Step::error(200, &id, error),
+        },
         Ok(StatelessRequest::Shared(request)) => {
             request.perform(id, era, envelope.log_level, envelope.client_capabilities)
         }
@@ -126,6 +140,7 @@ fn named_by(method: &str) -> Option<&'static str> {
     match method {
         "tools/call" | "prompts/get" => Some("name"),
         "resources/read" => Some("uri"),
+        "tasks/get" | "tasks/update" | "tasks/cancel" => Some("taskId"),
         _ => None,
     }
 }

@@ -15,6 +15,7 @@ fn server() -> ServerInfo {
         instructions: Some("hi".into()),
         capabilities: json!({"tools": {}}),
         ttl_ms: 1000,
+        tasks: true,
     }
 }
 
