@@ -171,7 +171,7 @@ impl Bounded {
     const MAX_CONCURRENT: Self = Self { key: "limits.max_concurrent", default: 32, max: 10_000 };
     const MAX_RESULT_BYTES: Self = Self { key: "limits.max_result_bytes", default: 1 << 20, max: 256 << 20 };
     const MAX_CATALOG_BYTES: Self = Self { key: "limits.max_catalog_bytes", default: 1 << 20, max: 64 << 20 };
-    const MAX_TASKS: Self = Self { key: "limits.max_tasks", default: 64, max: 100_000 };
+    const MAX_TASKS: Self = Self { key: "limits.max_tasks", default: 256, max: 100_000 };
     const OUTBOUND_TIMEOUT_MS: Self = Self { key: "outbound.timeout_ms", default: 10_000, max: 3_600_000 };
     const MAX_REQUESTS: Self = Self { key: "outbound.max_requests", default: 8, max: 10_000 };
     const MAX_RESPONSE_BYTES: Self =

@@ -511,6 +511,12 @@ impl Host {
         assert!(status.success(), "kill -TERM failed");
     }
 
+    /// Kills the host at once (SIGKILL), as a crashed or evicted instance stops.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Waits for the host to exit, at most `limit`; its exit status.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let started = Instant::now();

@@ -96,6 +96,19 @@ fn get(app: &Arc<App>, headers: &HeaderView) -> Response<Body> {
 
 /// What is serving and what was refused, for the operator; behind the same
 /// Host and Origin checks as MCP. A page for a browser, JSON for programs.
+/// Each component's instances in use, and how many it may run.
+fn pools(app: &App) -> Vec<sources::Pool> {
+    app.catalog.borrow().as_ref().map_or_else(Vec::new, |catalog| {
+        let components = catalog.components().iter();
+        components
+            .map(|c| {
+                let (in_use, limit) = c.instances();
+                sources::Pool { component: c.name.to_string(), in_use, limit }
+            })
+            .collect()
+    })
+}
+
 fn status(app: &App, request: &Request<IncomingBody>) -> Response<Body> {
     let headers = HeaderView(request.headers());
     if let Err(refused) = app.guard.check(&headers) {
@@ -109,17 +122,14 @@ fn status(app: &App, request: &Request<IncomingBody>) -> Response<Body> {
             (tool.name, serde_json::json!({"calls": tool.total.calls, "errors": tool.total.errors}))
         });
         body["calls"] = Value::Object(calls.collect());
+        let pools = pools(app)
+            .into_iter()
+            .map(|pool| (pool.component, serde_json::json!({"in_use": pool.in_use, "limit": pool.limit})));
+        body["instances"] = Value::Object(pools.collect());
+        body["tasks"] = serde_json::json!({ "running": app.tasks.running() });
         return full(HttpResponse::json(200, &body));
     }
-    let pools = app.catalog.borrow().as_ref().map_or_else(Vec::new, |catalog| {
-        let components = catalog.components().iter();
-        components
-            .map(|c| {
-                let (in_use, limit) = c.instances();
-                sources::Pool { component: c.name.to_string(), in_use, limit }
-            })
-            .collect()
-    });
+    let pools = pools(app);
     let page = sources::status_page(&status, &app.recent.tools(), &pools, sources::now());
     let mut response = HttpResponse::empty(200)
         .with_header("content-type", "text/html; charset=utf-8")

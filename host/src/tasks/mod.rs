@@ -30,13 +30,13 @@ use crate::storage::Shared;
 use crate::untrusted::Untrusted;
 
 /// How long a finished task stays readable beyond its call's time limit.
-const RETAIN: Duration = Duration::from_secs(3600);
+const RETAIN: Duration = Duration::from_secs(600);
 /// Rounds of input requests one task may ask for.
 const MAX_ROUNDS: u32 = 8;
 /// How often expired tasks are deleted.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Records no task can still need: the longest call (1 h) plus `RETAIN`.
-const MAX_AGE: Duration = Duration::from_secs(2 * 3600);
+const MAX_AGE: Duration = Duration::from_secs(3600 + 600);
 
 pub struct Tasks {
     store: Store,
@@ -91,6 +91,11 @@ impl Tasks {
             }
         });
         tasks
+    }
+
+    /// Task calls running on this instance now.
+    pub fn running(&self) -> usize {
+        self.running.lock().expect("running tasks").len()
     }
 
     fn lease(&self, now: u64) -> Lease {

@@ -90,8 +90,10 @@ impl TaskRequest {
             "tasks/get" => id(&mut params).map(TaskRequest::Get),
             "tasks/cancel" => id(&mut params).map(TaskRequest::Cancel),
             "tasks/update" => id(&mut params).and_then(|task| match params.remove("inputResponses") {
-                Some(Value::Object(responses)) => Ok(TaskRequest::Update(task, responses)),
-                _ => Err(RpcError::invalid_params("inputResponses must be an object")),
+                Some(Value::Object(responses)) if responses.values().all(Value::is_object) => {
+                    Ok(TaskRequest::Update(task, responses))
+                }
+                _ => Err(RpcError::invalid_params("inputResponses must map each key to a result object")),
             }),
             _ => return None,
         })

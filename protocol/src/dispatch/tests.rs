@@ -7,7 +7,7 @@ use crate::jsonrpc::{
     HEADER_MISMATCH, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND,
     MISSING_CLIENT_CAPABILITY, RESOURCE_NOT_FOUND, UNSUPPORTED_PROTOCOL_VERSION,
 };
-use crate::types::{CallEvent, Implementation, InputRequired};
+use crate::types::{CallEvent, Implementation, InputRequired, Tool};
 
 fn server() -> ServerInfo {
     ServerInfo {
@@ -352,4 +352,134 @@ fn retried_requests_carry_their_inputs() {
     m.params["inputResponses"] = json!("not an object");
     let (status, body) = reply(route(m, &modern_cx("tools/call", Some("t")), &server()));
     assert_eq!((status, body["error"]["code"].clone()), (200, json!(INVALID_PARAMS)));
+}
+
+fn with_tasks(method: &str, params: Value) -> Message {
+    let mut message = modern(method, params);
+    message.params["_meta"][META_CLIENT_CAPABILITIES] = json!({ "extensions": { TASKS_EXTENSION: {} } });
+    message
+}
+
+fn perform(step: Step) -> Pending {
+    match step {
+        Step::Perform(pending) => *pending,
+        other => panic!("not performed: {other:?}"),
+    }
+}
+
+#[test]
+fn tasks_methods_need_the_extension_and_a_matching_name_header() {
+    let get = json!({ "taskId": "abc" });
+    let (_, body) =
+        reply(route(modern("tasks/get", get.clone()), &modern_cx("tasks/get", Some("abc")), &server()));
+    assert_eq!(body["error"]["code"], MISSING_CLIENT_CAPABILITY);
+    assert!(body["error"]["data"]["requiredCapabilities"]["extensions"][TASKS_EXTENSION].is_object());
+
+    let cx = modern_cx("tasks/get", Some("other"));
+    let (status, body) = reply(route(with_tasks("tasks/get", get.clone()), &cx, &server()));
+    assert_eq!((status, body["error"]["code"].clone()), (400, json!(HEADER_MISMATCH)));
+
+    let pending =
+        perform(route(with_tasks("tasks/get", get), &modern_cx("tasks/get", Some("abc")), &server()));
+    assert_eq!(pending.op, Op::GetTask { task_id: "abc".into() });
+    let update = json!({ "taskId": "abc", "inputResponses": { "1-a": { "action": "accept" } } });
+    let pending = perform(route(
+        with_tasks("tasks/update", update),
+        &modern_cx("tasks/update", Some("abc")),
+        &server(),
+    ));
+    assert!(matches!(pending.op, Op::UpdateTask { ref responses, .. } if responses.contains_key("1-a")));
+    let bad = json!({ "taskId": "abc", "inputResponses": [] });
+    let (_, body) =
+        reply(route(with_tasks("tasks/update", bad), &modern_cx("tasks/update", Some("abc")), &server()));
+    assert_eq!(body["error"]["code"], INVALID_PARAMS);
+
+    // Removed in this version of the extension; never known to sessions.
+    for method in ["tasks/result", "tasks/list"] {
+        let (_, body) = reply(route(with_tasks(method, json!({})), &modern_cx(method, None), &server()));
+        assert_eq!(body["error"]["code"], METHOD_NOT_FOUND);
+    }
+    let legacy = message(json!({"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"taskId":"abc"}}));
+    let (_, body) = reply(route(legacy, &Context::default(), &server()));
+    assert_eq!(body["error"]["code"], METHOD_NOT_FOUND);
+}
+
+#[test]
+fn which_calls_become_tasks() {
+    let call = json!({ "name": "t", "arguments": {} });
+    let cx = modern_cx("tools/call", Some("t"));
+    let declaring = perform(route(with_tasks("tools/call", call.clone()), &cx, &server()));
+    let plain = perform(route(modern("tools/call", call), &cx, &server()));
+    let (optional, required) = (
+        TaskSupport { support: Support::Optional, after_input: false },
+        TaskSupport { support: Support::Required, after_input: false },
+    );
+    assert_eq!(declaring.as_task(TaskSupport::default()), Ok(false));
+    assert_eq!(declaring.as_task(optional), Ok(true));
+    assert_eq!(plain.as_task(optional), Ok(false));
+    let (_, refused) = plain.as_task(required).unwrap_err();
+    assert_eq!(refused["error"]["code"], MISSING_CLIENT_CAPABILITY);
+    // Asking for input first: the call with no answers is not yet a task.
+    let after_input = TaskSupport { support: Support::Required, after_input: true };
+    assert_eq!(declaring.as_task(after_input), Ok(false));
+    let answered = json!({ "name": "t", "arguments": {}, "inputResponses": { "k": {} } });
+    let retried = perform(route(with_tasks("tools/call", answered), &cx, &server()));
+    assert_eq!(retried.as_task(after_input), Ok(true));
+}
+
+#[test]
+fn task_answers_render() {
+    let pending = perform(route(
+        with_tasks("tasks/get", json!({ "taskId": "x" })),
+        &modern_cx("tasks/get", Some("x")),
+        &server(),
+    ));
+    let task = Task {
+        task_id: "x".into(),
+        status: TaskStatus::Working,
+        status_message: None,
+        created_at: "2026-12-04T00:00:00.000Z".into(),
+        last_updated_at: "2026-12-04T00:00:00.000Z".into(),
+        ttl_ms: Some(60_000),
+        poll_interval_ms: Some(500),
+        input_requests: None,
+        result: None,
+        error: None,
+    };
+    let (_, created) = pending.task_created(&task, &server());
+    assert_eq!(created["result"]["resultType"], "task");
+    assert_eq!(created["result"]["taskId"], "x");
+    for absent in ["result", "error", "inputRequests", "requestState", "ttl", "pollInterval"] {
+        assert!(created["result"].get(absent).is_none(), "{absent}");
+    }
+    let (_, got) = pending.finish(Outcome::Task(Some(task)), &server());
+    assert_eq!(
+        (got["result"]["resultType"].clone(), got["result"]["status"].clone()),
+        (json!("complete"), json!("working"))
+    );
+    let (_, missing) = pending.finish(Outcome::Task(None), &server());
+    assert_eq!(missing["error"]["code"], INVALID_PARAMS);
+    let (_, ack) = pending.finish(Outcome::TaskAck(true), &server());
+    assert_eq!(ack["result"]["resultType"], "complete");
+    assert!(ack["result"].get("taskId").is_none());
+    let (_, unknown) = pending.finish(Outcome::TaskAck(false), &server());
+    assert_eq!(unknown["error"]["code"], INVALID_PARAMS);
+}
+
+#[test]
+fn a_tool_declares_tasks_in_meta_which_the_host_takes_out() {
+    let mut tool = Tool::new("t", "d", json!({"type": "object"}))
+        .with_tasks(TaskSupport { support: Support::Required, after_input: true });
+    assert_eq!(
+        tool.meta.as_ref().unwrap()[TOOL_TASK_META],
+        json!({"support": "required", "afterInput": true})
+    );
+    assert_eq!(
+        TaskSupport::take(&mut tool),
+        Ok(TaskSupport { support: Support::Required, after_input: true })
+    );
+    assert!(tool.meta.is_none());
+    let mut bad = Tool::new("t", "d", json!({"type": "object"}));
+    bad.meta = Some(Map::from_iter([(TOOL_TASK_META.to_owned(), json!({"support": "always"}))]));
+    assert!(TaskSupport::take(&mut bad).unwrap_err().contains("must be"));
 }
