@@ -248,6 +248,15 @@ async fn a_log_level_set_through_one_instance_applies_on_every_instance() {
         cached.as_millis()
     );
     assert!(unanswered(&cluster.nginx).is_empty(), "{}", cluster.nginx.access_log());
+
+    // With the shared state gone, setLevel answers an error rather than lose the level.
+    drop(cluster._azurite);
+    let set = json!({"jsonrpc":"2.0","id":4,"method":"logging/setLevel","params":{"level":"info"}});
+    let reply = a.post(&set, &in_session(&session)).await;
+    assert_eq!(reply.status, 500, "{}", reply.body);
+    let error = &reply.json()["error"];
+    assert_eq!(error["code"], -32603, "{error}");
+    assert!(error["message"].as_str().unwrap().contains("log level could not be stored"), "{error}");
 }
 
 /// Starts `whoami_ask` through `endpoint`, asking `count` elicitations in one
