@@ -92,17 +92,8 @@ pub async fn post(
         session: session.filter(|_| known.is_some()).map(str::to_owned),
     };
     let mut cx = Context::from_headers(headers);
-    cx.session_log_level = match caller.session.as_deref() {
-        Some(id)
-            if post
-                .messages
-                .iter()
-                .any(|m| matches!(m, Incoming::Message(m) if m.method == "tools/call")) =>
-        {
-            app.sessions.find_level(&app.shared, id).await
-        }
-        _ => None,
-    };
+    cx.session_log_level =
+        app.sessions.find_level(&app.shared, caller.session.as_deref(), &post.messages).await;
     (cx.session_version, cx.session_capabilities) =
         known.clone().map_or((None, None), |(v, c)| (Some(v), Some(c)));
     let seen = Seen {
@@ -159,10 +150,7 @@ pub async fn post(
             Step::SetLevel { level, body } => match session.filter(|_| known.is_some()) {
                 Some(id) => match app.sessions.store_level(&app.shared, id, level).await {
                     Ok(()) => (200, body),
-                    Err(why) => {
-                        tracing::warn!(error = %why, "logging/setLevel failed");
-                        (500, jsonrpc::failure(&body["id"], &RpcError::new(-32603, why)))
-                    }
+                    Err(why) => (500, jsonrpc::failure(&body["id"], &RpcError::new(-32603, why))),
                 },
                 None => (200, body),
             },

@@ -107,11 +107,12 @@ impl Markers {
         // Deleted on drop even if the write fails half-way.
         self.ids.push(id.to_owned());
         let marker = json!({ "instance": shared.instance }).to_string();
-        self.store
-            .put(&marker_path(&self.session, id), PutPayload::from(marker))
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("The input request could not be recorded in the shared state: {e}"))
+        self.store.put(&marker_path(&self.session, id), PutPayload::from(marker)).await.map(|_| ()).map_err(
+            |e| {
+                tracing::warn!(error = %e, "an input request could not be marked in the shared state");
+                "The input request could not be recorded in the shared state; try again shortly.".to_owned()
+            },
+        )
     }
 
     /// Resolves with the answer to `id` once another instance stored it;

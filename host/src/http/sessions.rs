@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
+use mcp_protocol::jsonrpc::Incoming;
 use mcp_protocol::{JsonObject, LogLevel, Version};
 use serde_json::json;
 use sha2::Sha256;
@@ -195,21 +196,34 @@ impl Sessions {
 
     /// Remembers `logging/setLevel` for session `id`: in this process, or,
     /// when the state is shared, in the shared state, returning once it is
-    /// written there (an error if it could not be).
+    /// written there (else the error to answer; the details are logged).
     pub async fn store_level(&self, shared: &Shared, id: &str, level: LogLevel) -> Result<(), String> {
         if !shared.shared {
             self.set_level(id, level);
             return Ok(());
         }
-        relay::store_level(shared, id, level).await?;
+        if let Err(why) = relay::store_level(shared, id, level).await {
+            tracing::warn!(error = %Untrusted(&why), "logging/setLevel failed");
+            return Err("The log level could not be stored in the shared state; try again.".into());
+        }
         self.read.insert(id.to_owned(), (Instant::now(), Some(level)));
         Ok(())
     }
 
-    /// Session `id`'s log level: from this process, or, when the state is
-    /// shared, as last read from it, read again if older than `LEVEL_FRESH`.
-    /// A failed or slow read keeps the level read before (or none).
-    pub async fn find_level(&self, shared: &Shared, id: &str) -> Option<LogLevel> {
+    /// The log level for a request of `session` (a checked id) made of
+    /// `messages`: only a tool call reads it. From this process, or, when the
+    /// state is shared, as last read from it, read again if older than
+    /// `LEVEL_FRESH`; a failed or slow read keeps the level read before (or none).
+    pub async fn find_level(
+        &self,
+        shared: &Shared,
+        session: Option<&str>,
+        messages: &[Incoming],
+    ) -> Option<LogLevel> {
+        let id = session?;
+        if !messages.iter().any(|m| matches!(m, Incoming::Message(m) if m.method == "tools/call")) {
+            return None;
+        }
         if !shared.shared {
             return self.level(id);
         }
@@ -333,18 +347,25 @@ mod tests {
     #[tokio::test]
     async fn shared_levels_are_read_back_at_most_once_a_second() {
         let shared = Shared { shared: true, ..Shared::local() };
+        let call = [Incoming::parse(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call"}))];
         let (a, b) = (Sessions::new(None).unwrap(), Sessions::new(None).unwrap());
-        assert_eq!(b.find_level(&shared, "s").await, None);
+        assert_eq!(b.find_level(&shared, Some("s"), &call).await, None);
         a.store_level(&shared, "s", LogLevel::Error).await.unwrap();
-        assert_eq!(a.find_level(&shared, "s").await, Some(LogLevel::Error), "its own, from its cache");
-        assert_eq!(b.find_level(&shared, "s").await, None, "read less than a second ago");
+        assert_eq!(
+            a.find_level(&shared, Some("s"), &call).await,
+            Some(LogLevel::Error),
+            "its own, from its cache"
+        );
+        assert_eq!(b.find_level(&shared, Some("s"), &call).await, None, "read less than a second ago");
         tokio::time::sleep(LEVEL_FRESH).await;
-        assert_eq!(b.find_level(&shared, "s").await, Some(LogLevel::Error), "read again");
+        assert_eq!(b.find_level(&shared, Some("s"), &call).await, Some(LogLevel::Error), "read again");
         assert_eq!(a.level("s"), None, "not kept in the process");
+        let list = [Incoming::parse(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))];
+        assert_eq!(a.find_level(&shared, Some("s"), &list).await, None, "only calls need it");
         let local = Shared::local();
         a.store_level(&local, "s", LogLevel::Debug).await.unwrap();
-        assert_eq!(a.find_level(&local, "s").await, Some(LogLevel::Debug));
-        assert_eq!(b.find_level(&local, "s").await, None, "per instance when not shared");
+        assert_eq!(a.find_level(&local, Some("s"), &call).await, Some(LogLevel::Debug));
+        assert_eq!(b.find_level(&local, Some("s"), &call).await, None, "per instance when not shared");
     }
 
     #[test]
