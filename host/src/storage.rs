@@ -1,7 +1,8 @@
 //! Azure Blob Storage, through `object_store`: the clients for the components
 //! container (`sources/blob.rs`) and for the state many instances share
-//! (`Shared`: tasks, for now), built the same way from a container URL or a
-//! storage connection string.
+//! (`Shared`: session log levels and answers to input requests, see
+//! `http/relay.rs`), built the same way from a container URL or a storage
+//! connection string.
 //!
 //! Credentials, in order: a SAS in the URL or connection string, an account
 //! key in the connection string, else whatever `AZURE_*` variables and the

@@ -1,5 +1,5 @@
 // Drives a blob container with the official Azure Storage client, as an operator
-// would: `node blob.mjs create`, `put BLOB FILE`, `delete BLOB`.
+// would: `node blob.mjs create`, `put BLOB FILE`, `delete BLOB`, `list` (one name a line).
 // The connection string and container come from AZURE_STORAGE_CONNECTION_STRING
 // and BLOB_CONTAINER.
 import { readFile } from "node:fs/promises";
@@ -21,7 +21,12 @@ switch (command) {
   case "delete":
     await container.deleteBlob(blob);
     break;
+  case "list":
+    for await (const item of container.listBlobsFlat()) {
+      console.log(item.name);
+    }
+    break;
   default:
-    console.error(`unknown command ${command}: create | put BLOB FILE | delete BLOB`);
+    console.error(`unknown command ${command}: create | put BLOB FILE | delete BLOB | list`);
     process.exit(2);
 }

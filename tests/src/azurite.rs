@@ -52,30 +52,44 @@ impl Drop for Azurite {
 /// A blob container driven with the official Azure Storage client for Node.js.
 pub struct BlobStore {
     connection_string: String,
+    container: String,
     staging: tempfile::TempDir,
 }
 
 impl BlobStore {
     /// The `components` container in `azurite`, created empty.
     pub async fn create(azurite: &Azurite) -> BlobStore {
+        BlobStore::create_named(azurite, "components").await
+    }
+
+    /// The container `name` in `azurite`, created empty.
+    pub async fn create_named(azurite: &Azurite, name: &str) -> BlobStore {
         let store = BlobStore {
             connection_string: azurite.connection_string.clone(),
+            container: name.to_owned(),
             staging: tempfile::tempdir().unwrap(),
         };
         store.run(&["create"]).await;
         store
     }
 
-    async fn run(&self, args: &[&str]) {
-        let status = tokio::process::Command::new(node_bin())
+    async fn run(&self, args: &[&str]) -> String {
+        let output = tokio::process::Command::new(node_bin())
             .arg(repo().join("tests/blob/blob.mjs"))
             .args(args)
             .env("AZURE_STORAGE_CONNECTION_STRING", &self.connection_string)
-            .env("BLOB_CONTAINER", "components")
-            .status()
+            .env("BLOB_CONTAINER", &self.container)
+            .stderr(std::process::Stdio::inherit())
+            .output()
             .await
             .expect("run node");
-        assert!(status.success(), "blob.mjs {args:?} failed");
+        assert!(output.status.success(), "blob.mjs {args:?} failed");
+        String::from_utf8(output.stdout).expect("UTF-8 output")
+    }
+
+    /// The names of the blobs in the container.
+    pub async fn list(&self) -> Vec<String> {
+        self.run(&["list"]).await.lines().map(String::from).collect()
     }
 
     /// Uploads `bytes` as `blob`.

@@ -1,16 +1,17 @@
 //! Many instances, no affinity: three `mcp-host` processes sharing
-//! `MCP_SESSION_KEY` and one blob container in Azurite, behind Debian's nginx
-//! balancing round robin, as Azure spreads one client over several instances.
-//! Sessions and stateless calls work from any instance, a swap reaches every
-//! instance under load, and an instance scaled in (SIGTERM) under load fails
-//! no request.
+//! `MCP_SESSION_KEY`, one components container and one state container in
+//! Azurite, behind Debian's nginx balancing round robin, as Azure spreads one
+//! client over several instances. Sessions and stateless calls work from any
+//! instance, a session's log level and its answers to input requests follow
+//! it to every instance, a swap reaches every instance under load, and an
+//! instance scaled in (SIGTERM) under load fails no request.
 
 use std::time::{Duration, Instant};
 
 use mcp_e2e::azurite::{Azurite, BlobStore};
 use mcp_e2e::fake;
-use mcp_e2e::harness::{Host, sha256, shared_code_cache, versioned_wasm, weather_policy};
-use mcp_e2e::harness::{node_bin, repo, weather_wasm, whoami_wasm};
+use mcp_e2e::harness::{Endpoint, Host, Sse, sha256, shared_code_cache, versioned_wasm, weather_policy};
+use mcp_e2e::harness::{conformance_wasm, node_bin, repo, weather_wasm, whoami_wasm};
 use mcp_e2e::load::{COMPILE_BOUND, Load, assert_none_failed};
 use mcp_e2e::nginx::Nginx;
 use serde_json::{Value, json};
@@ -24,6 +25,8 @@ struct Cluster {
     hosts: Vec<Host>,
     nginx: Nginx,
     store: BlobStore,
+    /// The state the instances share (`MCP_STATE_CONNECTION_STRING`).
+    state: BlobStore,
     _azurite: Azurite,
 }
 
@@ -33,6 +36,7 @@ impl Cluster {
     async fn start(components: &[(&str, Vec<u8>, String)], extra_args: &[&str]) -> Cluster {
         let azurite = Azurite::start();
         let store = BlobStore::create(&azurite).await;
+        let state = BlobStore::create_named(&azurite, "mcp-state").await;
         for (name, wasm, policy) in components {
             store.put(&format!("{name}.toml"), policy.as_bytes()).await;
             store.put(&format!("{name}.wasm"), wasm).await;
@@ -44,10 +48,11 @@ impl Cluster {
             ("MCP_COMPONENTS_CONNECTION_STRING", azurite.connection_string.as_str()),
             ("MCP_COMPONENTS_CONTAINER", "components"),
             ("MCP_SESSION_KEY", SESSION_KEY),
+            ("MCP_STATE_CONNECTION_STRING", azurite.connection_string.as_str()),
         ];
         let hosts: Vec<Host> = (0..INSTANCES).map(|_| Host::start_with_env(&[], &args, &env)).collect();
         let nginx = Nginx::start(&hosts.iter().map(|h| h.addr).collect::<Vec<_>>());
-        Cluster { hosts, nginx, store, _azurite: azurite }
+        Cluster { hosts, nginx, store, state, _azurite: azurite }
     }
 
     /// Per instance (from the `first`), the calls of `tool` its `/status` counts.
@@ -156,6 +161,200 @@ async fn the_typescript_sdk_client_keeps_its_session_across_instances() {
     assert_eq!(calls.iter().sum::<u64>(), CALLS as u64, "{calls:?}");
     assert!(calls.iter().all(|&n| n > 0), "every instance answered calls: {calls:?}");
     assert!(unanswered(&cluster.nginx).is_empty(), "{}", cluster.nginx.access_log());
+}
+
+/// The revision of the session tests below (it has `logging/setLevel` and input requests).
+const LEGACY: &str = "2025-06-18";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Opens a session through `endpoint` whose client declares `capabilities`.
+async fn open_session(endpoint: &Endpoint, capabilities: Value) -> String {
+    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+        "protocolVersion":LEGACY,"capabilities":capabilities,"clientInfo":{"name":"multi","version":"1"}}});
+    let reply = endpoint.post(&init, &[]).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let session = reply.header("mcp-session-id").expect("a session id").to_owned();
+    let initialized = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
+    assert_eq!(endpoint.post(&initialized, &in_session(&session)).await.status, 202);
+    session
+}
+
+fn in_session(session: &str) -> [(&'static str, &str); 2] {
+    [("mcp-session-id", session), ("mcp-protocol-version", LEGACY)]
+}
+
+/// Sets the session's log level through `endpoint`.
+async fn set_level(endpoint: &Endpoint, session: &str, level: &str) {
+    let set = json!({"jsonrpc":"2.0","id":1,"method":"logging/setLevel","params":{"level":level}});
+    let reply = endpoint.post(&set, &in_session(session)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["result"], json!({}), "{}", reply.body);
+}
+
+/// Calls `test_tool_with_logging` (three logs at `info`) through `endpoint`:
+/// the levels of the log notifications the client got, and how long it took.
+async fn logs(endpoint: &Endpoint, session: &str) -> (Vec<String>, Duration) {
+    let started = Instant::now();
+    let call = json!({"jsonrpc":"2.0","id":2,"method":"tools/call",
+        "params":{"name":"test_tool_with_logging","arguments":{}}});
+    let (status, _, mut sse) = endpoint.post_stream(&call, &in_session(session)).await;
+    assert_eq!(status, 200);
+    let mut levels = Vec::new();
+    loop {
+        let message = sse.next(WAIT).await.expect("the call's answer");
+        if message["method"] != "notifications/message" {
+            assert_eq!(message["result"]["isError"], Value::Null, "{message}");
+            break;
+        }
+        levels.push(message["params"]["level"].as_str().unwrap().to_owned());
+    }
+    (levels, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_level_set_through_one_instance_applies_on_every_instance() {
+    let cluster = Cluster::start(&[("conformance", read(conformance_wasm()), String::new())], &[]).await;
+    let [a, b, c] = [&cluster.hosts[0], &cluster.hosts[1], &cluster.hosts[2]];
+    let session = open_session(a, json!({})).await;
+    assert_eq!(logs(c, &session).await.0, Vec::<String>::new(), "no level set: no logs");
+
+    set_level(a, &session, "info").await;
+    // B never served this session: it reads the level from the shared state.
+    let (levels, read) = logs(b, &session).await;
+    assert_eq!(levels, ["info"; 3], "the level set through A applies on B");
+    let (levels, cached) = logs(b, &session).await;
+    assert_eq!(levels, ["info"; 3]);
+
+    // A level set through C replaces it everywhere, within a second.
+    set_level(c, &session, "error").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for host in [a, b, c] {
+        assert_eq!(logs(host, &session).await.0, Vec::<String>::new(), "only errors and worse now");
+    }
+
+    // Through nginx, round robin: whichever instance serves each request.
+    let session = open_session(&cluster.nginx, json!({})).await;
+    set_level(&cluster.nginx, &session, "debug").await;
+    for _ in 0..INSTANCES {
+        assert_eq!(logs(&cluster.nginx, &session).await.0, ["info"; 3]);
+    }
+    let levels = cluster.state.list().await;
+    assert_eq!(levels.len(), 2, "one level per session: {levels:?}");
+    assert!(levels.iter().all(|l| l.starts_with("sessions/") && !l.contains(&session)), "{levels:?}");
+    println!(
+        "a call on an instance that read the level from the shared state: {} ms; with the level cached: {} ms \
+         (the tool logs three times 50 ms apart)",
+        read.as_millis(),
+        cached.as_millis()
+    );
+    assert!(unanswered(&cluster.nginx).is_empty(), "{}", cluster.nginx.access_log());
+
+    // With the shared state gone, setLevel answers an error rather than lose the level.
+    drop(cluster._azurite);
+    let set = json!({"jsonrpc":"2.0","id":4,"method":"logging/setLevel","params":{"level":"info"}});
+    let reply = a.post(&set, &in_session(&session)).await;
+    assert_eq!(reply.status, 500, "{}", reply.body);
+    let error = &reply.json()["error"];
+    assert_eq!(error["code"], -32603, "{error}");
+    assert!(error["message"].as_str().unwrap().contains("log level could not be stored"), "{error}");
+}
+
+/// Starts `whoami_ask` through `endpoint`, asking `count` elicitations in one
+/// round; its stream and the requests' ids once all came.
+async fn ask(endpoint: &Endpoint, session: &str, count: usize) -> (Sse, Vec<Value>) {
+    let call = json!({"jsonrpc":"2.0","id":3,"method":"tools/call",
+        "params":{"name":"whoami_ask","arguments":{"count":count}}});
+    let (status, _, mut sse) = endpoint.post_stream(&call, &in_session(session)).await;
+    assert_eq!(status, 200);
+    let mut ids = Vec::new();
+    for _ in 0..count {
+        let request = sse.next(WAIT).await.expect("an input request");
+        assert_eq!(request["method"], "elicitation/create", "{request}");
+        ids.push(request["id"].clone());
+    }
+    (sse, ids)
+}
+
+/// Answers request `id` through `endpoint`.
+async fn accept(endpoint: &Endpoint, session: &str, id: &Value) {
+    let answer = json!({"jsonrpc":"2.0","id":id,"result":{"action":"accept","content":{}}});
+    let reply = endpoint.post(&answer, &in_session(session)).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+}
+
+/// The call's final answer; asserts it saw `answers` answers.
+async fn answered(sse: &mut Sse, answers: usize) {
+    let last = sse.next(WAIT).await.expect("the call's answer");
+    assert_eq!(last["result"]["isError"], Value::Null, "{last}");
+    assert_eq!(last["result"]["structuredContent"]["answers"], answers, "{last}");
+}
+
+/// Waits until the state container holds nothing but what `keep` accepts.
+async fn state_cleaned(cluster: &Cluster, keep: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<String> = cluster.state.list().await.into_iter().filter(|b| !keep(b)).collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "left in the shared state: {left:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_posted_to_another_instance_reaches_the_waiting_call() {
+    let cluster = Cluster::start(&[("whoami", read(whoami_wasm()), String::new())], &[]).await;
+    let hosts = &cluster.hosts;
+    let session = open_session(&hosts[0], json!({"elicitation":{}})).await;
+
+    // A response to a request no instance sent stores nothing.
+    let stray =
+        json!({"jsonrpc":"2.0","id":"mcp-host-00112233445566778899aabb","result":{"action":"accept"}});
+    assert_eq!(hosts[1].post(&stray, &in_session(&session)).await.status, 202);
+    assert_eq!(cluster.state.list().await, Vec::<String>::new());
+
+    // One answer, through another instance than the one holding the call.
+    let (mut sse, ids) = ask(&hosts[0], &session, 1).await;
+    let marked = cluster.state.list().await;
+    assert!(marked.len() == 1 && marked[0].starts_with("waiting/"), "{marked:?}");
+    let posted = Instant::now();
+    accept(&hosts[1], &session, &ids[0]).await;
+    answered(&mut sse, 1).await;
+    let relayed = posted.elapsed();
+    state_cleaned(&cluster, |_| false).await;
+
+    // The same through the instance holding the call, for comparison.
+    let (mut sse, ids) = ask(&hosts[0], &session, 1).await;
+    let posted = Instant::now();
+    accept(&hosts[0], &session, &ids[0]).await;
+    answered(&mut sse, 1).await;
+    let local = posted.elapsed();
+
+    // Three requests of one round, answered through B, C and A.
+    let (mut sse, ids) = ask(&hosts[0], &session, 3).await;
+    for (i, id) in ids.iter().enumerate() {
+        accept(&hosts[(i + 1) % INSTANCES], &session, id).await;
+    }
+    answered(&mut sse, 3).await;
+    // An answer once the round is over is stored nowhere.
+    accept(&hosts[1], &session, &ids[0]).await;
+    state_cleaned(&cluster, |_| false).await;
+
+    // Through nginx, round robin: the call and its answer reach different instances.
+    let session = open_session(&cluster.nginx, json!({"elicitation":{}})).await;
+    for _ in 0..INSTANCES {
+        let (mut sse, ids) = ask(&cluster.nginx, &session, 1).await;
+        accept(&cluster.nginx, &session, &ids[0]).await;
+        answered(&mut sse, 1).await;
+    }
+    state_cleaned(&cluster, |_| false).await;
+    assert!(unanswered(&cluster.nginx).is_empty(), "{}", cluster.nginx.access_log());
+    println!(
+        "an answer posted to another instance → the call's result: {} ms; posted to the waiting instance: {} ms",
+        relayed.as_millis(),
+        local.as_millis()
+    );
 }
 
 /// The requests nginx did not answer with a 2xx, from its access log.

@@ -18,6 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 
 use super::app::{App, Body, full};
 use super::record::Record;
+use super::relay;
 use super::seal::finish;
 use super::sessions::Caller;
 use super::waiting;
@@ -176,30 +177,42 @@ async fn ask(
             waiting::MAX_PER_ROUND
         ));
     }
-    // Tickets forget their requests however this function ends.
+    // Tickets forget their requests however this function ends; so do the
+    // markers in the shared state (when it is shared), and any answers left.
+    let mut markers = app.shared.shared.then(|| relay::Markers::new(&app.shared, session));
     let mut asked = Vec::new();
     for (key, request) in &needed.requests {
-        let mut nonce = [0u8; 12];
-        getrandom::fill(&mut nonce).map_err(|e| format!("no randomness: {e}"))?;
-        let id = format!("mcp-host-{}", hex::encode(nonce));
+        let id = relay::new_id()?;
         let (ticket, receiver) = app.waiting.register(session, id.clone()).map_err(|full| match full {
             waiting::Full::Session => {
                 "This session is waiting on too many answers; answer or cancel some first."
             }
             waiting::Full::Host => "The server is waiting on too many clients right now; try again shortly.",
         })?;
+        // The answer may reach another instance: it hands it on only for a marked request.
+        if let Some(markers) = markers.as_mut() {
+            markers.mark(&app.shared, &id).await?;
+        }
         let message =
             json!({ "jsonrpc": "2.0", "id": id, "method": request.method, "params": request.params });
         if frames.send(Frame::Message(message)).await.is_err() {
             return Err("The client went away.".into());
         }
-        asked.push((key, request, ticket, receiver));
+        asked.push((key, request, id, ticket, receiver));
     }
     let deadline = tokio::time::Instant::now() + INPUT_WAIT;
     let mut responses = JsonObject::new();
-    for (key, request, _ticket, receiver) in asked {
+    for (key, request, id, _ticket, receiver) in asked {
+        // Answered here, or (polled only while waiting, and only when shared) through another instance.
+        let elsewhere = async {
+            match &markers {
+                Some(markers) => Ok::<_, tokio::sync::oneshot::error::RecvError>(markers.arrival(&id).await),
+                None => std::future::pending().await,
+            }
+        };
         let answer = tokio::select! {
             answer = tokio::time::timeout_at(deadline, receiver) => answer,
+            answer = tokio::time::timeout_at(deadline, elsewhere) => answer,
             _ = gone.wait_for(|gone| *gone) => return Err("The client went away.".into()),
         };
         match answer {

@@ -7,6 +7,7 @@ mod call;
 mod listen;
 mod post;
 mod record;
+mod relay;
 mod routes;
 mod seal;
 mod serve;

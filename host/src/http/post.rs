@@ -9,7 +9,7 @@ use http::Response;
 use http_body_util::BodyExt;
 use hyper::body::Incoming as IncomingBody;
 use mcp_protocol::http::{self as transport, HttpResponse, SESSION_HEADER};
-use mcp_protocol::jsonrpc::{Incoming, RpcError};
+use mcp_protocol::jsonrpc::{self, Incoming, RpcError};
 use mcp_protocol::{CallError, Context, JsonObject, Op, Outcome, Pending, ReadError, Step, dispatch};
 use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
@@ -18,6 +18,7 @@ use super::app::{self, App, Body, HeaderView, READ_TIMEOUT, full};
 use super::call::Call;
 use super::listen;
 use super::record::{Record, Seen};
+use super::relay;
 use super::routes::session_not_found;
 use super::seal::{finish, unseal};
 use super::sessions::Caller;
@@ -92,7 +93,8 @@ pub async fn post(
         session: session.filter(|_| known.is_some()).map(str::to_owned),
     };
     let mut cx = Context::from_headers(headers);
-    cx.session_log_level = session.and_then(|id| app.sessions.level(id));
+    cx.session_log_level =
+        app.sessions.find_level(&app.shared, caller.session.as_deref(), &post.messages).await;
     (cx.session_version, cx.session_capabilities) =
         known.clone().map_or((None, None), |(v, c)| (Some(v), Some(c)));
     let seen = Seen {
@@ -129,8 +131,12 @@ pub async fn post(
                 }
             }
             Incoming::Response { id, outcome } => {
-                if let Some(session) = caller.session.as_deref() {
-                    app.waiting.answer(session, id, outcome.clone());
+                // Not asked by a call of this instance: perhaps by another one's.
+                if let Some(session) = caller.session.as_deref()
+                    && !app.waiting.answer(session, id, outcome.clone())
+                    && app.shared.shared
+                {
+                    relay::forward(&app.shared, session, id, outcome).await;
                 }
             }
             Incoming::Invalid { .. } => {}
@@ -142,12 +148,13 @@ pub async fn post(
                 opened = Some(app.sessions.open(version, &capabilities));
                 (200, body)
             }
-            Step::SetLevel { level, body } => {
-                if let Some(id) = session.filter(|_| known.is_some()) {
-                    app.sessions.set_level(id, level);
-                }
-                (200, body)
-            }
+            Step::SetLevel { level, body } => match session.filter(|_| known.is_some()) {
+                Some(id) => match app.sessions.store_level(&app.shared, id, level).await {
+                    Ok(()) => (200, body),
+                    Err(why) => (500, jsonrpc::failure(&body["id"], &RpcError::new(-32603, why))),
+                },
+                None => (200, body),
+            },
             Step::Listen(subscription) if single => {
                 if let Some(record) = record {
                     record.log(&subscription.acknowledged());

@@ -4,19 +4,27 @@
 //! An id is signed, not stored: it carries the negotiated revision, the client
 //! capabilities that matter to the host, and when it was issued, plus an
 //! HMAC-SHA256 tag, so any instance holding the same key accepts it (a
-//! Functions app scales out with no shared memory). Ended ids and log levels
-//! are remembered per instance, in bounded maps.
+//! Functions app scales out with no shared memory). Ended ids are remembered
+//! per instance, in a bounded map; log levels too, unless the state is shared
+//! (`storage::Shared`): then they are stored there (`relay.rs`) so that they
+//! follow the session to every instance, and read back at most once a second
+//! per session and instance.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
+use mcp_protocol::jsonrpc::Incoming;
 use mcp_protocol::{JsonObject, LogLevel, Version};
 use serde_json::json;
 use sha2::Sha256;
+
+use super::relay;
+use crate::storage::Shared;
+use crate::untrusted::Untrusted;
 
 const NONCE: usize = 16;
 const TAG: usize = 16;
@@ -32,11 +40,20 @@ const STATE_LIFETIME: Duration = Duration::from_secs(600);
 const STATE_FORMAT: &str = "v1";
 /// Entries kept per map before the oldest are dropped.
 const REMEMBERED: usize = 10_000;
+/// How long a log level read from the shared state is used before it is
+/// read again: a burst of calls reads it once, and a level set through
+/// another instance applies here at most this late.
+const LEVEL_FRESH: Duration = Duration::from_secs(1);
+/// How long a request waits for its session's level from the shared state;
+/// past it, the request goes on with the level last read (or none).
+const LEVEL_WAIT: Duration = Duration::from_secs(2);
 
 pub struct Sessions {
     key: Vec<u8>,
     ended: Mutex<Bounded<()>>,
     levels: Mutex<Bounded<LogLevel>>,
+    /// Levels read from the shared state, and when; only used when it is shared.
+    read: moka::sync::Cache<String, (Instant, Option<LogLevel>)>,
 }
 
 /// A map that forgets its oldest entries past a fixed size.
@@ -78,7 +95,12 @@ impl Sessions {
                 key
             }
         };
-        Ok(Self { key, ended: Mutex::new(Bounded::new()), levels: Mutex::new(Bounded::new()) })
+        Ok(Self {
+            key,
+            ended: Mutex::new(Bounded::new()),
+            levels: Mutex::new(Bounded::new()),
+            read: moka::sync::Cache::new(REMEMBERED as u64),
+        })
     }
 
     fn tag(&self, payload: &[u8]) -> Hmac<Sha256> {
@@ -164,12 +186,66 @@ impl Sessions {
         self.ended.lock().expect("no panics while locked").insert(id, ());
     }
 
-    pub fn set_level(&self, id: &str, level: LogLevel) {
+    fn set_level(&self, id: &str, level: LogLevel) {
         self.levels.lock().expect("no panics while locked").insert(id, level);
     }
 
-    pub fn level(&self, id: &str) -> Option<LogLevel> {
+    fn level(&self, id: &str) -> Option<LogLevel> {
         self.levels.lock().expect("no panics while locked").get(id).copied()
+    }
+
+    /// Remembers `logging/setLevel` for session `id`: in this process, or,
+    /// when the state is shared, in the shared state, returning once it is
+    /// written there (else the error to answer; the details are logged).
+    pub async fn store_level(&self, shared: &Shared, id: &str, level: LogLevel) -> Result<(), String> {
+        if !shared.shared {
+            self.set_level(id, level);
+            return Ok(());
+        }
+        if let Err(why) = relay::store_level(shared, id, level).await {
+            tracing::warn!(error = %Untrusted(&why), "logging/setLevel failed");
+            return Err("The log level could not be stored in the shared state; try again.".into());
+        }
+        self.read.insert(id.to_owned(), (Instant::now(), Some(level)));
+        Ok(())
+    }
+
+    /// The log level for a request of `session` (a checked id) made of
+    /// `messages`: only a tool call reads it. From this process, or, when the
+    /// state is shared, as last read from it, read again if older than
+    /// `LEVEL_FRESH`; a failed or slow read keeps the level read before (or none).
+    pub async fn find_level(
+        &self,
+        shared: &Shared,
+        session: Option<&str>,
+        messages: &[Incoming],
+    ) -> Option<LogLevel> {
+        let id = session?;
+        if !messages.iter().any(|m| matches!(m, Incoming::Message(m) if m.method == "tools/call")) {
+            return None;
+        }
+        if !shared.shared {
+            return self.level(id);
+        }
+        let cached = self.read.get(id);
+        if let Some((at, level)) = cached
+            && at.elapsed() < LEVEL_FRESH
+        {
+            return level;
+        }
+        let level = match tokio::time::timeout(LEVEL_WAIT, relay::read_level(shared, id)).await {
+            Ok(Ok(level)) => level,
+            failed => {
+                let why = match failed {
+                    Ok(Err(why)) => why,
+                    _ => format!("no answer within {} ms", LEVEL_WAIT.as_millis()),
+                };
+                tracing::warn!(error = %Untrusted(&why), "the session's log level could not be read; using the last one read");
+                cached.and_then(|(_, level)| level)
+            }
+        };
+        self.read.insert(id.to_owned(), (Instant::now(), level));
+        level
     }
 }
 
@@ -266,6 +342,30 @@ mod tests {
         assert_eq!(sessions.unseal("tool_a", &alice, "round=2"), Err(Unsealed::Invalid));
         let older = format!("v0.{}.{}", parts[1], parts[2]);
         assert_eq!(sessions.unseal("tool_a", &alice, &older), Err(Unsealed::Invalid));
+    }
+
+    #[tokio::test]
+    async fn shared_levels_are_read_back_at_most_once_a_second() {
+        let shared = Shared { shared: true, ..Shared::local() };
+        let call = [Incoming::parse(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call"}))];
+        let (a, b) = (Sessions::new(None).unwrap(), Sessions::new(None).unwrap());
+        assert_eq!(b.find_level(&shared, Some("s"), &call).await, None);
+        a.store_level(&shared, "s", LogLevel::Error).await.unwrap();
+        assert_eq!(
+            a.find_level(&shared, Some("s"), &call).await,
+            Some(LogLevel::Error),
+            "its own, from its cache"
+        );
+        assert_eq!(b.find_level(&shared, Some("s"), &call).await, None, "read less than a second ago");
+        tokio::time::sleep(LEVEL_FRESH).await;
+        assert_eq!(b.find_level(&shared, Some("s"), &call).await, Some(LogLevel::Error), "read again");
+        assert_eq!(a.level("s"), None, "not kept in the process");
+        let list = [Incoming::parse(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))];
+        assert_eq!(a.find_level(&shared, Some("s"), &list).await, None, "only calls need it");
+        let local = Shared::local();
+        a.store_level(&local, "s", LogLevel::Debug).await.unwrap();
+        assert_eq!(a.find_level(&local, Some("s"), &call).await, Some(LogLevel::Debug));
+        assert_eq!(b.find_level(&local, Some("s"), &call).await, None, "per instance when not shared");
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //! entry lives exactly as long as its call waits for it: its `Ticket` removes
 //! it when dropped, whether the answer came, the round's deadline passed, the
 //! client went away or the call ended in any other way.
+//!
+//! When instances share state, an answer may reach another instance than the
+//! one waiting: `relay.rs` carries it over.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -97,15 +100,17 @@ impl Waiting {
     }
 
     /// Hands a client's answer to the call that asked, if `session` is the
-    /// one it was asked in.
-    pub fn answer(&self, session: &str, id: &Value, outcome: Answer) {
-        let Some(id) = id.as_str() else { return };
+    /// one it was asked in; whether a call of this process asked it.
+    pub fn answer(&self, session: &str, id: &Value, outcome: Answer) -> bool {
+        let Some(id) = id.as_str() else { return false };
         let mut inner = self.lock();
         if inner.by_id.get(id).is_some_and(|entry| entry.session == session)
             && let Some(entry) = inner.remove(id)
         {
             let _ = entry.answer.send(outcome);
+            return true;
         }
+        false
     }
 
     #[cfg(test)]
@@ -127,9 +132,9 @@ mod tests {
             (0..MAX_PER_SESSION).map(|i| waiting.register("a", format!("a{i}")).unwrap()).collect();
         assert_eq!(waiting.register("a", "more".into()).err(), Some(Full::Session));
         let (_b, mut answer) = waiting.register("b", "b0".into()).unwrap();
-        waiting.answer("a", &json!("b0"), Ok(json!(1)));
+        assert!(!waiting.answer("a", &json!("b0"), Ok(json!(1))));
         assert!(answer.try_recv().is_err(), "only the session asked may answer");
-        waiting.answer("b", &json!("b0"), Ok(json!(1)));
+        assert!(waiting.answer("b", &json!("b0"), Ok(json!(1))));
         assert_eq!(answer.try_recv().unwrap(), Ok(json!(1)));
         drop(tickets);
         drop(_b);
