@@ -169,6 +169,17 @@ resource componentsContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+// State the host's instances share (tasks, answers to input requests, session log
+// levels): read and written by the identity, which owns the account's blobs already
+// (hostStorageOwner below), so it needs no role of its own.
+resource stateContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: 'mcp-state'
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
 // ---------------------------------------------------------------- monitoring
 
 resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
@@ -295,6 +306,9 @@ var baseAppSettings = {
   // the package's, polled every 30 s with the identity above (AZURE_CLIENT_ID).
   MCP_COMPONENTS_CONTAINER_URL: '${storage.properties.primaryEndpoints.blob}${componentsContainerName}'
   MCP_POLL_INTERVAL_MS: '30000'
+  // Shared state, so that any instance serves any request of a session or a task.
+  MCP_STATE_ACCOUNT_URL: storage.properties.primaryEndpoints.blob
+  MCP_STATE_CONTAINER: stateContainer.name
   // Compiled components, on the instance's own disk: a restart there skips compiling.
   MCP_CACHE_DIR: '/tmp/mcp-host-cache'
   RUST_LOG: 'info'

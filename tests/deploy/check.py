@@ -418,6 +418,8 @@ def check_bicep():
     C.check("the components container, private", names.get("componentsContainer") == "componentsContainerName"
             and main.vars.get(comp_param, {}).get("value") == "components"
             and containers["componentsContainer"]["config"]["properties"]["publicAccess"] == "None")
+    C.check("the shared state container (mcp-state), private", names.get("stateContainer") == "mcp-state"
+            and containers["stateContainer"]["config"]["properties"]["publicAccess"] == "None")
     C.check("a user-assigned managed identity", len(app.of_type("Microsoft.ManagedIdentity/userAssignedIdentities")) == 1)
 
     # Monitoring.
@@ -474,6 +476,10 @@ def check_bicep():
             "APPLICATIONINSIGHTS_CONNECTION_STRING" in settings
             and "Authorization=AAD" in str(settings.get("APPLICATIONINSIGHTS_AUTHENTICATION_STRING")))
     C.check("AZURE_CLIENT_ID names the identity", app.render(settings.get("AZURE_CLIENT_ID")) == "identity.properties.clientId")
+    C.check("MCP_STATE_ACCOUNT_URL / MCP_STATE_CONTAINER: the shared state in the account's mcp-state container, through the identity (no key)",
+            app.render(settings.get("MCP_STATE_ACCOUNT_URL")) == "storage.properties.primaryEndpoints.blob"
+            and app.render(settings.get("MCP_STATE_CONTAINER")) == "stateContainer.name"
+            and "MCP_STATE_CONNECTION_STRING" not in settings)
     hosts = str(settings.get("MCP_ALLOWED_HOSTS", ""))
     C.check("MCP_ALLOWED_HOSTS admits 127.0.0.1 (Host the Functions proxy sends) and the app's own name",
             "127.0.0.1" in hosts.split(",") and "${site.properties.defaultHostName}" in hosts, hosts)

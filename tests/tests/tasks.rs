@@ -219,3 +219,46 @@ async fn what_a_client_can_make_the_host_keep_is_bounded() {
     let optional = host.call("slow_compute", json!({ "seconds": 0, "label": "sync" })).await;
     assert_eq!(optional["content"][0]["text"], "Computed sync in 0 s", "{optional}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_stream_on_another_instance_carries_the_tasks_status() {
+    let cluster = Cluster::start(2, "").await;
+    let [a, b] = [&cluster.hosts[0], &cluster.hosts[1]];
+    let task = create(a, "slow_compute", json!({ "seconds": 1, "label": "watched" })).await;
+    let capabilities = json!({ "extensions": { "io.modelcontextprotocol/tasks": {} } });
+    let listen = |capabilities: Value, ids: Value| {
+        json!({ "jsonrpc": "2.0", "id": "watch", "method": "subscriptions/listen", "params": {
+            "notifications": { "taskIds": ids },
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": capabilities,
+            },
+        }})
+    };
+    let headers = [("mcp-protocol-version", "2026-07-28"), ("mcp-method", "subscriptions/listen")];
+
+    // Without the extension: -32021, no stream.
+    let refused = b.post(&listen(json!({}), json!([task])), &headers).await;
+    assert_eq!(refused.json()["error"]["code"], -32021, "{}", refused.body);
+
+    let unknown = "0".repeat(32);
+    let (status, _, mut events) =
+        b.post_stream(&listen(capabilities, json!([task, unknown])), &headers).await;
+    assert_eq!(status, 200);
+    let limit = Duration::from_secs(10);
+    let ack = events.next(limit).await.expect("the acknowledgement");
+    assert_eq!(ack["params"]["notifications"]["taskIds"], json!([task, unknown]), "{ack}");
+    let mut statuses = Vec::new();
+    while let Some(note) = events.next(limit).await {
+        assert_eq!(note["method"], "notifications/tasks", "{note}");
+        assert_eq!(note["params"]["taskId"], task.as_str(), "an unknown id is never reported: {note}");
+        assert_eq!(note["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], "watch");
+        let status = note["params"]["status"].as_str().unwrap_or_default().to_owned();
+        statuses.push(status.clone());
+        if status == "completed" {
+            assert_eq!(text(&note["params"]), "Computed watched in 1 s", "{note}");
+            break;
+        }
+    }
+    assert_eq!(statuses, ["working", "completed"]);
+}

@@ -3,6 +3,7 @@
 //! 2026-07-28 `subscriptions/listen` stream (the list changes and resource
 //! updates it asked for, each tagged with its subscription id).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,12 +13,13 @@ use http::{Response, StatusCode};
 use http_body_util::{BodyExt as _, Channel};
 use mcp_protocol::http::{self as transport, HttpResponse};
 use mcp_protocol::jsonrpc::RpcError;
-use mcp_protocol::{Change, Subscription};
+use mcp_protocol::{Change, Subscription, TaskStatus};
 use serde_json::{Value, json};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::app::{App, Body, stopped};
 use crate::sources::Catalog;
+use crate::tasks::Tasks;
 
 /// Streams that may be open at once, across all sessions and subscriptions.
 pub const MAX_STREAMS: usize = 1_000;
@@ -39,18 +41,29 @@ pub fn open(app: &Arc<App>, session: String) -> Result<Response<Body>, HttpRespo
     let checked = app.clone();
     // A session ended by DELETE stops its stream too.
     let open = move || checked.sessions.check(&session).is_some();
-    Ok(stream(app, permit, Vec::new(), notify, open, None))
+    Ok(stream(app, permit, Vec::new(), notify, open, None, None))
 }
 
 /// Opens a `subscriptions/listen` stream, if a slot is free: its
 /// acknowledgement first, then what it subscribed to, and when the host stops,
-/// the response that ends it.
-pub fn subscribe(app: &Arc<App>, subscription: Subscription, ended: Value) -> Response<Body> {
+/// the response that ends it. `subject` is the caller's, whose tasks it may watch.
+pub fn subscribe(
+    app: &Arc<App>,
+    subscription: Subscription,
+    ended: Value,
+    subject: Option<String>,
+) -> Response<Body> {
     let permit = match stream_slot(app) {
         Ok(permit) => permit,
         Err(busy) => return super::app::full(busy),
     };
     let first = vec![subscription.acknowledged()];
+    let watched = (!subscription.filter.task_ids.is_empty()).then(|| Watched {
+        subscription: subscription.clone(),
+        ids: subscription.filter.task_ids.clone(),
+        subject,
+        seen: HashMap::new(),
+    });
     let notify = move |before: &Catalog, after: &Catalog| {
         // A watched resource served by another component version may read differently.
         let updated = subscription.filter.resource_uris.iter().filter(|uri| {
@@ -62,7 +75,48 @@ pub fn subscribe(app: &Arc<App>, subscription: Subscription, ended: Value) -> Re
         let changes = lists_changed(before, after).chain(updated.map(|uri| Change::ResourceUpdated(uri)));
         changes.filter_map(|change| subscription.notification(change)).collect()
     };
-    stream(app, permit, first, notify, || true, Some(ended))
+    stream(app, permit, first, notify, || true, Some(ended), watched)
+}
+
+/// How often a stream reads the tasks it watches.
+const TASK_POLL: Duration = Duration::from_secs(1);
+
+/// The tasks a `subscriptions/listen` stream watches, and what it last sent of each.
+struct Watched {
+    subscription: Subscription,
+    ids: Vec<String>,
+    subject: Option<String>,
+    seen: HashMap<String, (TaskStatus, String)>,
+}
+
+impl Watched {
+    /// A `notifications/tasks` for each watched task that changed since the
+    /// last look (the first look included); a task is watched until it ends
+    /// or is gone (unknown ids, another caller's tasks: never a word).
+    async fn look(&mut self, tasks: &Tasks) -> Vec<Value> {
+        let mut notes = Vec::new();
+        let mut ended = Vec::new();
+        for id in &self.ids {
+            let task = match tasks.get(id, self.subject.as_deref()).await {
+                Ok(Some(task)) => task,
+                Ok(None) => {
+                    ended.push(id.clone());
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            let now = (task.status, task.last_updated_at.clone());
+            if self.seen.get(id) != Some(&now) {
+                notes.push(self.subscription.task_changed(&task));
+                self.seen.insert(id.clone(), now);
+            }
+            if task.status.is_terminal() {
+                ended.push(id.clone());
+            }
+        }
+        self.ids.retain(|id| !ended.contains(id));
+        notes
+    }
 }
 
 fn stream_slot(app: &App) -> Result<OwnedSemaphorePermit, HttpResponse> {
@@ -81,6 +135,7 @@ fn stream(
     notify: impl Fn(&Catalog, &Catalog) -> Vec<Value> + Send + 'static,
     open: impl Fn() -> bool + Send + 'static,
     last: Option<Value>,
+    mut watched: Option<Watched>,
 ) -> Response<Body> {
     let (mut sender, body) = Channel::<Bytes, Infallible>::new(8);
     let app = app.clone();
@@ -91,6 +146,7 @@ fn stream(
         let mut seen = catalog.borrow_and_update().clone();
         let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
         keep_alive.tick().await;
+        let mut task_poll = tokio::time::interval(TASK_POLL);
         let mut frames: Vec<Vec<u8>> = first.iter().map(transport::sse_event).collect();
         loop {
             for frame in frames {
@@ -112,6 +168,10 @@ fn stream(
                     notes.iter().map(transport::sse_event).collect()
                 }
                 _ = keep_alive.tick() => vec![b": keep-alive\n\n".to_vec()],
+                _ = task_poll.tick(), if watched.as_ref().is_some_and(|w| !w.ids.is_empty()) => {
+                    let watched = watched.as_mut().expect("polled only when watching");
+                    watched.look(&app.tasks).await.iter().map(transport::sse_event).collect()
+                }
                 // Shutting down: end the stream, so its connection can close.
                 _ = stopped(&mut stopping) => {
                     if let Some(last) = &last {

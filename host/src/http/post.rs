@@ -162,7 +162,7 @@ pub async fn post(
                 // The stream holds a stream slot, not a request permit.
                 drop(permit);
                 let ended = subscription.ended(&catalog.server);
-                return listen::subscribe(app, *subscription, ended);
+                return listen::subscribe(app, *subscription, ended, tasks::owner(&caller));
             }
             Step::Listen(subscription) => (400, subscription.not_alone()),
             Step::Perform(mut pending) => match unseal(app, &caller, &mut pending)

@@ -9,6 +9,11 @@ use super::app::App;
 use super::sessions::Caller;
 use crate::sources::Catalog;
 
+/// Whom a task belongs to: the token's issuer and subject that created it.
+pub fn owner(caller: &Caller) -> Option<String> {
+    caller.subject.as_ref().map(|(issuer, subject)| format!("{issuer}\n{subject}"))
+}
+
 /// The answer when `pending` is about tasks (a call that becomes one, or one
 /// of the `tasks/*` methods); `None` for everything else.
 pub async fn answer(
@@ -17,8 +22,7 @@ pub async fn answer(
     pending: &Pending,
     caller: &Caller,
 ) -> Option<(u16, Value)> {
-    // A task belongs to the token's issuer and subject that created it.
-    let subject = caller.subject.as_ref().map(|(issuer, subject)| format!("{issuer}\n{subject}"));
+    let subject = owner(caller);
     let subject = subject.as_deref();
     let server = &catalog.server;
     let failure = |error| (200, jsonrpc::failure(&pending.id, &error));

@@ -28,10 +28,16 @@ enum StatelessRequest {
 }
 
 impl StatelessRequest {
-    fn parse(method: &str, params: JsonObject, era: Era, server: &ServerInfo) -> Result<Self, RpcError> {
+    fn parse(
+        method: &str,
+        params: JsonObject,
+        era: Era,
+        server: &ServerInfo,
+        capabilities: &JsonObject,
+    ) -> Result<Self, RpcError> {
         match method {
             "server/discover" => Ok(Self::Discover),
-            "subscriptions/listen" => Filter::parse(&params, server).map(Self::Listen),
+            "subscriptions/listen" => Filter::parse(&params, server, capabilities).map(Self::Listen),
             _ => match TaskRequest::parse(method, params.clone()) {
                 Some(task) => task.map(Self::Task),
                 None => Request::parse(method, params, era).map(Self::Shared),
@@ -48,7 +54,7 @@ pub(super) fn route(message: Message, cx: &Context, server: &ServerInfo) -> Step
         Err(error) => return Step::error(400, &id, error),
     };
     let era = Era::Stateless(envelope.version);
-    match StatelessRequest::parse(&method, params, era, server) {
+    match StatelessRequest::parse(&method, params, era, server, &envelope.client_capabilities) {
         Ok(StatelessRequest::Discover) => {
             let result = result(lifecycle::discover(server), server, true);
             Step::Reply { status: 200, body: jsonrpc::success(&id, Value::Object(result)) }

@@ -14,6 +14,10 @@ pub const META_SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
 pub const MAX_RESOURCE_SUBSCRIPTIONS: usize = 100;
 /// Longest resource URI a stream may watch, in bytes.
 const MAX_URI_BYTES: usize = 2_048;
+/// Most tasks one stream may watch (each is read from the task store once a second).
+pub const MAX_TASK_SUBSCRIPTIONS: usize = 16;
+/// Longest task id a stream may name, in bytes (the host's are 32).
+const MAX_TASK_ID_BYTES: usize = 64;
 
 /// What changed on the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,10 +37,16 @@ pub struct Filter {
     pub resources: bool,
     pub prompts: bool,
     pub resource_uris: Vec<String>,
+    /// Tasks whose status changes the stream carries (the tasks extension).
+    pub task_ids: Vec<String>,
 }
 
 impl Filter {
-    pub(super) fn parse(params: &JsonObject, server: &ServerInfo) -> Result<Self, RpcError> {
+    pub(super) fn parse(
+        params: &JsonObject,
+        server: &ServerInfo,
+        capabilities: &JsonObject,
+    ) -> Result<Self, RpcError> {
         let Some(asked) = params.get("notifications").and_then(Value::as_object) else {
             return Err(RpcError::invalid_params("subscriptions/listen needs a notifications object"));
         };
@@ -62,6 +72,33 @@ impl Filter {
                 )));
             }
         };
+        let task_ids = match asked.get("taskIds") {
+            None => Vec::new(),
+            Some(_)
+                if !super::tasks::declared(
+                    super::Era::Stateless(crate::Version::V2026_07_28),
+                    capabilities,
+                ) =>
+            {
+                return Err(super::tasks::missing_extension(
+                    "task status notifications need the io.modelcontextprotocol/tasks extension",
+                ));
+            }
+            Some(Value::Array(ids)) if ids.len() <= MAX_TASK_SUBSCRIPTIONS => ids
+                .iter()
+                .map(|id| match id.as_str() {
+                    Some(id) if !id.is_empty() && id.len() <= MAX_TASK_ID_BYTES => Ok(id.to_owned()),
+                    _ => Err(RpcError::invalid_params(format!(
+                        "notifications.taskIds must hold task ids of 1 to {MAX_TASK_ID_BYTES} bytes"
+                    ))),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => {
+                return Err(RpcError::invalid_params(format!(
+                    "notifications.taskIds must be an array of at most {MAX_TASK_SUBSCRIPTIONS} task ids"
+                )));
+            }
+        };
         // Only what can change: a kind the server offers, whose list it says changes.
         let changes = |kind: &str| {
             server.capabilities.get(kind).and_then(|c| c.get("listChanged")) == Some(&json!(true))
@@ -71,6 +108,7 @@ impl Filter {
             resources: flag("resourcesListChanged")? && changes("resources"),
             prompts: flag("promptsListChanged")? && changes("prompts"),
             resource_uris: if changes("resources") { uris } else { Vec::new() },
+            task_ids: if server.tasks { task_ids } else { Vec::new() },
         })
     }
 
@@ -87,6 +125,9 @@ impl Filter {
         }
         if !self.resource_uris.is_empty() {
             agreed.insert("resourceSubscriptions".into(), json!(self.resource_uris));
+        }
+        if !self.task_ids.is_empty() {
+            agreed.insert("taskIds".into(), json!(self.task_ids));
         }
         Value::Object(agreed)
     }
@@ -124,6 +165,11 @@ impl Subscription {
             }
             _ => None,
         }
+    }
+
+    /// `notifications/tasks`: a watched task as `tasks/get` would show it now.
+    pub fn task_changed(&self, task: &super::Task) -> Value {
+        self.tagged("notifications/tasks", serde_json::to_value(task).expect("tasks serialize"))
     }
 
     /// The response that ends the stream gracefully (the server is stopping).

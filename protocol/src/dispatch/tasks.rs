@@ -61,7 +61,7 @@ impl TaskSupport {
 
 /// Whether the client declared the extension (in this request's `_meta`, the
 /// only place 2026-07-28 declares anything).
-fn declared(era: Era, capabilities: &JsonObject) -> bool {
+pub(super) fn declared(era: Era, capabilities: &JsonObject) -> bool {
     matches!(era, Era::Stateless(_))
         && capabilities
             .get("extensions")
@@ -70,7 +70,7 @@ fn declared(era: Era, capabilities: &JsonObject) -> bool {
 }
 
 /// -32021, naming the extension the client must declare.
-fn missing_extension(message: &str) -> RpcError {
+pub(super) fn missing_extension(message: &str) -> RpcError {
     RpcError::new(MISSING_CLIENT_CAPABILITY, message)
         .with_data(json!({ "requiredCapabilities": { "extensions": { TASKS_EXTENSION: {} } } }))
 }

@@ -483,3 +483,20 @@ fn a_tool_declares_tasks_in_meta_which_the_host_takes_out() {
     bad.meta = Some(Map::from_iter([(TOOL_TASK_META.to_owned(), json!({"support": "always"}))]));
     assert!(TaskSupport::take(&mut bad).unwrap_err().contains("must be"));
 }
+
+#[test]
+fn listen_streams_watch_tasks_of_clients_of_the_extension() {
+    let cx = modern_cx("subscriptions/listen", None);
+    let watch = |ids: Value| json!({ "notifications": { "taskIds": ids } });
+    let (_, body) = reply(route(modern("subscriptions/listen", watch(json!(["a"]))), &cx, &server()));
+    assert_eq!(body["error"]["code"], MISSING_CLIENT_CAPABILITY);
+    let Step::Listen(subscription) =
+        route(with_tasks("subscriptions/listen", watch(json!(["a", "b"]))), &cx, &server())
+    else {
+        panic!("not a listen")
+    };
+    assert_eq!(subscription.acknowledged()["params"]["notifications"]["taskIds"], json!(["a", "b"]));
+    let too_many: Vec<String> = (0..17).map(|i| i.to_string()).collect();
+    let (_, body) = reply(route(with_tasks("subscriptions/listen", watch(json!(too_many))), &cx, &server()));
+    assert_eq!(body["error"]["code"], INVALID_PARAMS);
+}
