@@ -308,7 +308,7 @@ var baseAppSettings = {
   MCP_POLL_INTERVAL_MS: '30000'
   // Shared state, so that any instance serves any request of a session or a task.
   MCP_STATE_ACCOUNT_URL: storage.properties.primaryEndpoints.blob
-  MCP_STATE_CONTAINER: stateContainer.name
+  MCP_STATE_CONTAINER: 'mcp-state'
   // Compiled components, on the instance's own disk: a restart there skips compiling.
   MCP_CACHE_DIR: '/tmp/mcp-host-cache'
   RUST_LOG: 'info'

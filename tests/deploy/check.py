@@ -478,7 +478,7 @@ def check_bicep():
     C.check("AZURE_CLIENT_ID names the identity", app.render(settings.get("AZURE_CLIENT_ID")) == "identity.properties.clientId")
     C.check("MCP_STATE_ACCOUNT_URL / MCP_STATE_CONTAINER: the shared state in the account's mcp-state container, through the identity (no key)",
             app.render(settings.get("MCP_STATE_ACCOUNT_URL")) == "storage.properties.primaryEndpoints.blob"
-            and app.render(settings.get("MCP_STATE_CONTAINER")) == "stateContainer.name"
+            and settings.get("MCP_STATE_CONTAINER") == names.get("stateContainer") == "mcp-state"
             and "MCP_STATE_CONNECTION_STRING" not in settings)
     hosts = str(settings.get("MCP_ALLOWED_HOSTS", ""))
     C.check("MCP_ALLOWED_HOSTS admits 127.0.0.1 (Host the Functions proxy sends) and the app's own name",
