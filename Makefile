@@ -190,8 +190,9 @@ unit:
 	$(CARGO) test --release -p mcp-protocol -p mcp-host
 	$(CARGO) test --release -p weather -p mcp-guest --lib
 
-e2e: build wasmtime blob-deps client-deps oci-registry nginx
+e2e: build wasmtime blob-deps client-deps python-deps oci-registry nginx
 	WASMTIME_BIN=$(WASMTIME) NODE_BIN=$(abspath $(NODE)) DOCKER_REGISTRY_BIN=$(DOCKER_REGISTRY) NGINX_BIN=$(NGINX) \
+	  PYTHON_CLIENT_BIN=$(VENV)/bin/python \
 	  $(CARGO) test --release -p mcp-e2e
 
 clients: build wasmtime client-deps python-deps

@@ -138,22 +138,21 @@ async fn a_session_and_stateless_calls_spread_over_every_instance() {
     assert!(unanswered(nginx).is_empty(), "{}", nginx.access_log());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_typescript_sdk_client_keeps_its_session_across_instances() {
+/// Runs an official SDK client's session script (`session.mjs`, `session.py`)
+/// through nginx: it lists the tools and calls the weather tool `CALLS` times.
+async fn sdk_session(client: &mut tokio::process::Command) {
     const CALLS: usize = 9;
     let policy = weather_policy(&fake::shared().url());
     let cluster = Cluster::start(&[("weather", read(weather_wasm()), policy)], &[]).await;
-    let output = tokio::process::Command::new(node_bin())
-        .arg(repo().join("tests/clients/ts/session.mjs"))
+    let output = client
         .env("MCP_URL", cluster.nginx.url("/mcp"))
         .env("CALLS", CALLS.to_string())
         .output()
         .await
-        .expect("run node (make client-deps)");
+        .expect("run the client (make client-deps python-deps)");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
     let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
-    assert!(report["session"].is_string(), "{report}");
     assert_eq!(report["tools"], json!(["get_current_weather"]), "{report}");
     assert_eq!(report["temperatures"].as_array().unwrap().len(), CALLS, "{report}");
     // nginx spread the session's requests (its GET stream among them) over every instance.
@@ -161,6 +160,20 @@ async fn the_typescript_sdk_client_keeps_its_session_across_instances() {
     assert_eq!(calls.iter().sum::<u64>(), CALLS as u64, "{calls:?}");
     assert!(calls.iter().all(|&n| n > 0), "every instance answered calls: {calls:?}");
     assert!(unanswered(&cluster.nginx).is_empty(), "{}", cluster.nginx.access_log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_sdk_client_keeps_its_session_across_instances() {
+    let mut client = tokio::process::Command::new(node_bin());
+    sdk_session(client.arg(repo().join("tests/clients/ts/session.mjs"))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_client_keeps_its_session_across_instances() {
+    let python = std::env::var_os("PYTHON_CLIENT_BIN")
+        .expect("PYTHON_CLIENT_BIN: the Python SDK client's venv (make python-deps)");
+    let mut client = tokio::process::Command::new(python);
+    sdk_session(client.arg(repo().join("tests/clients/python/session.py"))).await;
 }
 
 /// The revision of the session tests below (it has `logging/setLevel` and input requests).
