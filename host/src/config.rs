@@ -106,6 +106,13 @@ pub struct Args {
     #[arg(long, env = "MCP_SHUTDOWN_GRACE_MS", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(0..=600_000))]
     pub shutdown_grace_ms: u64,
 
+    /// After SIGTERM, how long idle connections stay open before the host
+    /// closes them, in milliseconds (meanwhile every answer says `Connection:
+    /// close`). The front end must close a connection idle for less than this,
+    /// so that it never sends a request onto one the host is closing.
+    #[arg(long, env = "MCP_DRAIN_IDLE_MS", default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    pub drain_idle_ms: u64,
+
     /// The ChatGPT app directory's domain-verification token, served as
     /// `/.well-known/openai-apps-challenge` (404 when unset).
     #[arg(long, env = "MCP_OPENAI_APPS_CHALLENGE", value_parser = apps_challenge)]

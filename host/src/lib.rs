@@ -112,6 +112,7 @@ pub async fn run(args: Args, natives: Natives) -> anyhow::Result<()> {
     let limits = http::Limits {
         max_connections: args.max_connections as usize,
         grace: Duration::from_millis(args.shutdown_grace_ms),
+        idle_drain: Duration::from_millis(args.drain_idle_ms),
     };
     let mut server = tokio::spawn(http::serve(listener, app, limits));
 

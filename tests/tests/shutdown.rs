@@ -99,3 +99,26 @@ async fn during_the_drain_open_connections_are_answered_with_connection_close() 
     let status = host.wait_exit(Duration::from_secs(5)).expect("the host exits");
     assert!(status.success(), "{status}");
 }
+
+/// `--drain-idle-ms` sets how long an idle connection is left open after the
+/// signal (for a front end that keeps idle connections longer than 2 s, or one
+/// that needs them closed sooner).
+#[tokio::test]
+async fn the_idle_drain_is_a_setting() {
+    use std::io::Read as _;
+    for (drain_ms, at_least, below) in [(300, 0, 1_500), (3_000, 2_500, 6_000)] {
+        let drain = drain_ms.to_string();
+        let args = ["--shutdown-grace-ms", "10000", "--drain-idle-ms", drain.as_str()];
+        let mut host = Host::start(&[("whoami", &whoami_wasm(), "")], &args);
+        let mut stream = std::net::TcpStream::connect(host.addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        get_status(&mut stream);
+        let signalled = Instant::now();
+        host.terminate();
+        // Idle, the connection is closed by the host once the drain is over.
+        assert_eq!(stream.read(&mut [0; 64]).unwrap(), 0, "closed by the host");
+        let closed = signalled.elapsed().as_millis();
+        assert!((at_least..below).contains(&closed), "--drain-idle-ms {drain_ms}: closed after {closed} ms");
+        assert!(host.wait_exit(Duration::from_secs(5)).expect("the host exits").success());
+    }
+}

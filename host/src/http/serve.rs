@@ -5,7 +5,7 @@
 //! open between requests (nginx, Azure's front end): it may send a request onto
 //! an idle connection at any moment, and one sent onto a connection the host is
 //! closing fails (a POST is not retried elsewhere). So the host closes an idle
-//! connection only after `IDLE_DRAIN`, longer than a front end keeps one idle,
+//! connection only after `limits.idle_drain`, longer than a front end keeps one idle,
 //! and meanwhile answers every request with `Connection: close`: the front end
 //! then closes that connection itself, and sends new requests to other
 //! instances, since this one no longer accepts connections.
@@ -23,26 +23,25 @@ use tokio::sync::{Semaphore, mpsc};
 use super::app::{App, READ_TIMEOUT, stopped};
 use super::routes::handle;
 
-/// How long after the shutdown signal idle connections are closed (within the
-/// grace period): the front end must close its idle connections to the host
-/// sooner (see the README's "Many instances").
-const IDLE_DRAIN: Duration = Duration::from_secs(2);
-
 /// How the server bounds its connections and shutdown.
 pub struct Limits {
     pub max_connections: usize,
     pub grace: Duration,
+    /// How long after the signal idle connections are closed (within
+    /// `grace`): the front end must close its idle connections to the host
+    /// sooner (see the README's "Many instances").
+    pub idle_drain: Duration,
 }
 
 /// Accepts connections, at most `limits.max_connections` open at once, until
 /// `stopping` turns; then lets the requests being answered finish within
-/// `limits.grace`, closing idle connections after `IDLE_DRAIN`, and returns.
+/// `limits.grace`, closing idle connections after `limits.idle_drain`, and returns.
 pub async fn serve(listener: TcpListener, app: Arc<App>, limits: Limits) {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     // Every connection holds a sender: once all are dropped, all are closed.
     let (open, mut closed) = mpsc::channel::<()>(1);
     let mut stopping = app.stopping.clone();
-    let idle_drain = IDLE_DRAIN.min(limits.grace);
+    let idle_drain = limits.idle_drain.min(limits.grace);
     loop {
         let permit = tokio::select! {
             permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
