@@ -55,50 +55,15 @@ impl Filter {
             Some(Value::Bool(on)) => Ok(*on),
             Some(_) => Err(RpcError::invalid_params(format!("notifications.{key} must be a boolean"))),
         };
-        let uris = match asked.get("resourceSubscriptions") {
-            None => Vec::new(),
-            Some(Value::Array(uris)) if uris.len() <= MAX_RESOURCE_SUBSCRIPTIONS => uris
-                .iter()
-                .map(|uri| match uri.as_str() {
-                    Some(uri) if !uri.is_empty() && uri.len() <= MAX_URI_BYTES => Ok(uri.to_owned()),
-                    _ => Err(RpcError::invalid_params(format!(
-                        "notifications.resourceSubscriptions must hold URIs of 1 to {MAX_URI_BYTES} bytes"
-                    ))),
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => {
-                return Err(RpcError::invalid_params(format!(
-                    "notifications.resourceSubscriptions must be an array of at most {MAX_RESOURCE_SUBSCRIPTIONS} URIs"
-                )));
-            }
-        };
-        let task_ids = match asked.get("taskIds") {
-            None => Vec::new(),
-            Some(_)
-                if !super::tasks::declared(
-                    super::Era::Stateless(crate::Version::V2026_07_28),
-                    capabilities,
-                ) =>
-            {
-                return Err(super::tasks::missing_extension(
-                    "task status notifications need the io.modelcontextprotocol/tasks extension",
-                ));
-            }
-            Some(Value::Array(ids)) if ids.len() <= MAX_TASK_SUBSCRIPTIONS => ids
-                .iter()
-                .map(|id| match id.as_str() {
-                    Some(id) if !id.is_empty() && id.len() <= MAX_TASK_ID_BYTES => Ok(id.to_owned()),
-                    _ => Err(RpcError::invalid_params(format!(
-                        "notifications.taskIds must hold task ids of 1 to {MAX_TASK_ID_BYTES} bytes"
-                    ))),
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => {
-                return Err(RpcError::invalid_params(format!(
-                    "notifications.taskIds must be an array of at most {MAX_TASK_SUBSCRIPTIONS} task ids"
-                )));
-            }
-        };
+        let uris =
+            strings(asked, "resourceSubscriptions", MAX_RESOURCE_SUBSCRIPTIONS, MAX_URI_BYTES, "URIs")?;
+        let stateless = super::Era::Stateless(crate::Version::V2026_07_28);
+        if asked.contains_key("taskIds") && !super::tasks::declared(stateless, capabilities) {
+            return Err(super::tasks::missing_extension(
+                "task status notifications need the io.modelcontextprotocol/tasks extension",
+            ));
+        }
+        let task_ids = strings(asked, "taskIds", MAX_TASK_SUBSCRIPTIONS, MAX_TASK_ID_BYTES, "task ids")?;
         // Only what can change: a kind the server offers, whose list it says changes.
         let changes = |kind: &str| {
             server.capabilities.get(kind).and_then(|c| c.get("listChanged")) == Some(&json!(true))
@@ -130,6 +95,32 @@ impl Filter {
             agreed.insert("taskIds".into(), json!(self.task_ids));
         }
         Value::Object(agreed)
+    }
+}
+
+/// `notifications.KEY`: an array of at most `most` strings of 1 to `bytes` bytes
+/// (none when absent).
+fn strings(
+    asked: &JsonObject,
+    key: &str,
+    most: usize,
+    bytes: usize,
+    what: &str,
+) -> Result<Vec<String>, RpcError> {
+    match asked.get(key) {
+        None => Ok(Vec::new()),
+        Some(Value::Array(items)) if items.len() <= most => items
+            .iter()
+            .map(|item| match item.as_str() {
+                Some(item) if !item.is_empty() && item.len() <= bytes => Ok(item.to_owned()),
+                _ => Err(RpcError::invalid_params(format!(
+                    "notifications.{key} must hold {what} of 1 to {bytes} bytes"
+                ))),
+            })
+            .collect(),
+        Some(_) => Err(RpcError::invalid_params(format!(
+            "notifications.{key} must be an array of at most {most} {what}"
+        ))),
     }
 }
 
