@@ -14,7 +14,7 @@ use mcp_protocol::jsonrpc::Incoming;
 use mcp_protocol::{
     CallError, CallEvent, CallToolResult, Change, Completion, ContentBlock, Context, GetPromptResult,
     Implementation, InputRequest, InputRequired, LogLevel, Offers, Op, Outcome, Pending, ReadError,
-    ResourceContents, ResourceTemplate, ServerInfo, Step, Version,
+    ResourceContents, ResourceTemplate, ServerInfo, Step, Support, Task, TaskStatus, TaskSupport, Version,
 };
 use serde_json::{Value, json};
 
@@ -39,7 +39,14 @@ fuzz_target!(|data: &[u8]| {
         .and_then(|value| value.as_object().cloned());
     let server = ServerInfo::new(
         Implementation { name: "fuzz".into(), version: "1".into(), title: None },
-        Offers { resources: true, prompts: true, completions: true, list_changed: true, skills: true, tasks: true },
+        Offers {
+            resources: true,
+            prompts: true,
+            completions: true,
+            list_changed: true,
+            skills: true,
+            tasks: true,
+        },
     );
     let mut replies = Vec::new();
     for incoming in post.messages {
@@ -66,12 +73,23 @@ fuzz_target!(|data: &[u8]| {
                     let _ = subscription.notification(change).map(|note| http::sse_event(&note));
                 }
                 let _ = http::sse_event(&subscription.acknowledged());
+                let _ = http::sse_event(&subscription.task_changed(&task("t")));
             }
             Step::Perform(pending) => {
                 assert_eq!(Some(&pending.id), id.as_ref(), "a request is answered with its own id");
                 for (status, body) in outcomes(&pending).map(|outcome| pending.finish(outcome, &server)) {
                     check_reply(status, &body);
                     replies.push((status, body));
+                }
+                // Whether a call becomes a task, for each support a tool may declare.
+                for support in [Support::Forbidden, Support::Optional, Support::Required] {
+                    for after_input in [false, true] {
+                        match pending.as_task(TaskSupport { support, after_input }) {
+                            Ok(true) => check_reply(200, &pending.task_created(&task("t"), &server).1),
+                            Ok(false) => {}
+                            Err((status, body)) => check_reply(status, &body),
+                        }
+                    }
                 }
                 for event in events() {
                     if let Some(note) = pending.notification(&event) {
@@ -161,8 +179,28 @@ fn outcomes(pending: &Pending) -> impl Iterator<Item = Outcome> {
             .collect(),
         Op::ListSkills => vec![Outcome::Skills(vec![json!({ "uri": "skill://s/SKILL.md" })])],
         Op::GetSkill { .. } => vec![Outcome::Skill(Some(json!({}))), Outcome::Skill(None)],
+        Op::GetTask { task_id } => vec![Outcome::Task(Some(task(task_id))), Outcome::Task(None)],
+        Op::UpdateTask { .. } | Op::CancelTask { .. } => {
+            vec![Outcome::TaskAck(true), Outcome::TaskAck(false)]
+        }
     };
     outcomes.into_iter()
+}
+
+/// A finished task of that id, as `tasks/get` would show it.
+fn task(id: &str) -> Task {
+    Task {
+        task_id: id.to_owned(),
+        status: TaskStatus::Completed,
+        status_message: None,
+        created_at: "2026-12-04T00:00:00.000Z".into(),
+        last_updated_at: "2026-12-04T00:00:01.000Z".into(),
+        ttl_ms: Some(60_000),
+        poll_interval_ms: Some(500),
+        input_requests: None,
+        result: Some(json!({ "content": [] })),
+        error: None,
+    }
 }
 
 fn events() -> [CallEvent; 3] {
