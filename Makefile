@@ -56,6 +56,7 @@ TS_DEPS = $(TOOLS)/npm-componentize-js-$(shell sha256sum $(TS_LOCK) | cut -c1-16
 TS_SOURCES := $(shell find guest/typescript -path '*/node_modules' -prune -o -type f -print) \
 	$(wildcard guest/python/wit/deps/*.wit) wit/mcp-tool.wit
 TS_WEATHER := $(POLYGLOT)/typescript/weather.wasm
+TS_HOSTILE := $(TEST_COMPONENTS)/hostile-typescript.wasm
 WEATHER_SKILL := guest/weather/skills/current-weather/SKILL.md
 # LANG=python or LANG=typescript: `make run` serves that build of the weather tool.
 RUN_COMPONENTS := $(if $(filter python typescript,$(LANG)),$(POLYGLOT)/$(LANG),$(COMPONENTS))
@@ -160,12 +161,17 @@ componentize-py:
 	$(call venv,$(COMPONENTIZE_PY_VENV),$(PY_BUILD_REQUIREMENTS))
 
 ## typescript-components: the TypeScript weather tool as a components folder
-typescript-components: $(TS_WEATHER)
+typescript-components: $(TS_WEATHER) $(TS_HOSTILE)
 	sed 's#https://api.open-meteo.com#$(OPEN_METEO_URL)#g' guest/typescript/weather/weather.toml > $(POLYGLOT)/typescript/weather.toml
 
 $(TS_WEATHER): $(TS_SOURCES) $(WEATHER_SKILL) | typescript-deps
 	mkdir -p $(POLYGLOT)/typescript
 	$(abspath $(NODE)) guest/typescript/build.mjs guest/typescript/weather/app.ts $@.tmp
+	mv $@.tmp $@
+
+$(TS_HOSTILE): $(TS_SOURCES) tests/hostile-typescript/app.ts tests/hostile-typescript/world.wit | typescript-deps
+	mkdir -p $(TEST_COMPONENTS)
+	$(abspath $(NODE)) guest/typescript/build.mjs tests/hostile-typescript/app.ts $@.tmp tests/hostile-typescript/world.wit
 	mv $@.tmp $@
 
 typescript-deps: node

@@ -104,6 +104,11 @@ pub fn hostile_python_wasm() -> PathBuf {
     test_components().join("hostile-python.wasm")
 }
 
+/// The same probes in TypeScript (`tests/hostile-typescript`), built by componentize-js.
+pub fn hostile_typescript_wasm() -> PathBuf {
+    test_components().join("hostile-typescript.wasm")
+}
+
 /// The test component written against the raw WIT (`ROGUE_WASM`).
 pub fn rogue_wasm() -> PathBuf {
     component("ROGUE_WASM", "rogue")

@@ -9,12 +9,15 @@ use mcp_e2e::fake;
 use std::path::Path;
 
 use mcp_e2e::harness::{
-    Host, hostile_python_wasm, hostile_wasm, shared_code_cache, text, weather_policy, weather_wasm,
+    Host, hostile_python_wasm, hostile_typescript_wasm, hostile_wasm, shared_code_cache, text,
+    weather_policy, weather_wasm,
 };
 use serde_json::{Value, json};
 
 /// What CPython needs to start, besides what the probes use.
 const PYTHON_MEMORY_MB: u32 = 64;
+/// What SpiderMonkey needs to start (as the TypeScript weather tool's policy).
+const TYPESCRIPT_MEMORY_MB: u32 = 64;
 
 fn hostile_policy(api: &str, memory_mb: u32) -> String {
     let named = api.replace("127.0.0.1", "localhost");
@@ -47,6 +50,12 @@ fn start() -> Host {
 /// `wasi:sockets` and `wasi:filesystem` as every componentize-py component does.
 fn start_python() -> Host {
     start_with(&hostile_python_wasm(), PYTHON_MEMORY_MB)
+}
+
+/// The same probes written in TypeScript (`tests/hostile-typescript`), whose
+/// world imports the raw WASI file and socket interfaces to try them.
+fn start_typescript() -> Host {
+    start_with(&hostile_typescript_wasm(), TYPESCRIPT_MEMORY_MB)
 }
 
 fn start_with(hostile: &Path, memory_mb: u32) -> Host {
@@ -109,6 +118,20 @@ async fn a_python_memory_bomb_and_loop_hit_their_caps() {
 }
 
 #[tokio::test]
+async fn a_typescript_memory_bomb_and_loop_hit_their_caps() {
+    let host = start_typescript();
+    // SpiderMonkey catches the refused growth itself and reports it: the call
+    // ends in an internal error, which the operator sees and the client does not.
+    let refused = host.rpc("tools/call", json!({"name": "allocate", "arguments": {}})).await;
+    assert_eq!(refused["error"], json!({"code": -32603, "message": "Internal error"}), "{refused}");
+    host.logged("the component failed the call component=hostile tool=allocate error=out of memory");
+    let (message, took) = contained(&host, "spin", json!({})).await;
+    assert!(message.contains("did not finish within 1500 ms"), "{message}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    weather_still_works(&host).await;
+}
+
+#[tokio::test]
 async fn a_panic_ends_only_its_call() {
     let host = start();
     let (message, _) = contained(&host, "panic", json!({})).await;
@@ -136,15 +159,25 @@ async fn fetch(host: &Host, url: &str, times: u32) -> String {
 
 #[tokio::test]
 async fn outbound_requests_go_only_where_the_policy_says() {
-    egress_is_policed(&start()).await;
+    egress_is_policed(&start(), POLICY_REFUSAL).await;
 }
 
 #[tokio::test]
 async fn python_outbound_requests_go_only_where_the_policy_says() {
-    egress_is_policed(&start_python()).await;
+    egress_is_policed(&start_python(), POLICY_REFUSAL).await;
 }
 
-async fn egress_is_policed(host: &Host) {
+#[tokio::test]
+async fn typescript_outbound_requests_go_only_where_the_policy_says() {
+    // StarlingMonkey's `fetch` hides why: the host's log says it.
+    egress_is_policed(&start_typescript(), "NetworkError").await;
+}
+
+/// What a refused request reports to the Rust and Python probes.
+const POLICY_REFUSAL: &str = "not allowed by this component's policy";
+
+/// `refused`: what the probe reports of a refused request.
+async fn egress_is_policed(host: &Host, refused: &str) {
     let api = fake::shared().url();
     let forecast = "/v1/forecast?latitude=52.52&longitude=13.41";
     // The exact address the policy names works.
@@ -158,13 +191,14 @@ async fn egress_is_policed(host: &Host) {
         api.replace("http://", "https://"),
     ] {
         let outcome = fetch(host, &url, 1).await;
-        assert!(outcome.contains("not allowed by this component's policy"), "{url}: {outcome}");
+        assert!(outcome.contains(refused), "{url}: {outcome}");
     }
     host.logged("policy=\"outbound.allow\"");
     // Allowed by name, but the name resolves to 127.0.0.1: refused after DNS resolution.
     let named = api.replace("127.0.0.1", "localhost");
     let outcome = fetch(host, &format!("{named}{forecast}"), 1).await;
-    assert!(outcome.contains("not allowed"), "{outcome}");
+    let named_refusal = if refused == POLICY_REFUSAL { "not allowed" } else { refused };
+    assert!(outcome.contains(named_refusal), "{outcome}");
     host.logged("resolves to a non-public address");
     weather_still_works(host).await;
 }
@@ -214,6 +248,14 @@ async fn python_sees_only_the_environment_the_policy_grants() {
     }
 }
 
+#[tokio::test]
+async fn typescript_sees_only_the_environment_the_policy_grants() {
+    let host = start_typescript();
+    let seen = probe(&host, "env", json!({})).await;
+    assert_eq!(seen["wasi"], json!([["VISIBLE", "granted"]]), "{seen}");
+    assert_eq!(seen["VISIBLE"], "granted", "{seen}");
+}
+
 /// The answer a hostile probe reports, as JSON.
 async fn probe(host: &Host, tool: &str, arguments: Value) -> Value {
     let result = host.call(tool, arguments).await;
@@ -229,6 +271,11 @@ async fn files_are_refused() {
 #[tokio::test]
 async fn python_files_are_refused() {
     files_refused(&start_python()).await;
+}
+
+#[tokio::test]
+async fn typescript_files_are_refused() {
+    files_refused(&start_typescript()).await;
 }
 
 async fn files_refused(host: &Host) {
@@ -250,13 +297,21 @@ async fn python_sockets_are_refused() {
     sockets_refused(&start_python()).await;
 }
 
+#[tokio::test]
+async fn typescript_sockets_are_refused() {
+    sockets_refused(&start_typescript()).await;
+}
+
 async fn sockets_refused(host: &Host) {
     // The fake listens on loopback: a connection that got through would succeed.
     let address = fake::shared().url().replace("http://", "");
     let sockets = probe(host, "sockets", json!({"address": address})).await;
     assert_eq!(sockets["tcp"], json!({"Err": "access-denied"}), "{sockets}");
     assert_eq!(sockets["udp"], json!({"Err": "access-denied"}), "{sockets}");
-    assert_eq!(sockets["lookup"], json!({"Err": "permanent-resolver-failure"}), "{sockets}");
+    // The TypeScript probe cannot ask (see tests/hostile-typescript/app.ts).
+    if sockets.get("lookup").is_some() {
+        assert_eq!(sockets["lookup"], json!({"Err": "permanent-resolver-failure"}), "{sockets}");
+    }
     assert!(sockets["connect"].as_str().unwrap().starts_with("error:"), "{sockets}");
     weather_still_works(host).await;
 }

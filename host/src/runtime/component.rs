@@ -188,7 +188,12 @@ impl Loaded {
         };
         let result = run.await;
         let result = result
-            .unwrap_or_else(|failure| Ok(p::CallToolResult::error(self.report(&request.name, &failure))))?;
+            .unwrap_or_else(|failure| Ok(p::CallToolResult::error(self.report(&request.name, &failure))));
+        // The client gets -32603 and no more; the operator gets what the component said.
+        if let Err(p::CallError::Internal(message)) = &result {
+            tracing::warn!(component = %self.name, tool = %Untrusted(&request.name), error = %Untrusted(message), "the component failed the call");
+        }
+        let result = result?;
         let schema = self.schemas.get(&request.name);
         if let Some(mismatch) = schema.and_then(|schema| schema.check_result(&result).err()) {
             tracing::warn!(component = %self.name, tool = %Untrusted(&request.name), error = %Untrusted(&mismatch), "result refused");
