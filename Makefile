@@ -49,6 +49,7 @@ COMPONENTIZE_PY = $(COMPONENTIZE_PY_VENV)/bin/componentize-py -q -d wit -d guest
 PY_SDK := $(shell find guest/python/sdk guest/python/wit -name '*.py' -o -name '*.wit') wit/mcp-tool.wit
 PY_WEATHER := $(POLYGLOT)/python/weather.wasm
 PY_HOSTILE := $(TEST_COMPONENTS)/hostile-python.wasm
+PY_FEATURES := $(TEST_COMPONENTS)/features-python.wasm
 # Tool components in TypeScript: esbuild and componentize-js (npm, once per lockfile), driven
 # by guest/typescript/build.mjs through componentize-js's JS API.
 TS_LOCK := guest/typescript/package-lock.json
@@ -57,6 +58,7 @@ TS_SOURCES := $(shell find guest/typescript -path '*/node_modules' -prune -o -ty
 	$(wildcard guest/python/wit/deps/*.wit) wit/mcp-tool.wit
 TS_WEATHER := $(POLYGLOT)/typescript/weather.wasm
 TS_HOSTILE := $(TEST_COMPONENTS)/hostile-typescript.wasm
+TS_FEATURES := $(TEST_COMPONENTS)/features-typescript.wasm
 WEATHER_SKILL := guest/weather/skills/current-weather/SKILL.md
 # LANG=python or LANG=typescript: `make run` serves that build of the weather tool.
 RUN_COMPONENTS := $(if $(filter python typescript,$(LANG)),$(POLYGLOT)/$(LANG),$(COMPONENTS))
@@ -137,7 +139,7 @@ run: build
 	$(HOST_BIN) --components $(RUN_COMPONENTS) --cache-dir build/cache --listen 127.0.0.1:$(PORT)
 
 ## python-components: the Python weather tool as a components folder, and the hostile Python test tool
-python-components: $(PY_WEATHER) $(PY_HOSTILE)
+python-components: $(PY_WEATHER) $(PY_HOSTILE) $(PY_FEATURES)
 	sed 's#https://api.open-meteo.com#$(OPEN_METEO_URL)#g' guest/python/weather/weather.toml > $(POLYGLOT)/python/weather.toml
 	@ls -l $(PY_WEATHER) | awk '{print "python/weather.wasm: " $$5 " bytes"}'
 
@@ -157,11 +159,16 @@ $(PY_HOSTILE): $(PY_SDK) tests/hostile-python/app.py | componentize-py
 	$(COMPONENTIZE_PY) -w mcp:python/probe@0.1.0 componentize -p guest/python/sdk -p tests/hostile-python app -o $@.tmp
 	mv $@.tmp $@
 
+$(PY_FEATURES): $(PY_SDK) tests/features-python/app.py | componentize-py
+	mkdir -p $(TEST_COMPONENTS)
+	$(COMPONENTIZE_PY) -w mcp:python/tool@0.1.0 componentize -p guest/python/sdk -p tests/features-python app -o $@.tmp
+	mv $@.tmp $@
+
 componentize-py:
 	$(call venv,$(COMPONENTIZE_PY_VENV),$(PY_BUILD_REQUIREMENTS))
 
 ## typescript-components: the TypeScript weather tool as a components folder
-typescript-components: $(TS_WEATHER) $(TS_HOSTILE)
+typescript-components: $(TS_WEATHER) $(TS_HOSTILE) $(TS_FEATURES)
 	sed 's#https://api.open-meteo.com#$(OPEN_METEO_URL)#g' guest/typescript/weather/weather.toml > $(POLYGLOT)/typescript/weather.toml
 
 $(TS_WEATHER): $(TS_SOURCES) $(WEATHER_SKILL) | typescript-deps
@@ -172,6 +179,11 @@ $(TS_WEATHER): $(TS_SOURCES) $(WEATHER_SKILL) | typescript-deps
 $(TS_HOSTILE): $(TS_SOURCES) tests/hostile-typescript/app.ts tests/hostile-typescript/world.wit | typescript-deps
 	mkdir -p $(TEST_COMPONENTS)
 	$(abspath $(NODE)) guest/typescript/build.mjs tests/hostile-typescript/app.ts $@.tmp tests/hostile-typescript/world.wit
+	mv $@.tmp $@
+
+$(TS_FEATURES): $(TS_SOURCES) tests/features-typescript/app.ts | typescript-deps
+	mkdir -p $(TEST_COMPONENTS)
+	$(abspath $(NODE)) guest/typescript/build.mjs tests/features-typescript/app.ts $@.tmp
 	mv $@.tmp $@
 
 typescript-deps: node

@@ -104,6 +104,12 @@ pub fn hostile_python_wasm() -> PathBuf {
     test_components().join("hostile-python.wasm")
 }
 
+/// The SDK features beyond the weather tool's (input requests, prompts) in
+/// `lang` (`tests/features-python`, `tests/features-typescript`).
+pub fn features_wasm(lang: &str) -> PathBuf {
+    test_components().join(format!("features-{lang}.wasm"))
+}
+
 /// The same probes in TypeScript (`tests/hostile-typescript`), built by componentize-js.
 pub fn hostile_typescript_wasm() -> PathBuf {
     test_components().join("hostile-typescript.wasm")

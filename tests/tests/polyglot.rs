@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use mcp_e2e::fake;
 use mcp_e2e::harness::{
-    Host, polyglot_weather_wasm, sha256, shared_code_cache, weather_policy, weather_wasm,
+    Host, features_wasm, polyglot_weather_wasm, sha256, shared_code_cache, weather_policy, weather_wasm,
 };
 use mcp_e2e::load::{Load, assert_none_failed};
 use serde_json::{Value, json};
@@ -194,4 +194,61 @@ async fn the_python_build_swaps_in_under_load_without_a_failed_call() {
         samples.iter().filter_map(|s| s.outcome.as_ref().ok()).collect();
     assert_eq!(answers.len(), 1, "the Python build answers as the Rust one: {answers:?}");
     println!("{} calls, none failed, across the swap to Python", samples.len());
+}
+
+/// A 2026-07-28 request with the elicitation capability; its answer.
+async fn modern(host: &Host, method: &str, name: &str, params: Value) -> Value {
+    let mut params = params;
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": { "elicitation": {} },
+    });
+    let headers = [("mcp-protocol-version", "2026-07-28"), ("mcp-method", method), ("mcp-name", name)];
+    let reply =
+        host.post(&json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }), &headers).await;
+    assert_eq!(reply.status, 200, "{method}: {}", reply.body);
+    reply.json()
+}
+
+/// What a tool author writes besides the weather tool (`tests/features-*`):
+/// a tool asking for input, and a prompt, answer the same in both languages.
+#[tokio::test]
+async fn input_requests_and_prompts_answer_the_same_in_python_and_typescript() {
+    let cache = shared_code_cache();
+    let mut answers = Vec::new();
+    for lang in LANGS {
+        let host = Host::start(&[("features", &*features_wasm(lang), "")], &["--cache-dir", &cache]);
+        // The tool asks for a name: an `input_required` result, then the retry with the answer.
+        let asked = modern(&host, "tools/call", "greet", json!({ "name": "greet", "arguments": {} })).await;
+        let result = &asked["result"];
+        assert_eq!(result["resultType"], "input_required", "{lang}: {asked}");
+        assert_eq!(result["inputRequests"]["name"]["method"], "elicitation/create", "{lang}: {asked}");
+        let mut retry = json!({ "name": "greet", "arguments": {},
+            "inputResponses": { "name": { "action": "accept", "content": { "name": "Ada" } } } });
+        if let Some(state) = result.get("requestState") {
+            retry["requestState"] = state.clone();
+        }
+        let greeted = modern(&host, "tools/call", "greet", retry).await;
+        assert_eq!(greeted["result"]["content"][0]["text"], "Hello, Ada!", "{lang}: {greeted}");
+        let declined = modern(
+            &host,
+            "tools/call",
+            "greet",
+            json!({ "name": "greet", "arguments": {},
+            "inputResponses": { "name": { "action": "decline" } } }),
+        )
+        .await;
+        // Prompts: listed with their arguments, filled in, and a missing argument refused.
+        let listed = host.rpc("prompts/list", json!({})).await;
+        let got =
+            host.rpc("prompts/get", json!({ "name": "greeting", "arguments": { "name": "Ada" } })).await;
+        assert_eq!(
+            got["result"]["messages"][0]["content"]["text"], "Write a warm greeting for Ada.",
+            "{lang}: {got}"
+        );
+        let missing = host.rpc("prompts/get", json!({ "name": "greeting", "arguments": {} })).await;
+        assert_eq!(missing["error"]["code"], -32602, "{lang}: {missing}");
+        answers.push((lang, [asked["result"]["inputRequests"].clone(), greeted, declined, listed, got]));
+    }
+    assert_eq!(answers[0].1, answers[1].1, "python and typescript answer alike");
 }

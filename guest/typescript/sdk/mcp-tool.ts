@@ -274,10 +274,55 @@ export const resources = {
   },
 };
 
+export interface PromptOptions {
+  title?: string;
+  description: string;
+  /** The prompt's string arguments; `required` defaults to false. */
+  arguments?: { name: string; description?: string; required?: boolean }[];
+}
+
+type Render = (args: { [name: string]: string }) => string | ["user" | "assistant", string][];
+
+const PROMPTS = new Map<string, { options: PromptOptions; render: Render }>();
+
+/** Registers a prompt, as `McpServer.registerPrompt` does: `render` returns the
+ * user message, or `[role, text]` pairs. */
+export function prompt(name: string, options: PromptOptions, render: Render) {
+  if (PROMPTS.has(name)) throw new Error(`prompt ${name} is defined twice`);
+  PROMPTS.set(name, { options, render });
+}
+
 export const prompts = {
-  listPrompts: () => [],
-  getPrompt() {
-    throw { tag: "unknown-tool" };
+  listPrompts: () =>
+    [...PROMPTS].map(([name, { options }]) => ({
+      name,
+      title: options.title,
+      description: options.description,
+      arguments: (options.arguments ?? []).map((a) => ({
+        name: a.name, title: undefined, description: a.description, required: a.required ?? false,
+      })),
+      meta: undefined,
+    })),
+  getPrompt(name: string, argumentsJson: string) {
+    const definition = PROMPTS.get(name);
+    if (!definition) throw { tag: "unknown-tool" };
+    const values = JSON.parse(argumentsJson) as { [name: string]: string };
+    const known = (definition.options.arguments ?? []).map((a) => a.name);
+    const missing = (definition.options.arguments ?? []).filter((a) => a.required && !(a.name in values));
+    if (missing.length > 0 || Object.keys(values).some((n) => !known.includes(n))) {
+      throw { tag: "invalid-params", val: `${name} takes ${JSON.stringify(known)}` };
+    }
+    let rendered;
+    try {
+      rendered = definition.render(values);
+    } catch (error) {
+      throw { tag: "internal", val: String(error instanceof Error ? error.stack : error) };
+    }
+    const pairs = typeof rendered === "string" ? [["user", rendered] as const] : rendered;
+    return {
+      description: definition.options.description || undefined,
+      messages: pairs.map(([role, text]) => ({ role, content: { tag: "text", val: text } })),
+    };
   },
 };
 

@@ -1,0 +1,21 @@
+// What a TypeScript tool author uses besides what the weather tool does:
+// input requests (elicitation) and prompts. Built by `make build` for the
+// polyglot tests, which ask the Python build (`tests/features-python`) the same.
+
+import { prompt, tool } from "../../guest/typescript/sdk/mcp-tool";
+
+const NAME_FORM = { type: "object", properties: { name: { type: "string" } }, required: ["name"] };
+
+tool("greet", { description: "Asks the user's name, then greets them.", inputSchema: { type: "object", properties: {} } },
+  (_args, ctx) => {
+    const answer = ctx.elicit("name", "What is your name?", NAME_FORM) as { action?: string; content?: { name?: string } };
+    if (answer.action !== "accept") return "No name, no greeting.";
+    return `Hello, ${answer.content?.name}!`;
+  });
+
+prompt("greeting", {
+  description: "A greeting for someone.",
+  arguments: [{ name: "name", required: true }, { name: "tone" }],
+}, ({ name, tone }) => [["user", `Write a ${tone ?? "warm"} greeting for ${name}.`], ["assistant", `Dear ${name},`]]);
+
+export { completion, prompts, resources, tools } from "../../guest/typescript/sdk/mcp-tool";
