@@ -93,6 +93,9 @@ describe('status page in headless Chromium', () => {
       for (const needle of ['ready', 'weather', 'get_current_weather', 'broken', 'refused', 'Instance pools']) {
         assert.ok(text.includes(needle), `${needle} on the page:\n${text}`);
       }
+      // The refusal reads as text: its line breaks are spaces, not replacement characters.
+      assert.ok(!text.includes('\uFFFD'), `a replacement character on the page:\n${text}`);
+      assert.match(text, /expected=\[ +0x0, +0x61,/);
       // Four calls, one of them failed; one chart per tool, one meter per pool.
       const row = await tab.locator('tr', { hasText: 'get_current_weather' }).last().innerText();
       assert.match(row, /get_current_weather\s+4\s+1\s+[\d.]+ ms\s+[\d.]+ ms/);

@@ -59,6 +59,8 @@ fn esc(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            // Messages of the wasm parser break lines; HTML folds the spaces.
+            c if c.is_whitespace() => out.push(' '),
             c if c.is_control() => out.push('\u{fffd}'),
             c => out.push(c),
         }
@@ -261,6 +263,12 @@ pub fn render(status: &Status, tools: &[Tool], pools: &[Pool], now: u64) -> Stri
 mod tests {
     use super::*;
     use crate::sources::status::{ComponentStatus, Refusal, Version};
+
+    #[test]
+    fn line_breaks_are_spaces_and_other_controls_are_marked() {
+        assert_eq!(esc("expected=[\n    0x0,\n]\t\r"), "expected=[     0x0, ]  ");
+        assert_eq!(esc("a\u{1b}[31mb\u{0}"), "a\u{fffd}[31mb\u{fffd}");
+    }
 
     #[test]
     fn what_components_and_clients_control_is_escaped() {
