@@ -1,5 +1,5 @@
 """What a Python tool author uses besides what the weather tool does: input
-requests (elicitation) and prompts. Built by `make build` for the polyglot
+requests (elicitation), prompts, and a tool that runs as a task. Built by `make build` for the polyglot
 tests, which ask the TypeScript build (`tests/features-typescript`) the same."""
 
 from mcp_tool import Context, prompt, tool
@@ -14,6 +14,12 @@ def greet(ctx: Context) -> str:
     if answer.get("action") != "accept":
         return "No name, no greeting."
     return f"Hello, {answer['content']['name']}!"
+
+
+@tool(task="optional")
+def square(x: int) -> str:
+    """Squares `x`, as a task for clients that take one."""
+    return f"{x} squared is {x * x}"
 
 
 @prompt

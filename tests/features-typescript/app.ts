@@ -1,5 +1,5 @@
 // What a TypeScript tool author uses besides what the weather tool does:
-// input requests (elicitation) and prompts. Built by `make build` for the
+// input requests (elicitation), prompts, and a tool that runs as a task. Built by `make build` for the
 // polyglot tests, which ask the Python build (`tests/features-python`) the same.
 
 import { prompt, tool } from "../../guest/typescript/sdk/mcp-tool";
@@ -12,6 +12,12 @@ tool("greet", { description: "Asks the user's name, then greets them.", inputSch
     if (answer.action !== "accept") return "No name, no greeting.";
     return `Hello, ${answer.content?.name}!`;
   });
+
+tool("square", {
+  description: "Squares `x`, as a task for clients that take one.",
+  inputSchema: { type: "object", properties: { x: { type: "integer" } }, required: ["x"] },
+  task: "optional",
+}, ({ x }) => `${x} squared is ${Number(x) * Number(x)}`);
 
 prompt("greeting", {
   description: "A greeting for someone.",

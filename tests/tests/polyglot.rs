@@ -196,12 +196,13 @@ async fn the_python_build_swaps_in_under_load_without_a_failed_call() {
     println!("{} calls, none failed, across the swap to Python", samples.len());
 }
 
-/// A 2026-07-28 request with the elicitation capability; its answer.
+/// A 2026-07-28 request from a client of elicitation and tasks; its answer.
 async fn modern(host: &Host, method: &str, name: &str, params: Value) -> Value {
     let mut params = params;
     params["_meta"] = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": { "elicitation": {} },
+        "io.modelcontextprotocol/clientCapabilities": {
+            "elicitation": {}, "extensions": { "io.modelcontextprotocol/tasks": {} } },
     });
     let headers = [("mcp-protocol-version", "2026-07-28"), ("mcp-method", method), ("mcp-name", name)];
     let reply =
@@ -211,7 +212,8 @@ async fn modern(host: &Host, method: &str, name: &str, params: Value) -> Value {
 }
 
 /// What a tool author writes besides the weather tool (`tests/features-*`):
-/// a tool asking for input, and a prompt, answer the same in both languages.
+/// a tool asking for input, a prompt and a tool that runs as a task answer the
+/// same in both languages (the host takes the task mark out of the listing).
 #[tokio::test]
 async fn input_requests_and_prompts_answer_the_same_in_python_and_typescript() {
     let cache = shared_code_cache();
@@ -248,6 +250,23 @@ async fn input_requests_and_prompts_answer_the_same_in_python_and_typescript() {
         );
         let missing = host.rpc("prompts/get", json!({ "name": "greeting", "arguments": {} })).await;
         assert_eq!(missing["error"]["code"], -32602, "{lang}: {missing}");
+        // A tool marked to run as a task: a task for this client, answered at once for a session's.
+        let square = json!({ "name": "square", "arguments": { "x": 3 } });
+        let created = modern(&host, "tools/call", "square", square.clone()).await;
+        assert_eq!(created["result"]["resultType"], "task", "{lang}: {created}");
+        let task = created["result"]["taskId"].as_str().expect("a task id").to_owned();
+        let done = loop {
+            let got = modern(&host, "tasks/get", &task, json!({ "taskId": task })).await;
+            if got["result"]["status"] != "working" {
+                break got["result"]["result"].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(done["content"][0]["text"], "3 squared is 9", "{lang}: {done}");
+        let at_once = host.call("square", json!({ "x": 3 })).await;
+        assert_eq!(at_once, done, "{lang}");
+        let tools = host.rpc("tools/list", json!({})).await;
+        assert!(!tools.to_string().contains("mcp-host/task"), "{lang}: {tools}");
         answers.push((lang, [asked["result"]["inputRequests"].clone(), greeted, declined, listed, got]));
     }
     assert_eq!(answers[0].1, answers[1].1, "python and typescript answer alike");

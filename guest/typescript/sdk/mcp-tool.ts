@@ -129,7 +129,13 @@ export interface ToolOptions {
   annotations?: { title?: string; readOnlyHint?: boolean; destructiveHint?: boolean; idempotentHint?: boolean;
     openWorldHint?: boolean };
   _meta?: { [key: string]: Json };
+  /** Run as a task for clients of the tasks extension: "optional" (others
+   * are answered at once) or "required" (others are refused). */
+  task?: "optional" | "required";
 }
+
+/** Where `mcp-host` reads a tool's task support (the Rust SDK's `Tool::with_tasks`). */
+const TASK_META = "mcp-host/task";
 
 type Handler = (args: { [key: string]: Json }, ctx: Context) =>
   Promise<CallToolResult | string> | CallToolResult | string;
@@ -248,7 +254,7 @@ export const tools = {
         destructiveHint: options.annotations.destructiveHint, idempotentHint: options.annotations.idempotentHint,
         openWorldHint: options.annotations.openWorldHint,
       },
-      meta: optional(options._meta),
+      meta: optional(options.task ? { ...options._meta, [TASK_META]: { support: options.task } } : options._meta),
     })),
   ToolCall,
 };

@@ -161,15 +161,25 @@ def _register(registry: dict, key: str, definition) -> None:
     registry[key] = definition
 
 
+# Where mcp-host reads a tool's task support (the Rust SDK's `Tool::with_tasks`).
+TASK_META = "mcp-host/task"
+
+
 def tool(function: Callable | None = None, *, name: str | None = None, title: str | None = None,
          description: str | None = None, annotations: dict | None = None, meta: dict | None = None,
-         output_schema: dict | None = None):
+         output_schema: dict | None = None, task: str | None = None):
     """Makes a function a tool. Its type hints become the input schema (see
     `Field`), its docstring the description; a parameter typed `Context` gets
     the call's context. It may be `async` (to stream logs and progress with
     `await ctx...`) and returns a str, a dict (structured content, shown as
     JSON text too) or a `Result`; raising `ToolError` is an error the model
-    sees. `annotations`: MCP's hints, snake_case or camelCase keys."""
+    sees. `annotations`: MCP's hints, snake_case or camelCase keys. `task`:
+    "optional" or "required" runs the call as a task for clients of the tasks
+    extension (others are answered at once, or refused)."""
+    if task not in (None, "optional", "required"):
+        raise ValueError(f'task must be "optional" or "required", not {task!r}')
+    if task is not None:
+        meta = {**(meta or {}), TASK_META: {"support": task}}
 
     def decorate(function: Callable) -> Callable:
         definition = ToolDef(
