@@ -59,9 +59,14 @@ TS_SOURCES := $(shell find guest/typescript -path '*/node_modules' -prune -o -ty
 TS_WEATHER := $(POLYGLOT)/typescript/weather.wasm
 TS_HOSTILE := $(TEST_COMPONENTS)/hostile-typescript.wasm
 TS_FEATURES := $(TEST_COMPONENTS)/features-typescript.wasm
+# The HTTP adapter for `wasmtime serve`, and the Python and TypeScript tools composed with it.
+SERVE_ADAPTER := target/wasm32-wasip2/guest/mcp_serve_adapter.wasm
+SERVE_DIR := build/serve
 WEATHER_SKILL := guest/weather/skills/current-weather/SKILL.md
 # LANG=python or LANG=typescript: `make run` serves that build of the weather tool.
 RUN_COMPONENTS := $(if $(filter python typescript,$(LANG)),$(POLYGLOT)/$(LANG),$(COMPONENTS))
+# `make serve LANG=...`: that build composed with the HTTP adapter.
+SERVE_WASM = $(if $(filter python typescript,$(LANG)),$(SERVE_DIR)/$(LANG)-weather.wasm,$(WEATHER_WASM))
 
 # Debian's docker-registry (the CNCF distribution registry), unpacked from its .deb: no
 # service, no root-owned state. The OCI tests run it on loopback.
@@ -110,12 +115,12 @@ endef
 .PHONY: build run serve test lint unit e2e clients browser widget-screenshots conformance wasm-target wasmtime \
 	node client-deps python-deps browser-deps blob-deps conformance-deps chromium clean bench bench-smoke bench-deps wrk \
 	package deploy publish-component deploy-checks musl-target python-components componentize-py \
-	typescript-components typescript-deps oci-registry nginx \
+	typescript-components typescript-deps serve-components wac oci-registry nginx \
 	fuzz fuzz-smoke cargo-fuzz soak
 
 ## build: the host (release), the test fake, and the weather component, assembled in build/components;
 ## the Python and TypeScript weather components in build/polyglot/{python,typescript}
-build: wasm-target python-components typescript-components
+build: wasm-target python-components typescript-components serve-components
 	$(CARGO) build --release -p mcp-host -p mcp-e2e --bins
 	$(CARGO) build -p weather -p conformance -p hostile -p whoami -p rogue --target wasm32-wasip2 --profile guest
 	mkdir -p $(COMPONENTS)
@@ -133,6 +138,23 @@ build: wasm-target python-components typescript-components
 	  LOAD_MODE=$$mode $(CARGO) build -p atload --target wasm32-wasip2 --profile guest; \
 	  cp target/wasm32-wasip2/guest/atload.wasm $(TEST_COMPONENTS)/atload-$$mode.wasm; \
 	done
+
+## serve-components: the Python and TypeScript weather tools composed (wac) with the HTTP adapter
+## (guest/serve-adapter), so that each runs alone under `wasmtime serve`: build/serve/LANG-weather.wasm
+serve-components: python-components typescript-components | wac
+	$(CARGO) build -p mcp-serve-adapter --target wasm32-wasip2 --profile guest
+	mkdir -p $(SERVE_DIR)
+	for lang in python typescript; do \
+	  $(WAC) plug $(SERVE_ADAPTER) --plug $(POLYGLOT)/$$lang/weather.wasm -o $(SERVE_DIR)/$$lang-weather.wasm; \
+	done
+	@ls -l $(SERVE_DIR)/*.wasm | awk '{print $$9 ": " $$5 " bytes"}'
+
+# wac (crates.io), which composes components, once per machine.
+WAC_VERSION := 0.12.0
+WAC := $(TOOLS)/wac-cli-$(WAC_VERSION)/bin/wac
+wac: $(WAC)
+$(WAC):
+	$(CARGO) install wac-cli@$(WAC_VERSION) --locked --root $(TOOLS)/wac-cli-$(WAC_VERSION)
 
 ## run: serve the weather tool at http://127.0.0.1:$(PORT)/mcp (LANG=python|typescript: that build)
 run: build
@@ -191,7 +213,7 @@ typescript-deps: node
 
 ## serve: run the weather component alone under the stock `wasmtime serve` at http://127.0.0.1:$(PORT)/mcp
 serve: build wasmtime
-	$(WASMTIME) serve -S cli --addr 127.0.0.1:$(PORT) --env OPEN_METEO_URL=$(OPEN_METEO_URL) $(WEATHER_WASM)
+	$(WASMTIME) serve -S cli --addr 127.0.0.1:$(PORT) --env OPEN_METEO_URL=$(OPEN_METEO_URL) $(SERVE_WASM)
 
 ## test: lint, unit tests, end-to-end tests against the real binary, the official SDK clients,
 ## the widget in a real browser, the conformance suites, the offline deployment checks, a
@@ -202,7 +224,7 @@ lint: wasm-target
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
-	$(CARGO) clippy -p weather -p conformance -p hostile -p versioned -p whoami -p atload -p rogue -p mcp-guest --target wasm32-wasip2 --profile guest -- -D warnings
+	$(CARGO) clippy -p weather -p conformance -p hostile -p versioned -p whoami -p atload -p rogue -p mcp-guest -p mcp-serve-adapter --target wasm32-wasip2 --profile guest -- -D warnings
 
 unit:
 	$(CARGO) test --release -p mcp-protocol -p mcp-host

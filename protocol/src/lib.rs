@@ -16,6 +16,7 @@ pub mod jsonrpc;
 pub mod schema;
 pub mod types;
 pub mod version;
+mod wit;
 
 pub use dispatch::{
     Change, Context, Era, Offers, Op, Outcome, Pending, SKILLS_EXTENSION, ServerInfo, Step, Subscription,

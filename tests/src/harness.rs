@@ -104,6 +104,12 @@ pub fn hostile_python_wasm() -> PathBuf {
     test_components().join("hostile-python.wasm")
 }
 
+/// The `lang` weather tool composed with the HTTP adapter, for `wasmtime serve`
+/// (`SERVE_COMPONENTS`, else the Makefile's `build/serve`).
+pub fn served_weather_wasm(lang: &str) -> PathBuf {
+    path_from_env("SERVE_COMPONENTS", None, "build/serve").join(format!("{lang}-weather.wasm"))
+}
+
 /// The SDK features beyond the weather tool's (input requests, prompts) in
 /// `lang` (`tests/features-python`, `tests/features-typescript`).
 pub fn features_wasm(lang: &str) -> PathBuf {

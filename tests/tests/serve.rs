@@ -5,7 +5,7 @@
 //! only the host does: the Skills extension's entries and JSON Schema checks.
 
 use mcp_e2e::fake;
-use mcp_e2e::harness::{Host, JSON_AND_SSE, Reply, weather_policy, weather_wasm};
+use mcp_e2e::harness::{Host, JSON_AND_SSE, Reply, served_weather_wasm, weather_policy, weather_wasm};
 use serde_json::{Value, json};
 
 /// Status, content type and body with the server's identity and `listChanged` removed.
@@ -52,23 +52,21 @@ fn modern(id: u32, method: &str, mut params: Value) -> Value {
     json!({"jsonrpc":"2.0","id":id,"method":method,"params":params})
 }
 
-#[tokio::test]
-async fn wasmtime_serve_and_the_host_answer_alike() {
-    let api = fake::shared().url();
-    let host = Host::start(&[("weather", &weather_wasm(), &weather_policy(&api))], &[]);
-    let alone = Host::serve_alone(&weather_wasm(), &[("OPEN_METEO_URL", &api)]);
+/// A call of the weather tool at `latitude`.
+fn call(id: u32, latitude: f64) -> Value {
+    json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{
+        "name":"get_current_weather","arguments":{"latitude":latitude,"longitude":13.41}}})
+}
 
-    let call = |id: u32, latitude: f64| {
-        json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{
-            "name":"get_current_weather","arguments":{"latitude":latitude,"longitude":13.41}}})
-    };
-    let json_headers = [("content-type", "application/json"), ("accept", JSON_AND_SSE)];
+/// The MCP requests every build of the weather tool must answer as the host
+/// does, with the headers each is sent with.
+fn requests() -> Vec<(Value, Vec<(&'static str, &'static str)>)> {
     let modern_headers = |method: &'static str, name: Option<&'static str>| {
         let mut headers = vec![("mcp-protocol-version", "2026-07-28"), ("mcp-method", method)];
         headers.extend(name.map(|n| ("mcp-name", n)));
         headers
     };
-    let requests: Vec<(Value, Vec<(&str, &str)>)> = vec![
+    vec![
         (
             json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}),
             vec![],
@@ -114,7 +112,17 @@ async fn wasmtime_serve_and_the_host_answer_alike() {
             modern_headers("tools/call", Some("wrong")),
         ),
         (modern(20, "ping", json!({})), modern_headers("ping", None)),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn wasmtime_serve_and_the_host_answer_alike() {
+    let api = fake::shared().url();
+    let host = Host::start(&[("weather", &weather_wasm(), &weather_policy(&api))], &[]);
+    let alone = Host::serve_alone(&weather_wasm(), &[("OPEN_METEO_URL", &api)]);
+
+    let json_headers = [("content-type", "application/json"), ("accept", JSON_AND_SSE)];
+    let requests = requests();
     for (body, extra) in &requests {
         let (a, b) = (host.post(body, extra).await, alone.post(body, extra).await);
         assert_eq!(normalized(&a), normalized(&b), "request {body}");
@@ -157,5 +165,21 @@ async fn wasmtime_serve_and_the_host_answer_alike() {
         let a = host.send(method, path, &headers, body.clone()).await;
         let b = alone.send(method, path, &headers, body).await;
         assert_eq!(normalized(&a), normalized(&b), "{method} {path} {headers:?}");
+    }
+}
+
+/// A Python or TypeScript tool brings no HTTP server of its own: composed
+/// with the adapter (`guest/serve-adapter`, `wac plug`), it answers alone under
+/// `wasmtime serve` exactly as the host serving the Rust build does.
+#[tokio::test]
+async fn the_python_and_typescript_tools_run_alone_composed_with_the_adapter() {
+    let api = fake::shared().url();
+    let host = Host::start(&[("weather", &weather_wasm(), &weather_policy(&api))], &[]);
+    for lang in ["python", "typescript"] {
+        let alone = Host::serve_alone(&served_weather_wasm(lang), &[("OPEN_METEO_URL", &api)]);
+        for (body, extra) in &requests() {
+            let (a, b) = (host.post(body, extra).await, alone.post(body, extra).await);
+            assert_eq!(normalized(&a), normalized(&b), "{lang}: request {body}");
+        }
     }
 }
