@@ -9,6 +9,7 @@
 //! - `-7.0`: 200 with a 3 MiB body (response size limits);
 //! - `-8.0`: the Berlin fixture with `Cache-Control: max-age=1`;
 //! - `-9.0`: the Berlin fixture with `Cache-Control: no-store`;
+//! - `-10.0`: the Berlin fixture in chunks, without `Content-Length`;
 //! - anything else: 200 with the Berlin current-conditions fixture.
 
 use std::convert::Infallible;
@@ -18,7 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt as _, Full};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 
@@ -67,7 +69,7 @@ fn answer(path_and_query: &str) -> Option<(u16, &'static str, Option<&'static st
         Some(-6.0) => return None,
         Some(-7.0) => (200, JSON, None, LARGE.as_str()),
         Some(-8.0) => (200, JSON, Some("public, max-age=1"), BERLIN),
-        Some(-9.0) => (200, JSON, Some("no-store"), BERLIN),
+        Some(-9.0) | Some(-10.0) => (200, JSON, Some("no-store"), BERLIN),
         _ => (200, JSON, None, BERLIN),
     })
 }
@@ -79,7 +81,10 @@ struct Log {
     traceparents: Arc<Mutex<Vec<String>>>,
 }
 
-async fn handle(log: Option<Log>, request: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+async fn handle(
+    log: Option<Log>,
+    request: Request<hyper::body::Incoming>,
+) -> Response<BoxBody<Bytes, Infallible>> {
     let target = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
     if let Some(log) = log {
         log.requests.lock().expect("no panics while locked").push(target.clone());
@@ -89,13 +94,38 @@ async fn handle(log: Option<Log>, request: Request<hyper::body::Incoming>) -> Re
     }
     let Some((status, content_type, cache_control, body)) = answer(&target) else {
         tokio::time::sleep(Duration::from_secs(60)).await;
-        return Response::builder().status(504).body(Full::new(Bytes::new())).expect("valid response");
+        return Response::builder()
+            .status(504)
+            .body(Full::new(Bytes::new()).boxed())
+            .expect("valid response");
     };
     let mut response = Response::builder().status(status).header("content-type", content_type);
     if let Some(cache_control) = cache_control {
         response = response.header("cache-control", cache_control);
     }
-    response.body(Full::new(Bytes::from_static(body.as_bytes()))).expect("valid response")
+    let body = Bytes::from_static(body.as_bytes());
+    if target.contains("latitude=-10") {
+        // A body of unknown length is sent chunked.
+        let half = body.slice(..body.len() / 2);
+        let chunks = Chunked([half, body.slice(body.len() / 2..)].into());
+        return response.body(chunks.boxed()).expect("valid response");
+    }
+    response.body(Full::new(body).boxed()).expect("valid response")
+}
+
+/// A body in chunks, its length not known up front (so sent chunked).
+struct Chunked(std::collections::VecDeque<Bytes>);
+
+impl hyper::body::Body for Chunked {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        std::task::Poll::Ready(self.0.pop_front().map(|chunk| Ok(hyper::body::Frame::data(chunk))))
+    }
 }
 
 /// Starts the fake on `addr` (port 0 picks a free one).
@@ -125,10 +155,11 @@ async fn start(addr: SocketAddr, log: bool) -> std::io::Result<FakeApi> {
 
 /// Answers every connection on `listener` with `handle`, counting them in
 /// `connections`, until the runtime stops.
-pub fn serve<F, R>(listener: tokio::net::TcpListener, connections: Arc<AtomicUsize>, handle: F)
+pub fn serve<F, R, B>(listener: tokio::net::TcpListener, connections: Arc<AtomicUsize>, handle: F)
 where
     F: Fn(Request<hyper::body::Incoming>) -> R + Clone + Send + Sync + 'static,
-    R: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    R: Future<Output = Response<B>> + Send + 'static,
+    B: hyper::body::Body<Data = Bytes, Error = Infallible> + Send + 'static,
 {
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {

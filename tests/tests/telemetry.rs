@@ -52,7 +52,8 @@ async fn traced_calls(host: &mut Host) {
 
     let meta = json!({"traceparent": traceparent(META_TRACE, META_PARENT)});
     let other = traceparent("11111111111111111111111111111111", "2222222222222222");
-    let reply = host.post(&weather_call(8, 52.52, Some(meta)), &[("traceparent", &other), version]).await;
+    // Latitude -10: the fake sends the forecast chunked, without Content-Length.
+    let reply = host.post(&weather_call(8, -10.0, Some(meta)), &[("traceparent", &other), version]).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
 
     // The fake answers latitude -1 with HTTP 400: a tool error.
@@ -120,7 +121,8 @@ async fn a_tool_call_is_traced_through_the_host_to_the_upstream_and_measured() {
     assert_eq!(string(&get.attributes, "server.address").as_deref(), Some("127.0.0.1"));
     assert_eq!(int(&get.attributes, "server.port"), Some(i64::from(api.addr.port())));
     assert_eq!(int(&get.attributes, "http.response.status_code"), Some(200));
-    assert!(int(&get.attributes, "http.response.body.size").is_some_and(|n| n > 0), "{get:?}");
+    let forecast_bytes = i64::try_from(fake::BERLIN.len()).unwrap();
+    assert_eq!(int(&get.attributes, "http.response.body.size"), Some(forecast_bytes), "{get:?}");
     assert_eq!(string(&get.attributes, "mcp_host.policy.verdict").as_deref(), Some("allowed"));
     let url = string(&get.attributes, "url.full").unwrap();
     assert!(url.ends_with("/v1/forecast") && !url.contains('?'), "no query in the trace: {url}");
@@ -138,6 +140,8 @@ async fn a_tool_call_is_traced_through_the_host_to_the_upstream_and_measured() {
     assert_eq!(string(&server.attributes, "jsonrpc.request.id").as_deref(), Some("8"));
     let get = one(&second, "outbound span", |s| s.name == "GET");
     assert_eq!(seen[1], traceparent(META_TRACE, &hex(&get.span_id)));
+    // Counted as it arrived, not read from a Content-Length there was none of.
+    assert_eq!(int(&get.attributes, "http.response.body.size"), Some(forecast_bytes), "{get:?}");
     assert!(in_trace("11111111111111111111111111111111").is_empty());
 
     // A call without a caller's trace starts its own; the upstream's 400 makes

@@ -17,6 +17,7 @@ use crate::telemetry::{self, Kind, metrics};
 use crate::untrusted::Untrusted;
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
+type WasiResponse = http::Response<WasiBody>;
 type Sent = Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), Error>> + Send>;
 
 /// The `wasi:http` hooks of one call's store.
@@ -100,23 +101,19 @@ impl Observed {
         Some(Observed { span, started: Instant::now(), attributes })
     }
 
-    /// The response's head arrived.
-    fn answered<B>(mut self, component: &str, response: &http::Response<B>) {
+    /// The response's head arrived: the duration is measured; the span ends
+    /// with the body, which says how many bytes came (`Counted`).
+    fn answered(mut self, component: &str, response: WasiResponse) -> WasiResponse {
         let status = i64::from(response.status().as_u16());
         self.span.set("http.response.status_code", status);
-        if let Some(size) = response
-            .headers()
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<i64>().ok())
-        {
-            self.span.set("http.response.body.size", size);
-        }
         if status >= 400 {
             self.span.fail(status.to_string(), format!("HTTP {status}"));
             self.attributes.push(KeyValue::new("error.type", status.to_string()));
         }
         self.attributes.push(KeyValue::new("http.response.status_code", status));
         metrics::outbound(component, self.started.elapsed(), self.attributes);
+        let span = self.span;
+        response.map(|body| Counted { inner: body, bytes: 0, span: Some(span) }.boxed_unsync())
     }
 
     fn failed(mut self, component: &str, error: &Error) {
@@ -189,10 +186,13 @@ impl WasiHttpHooks for Outbound {
         });
         if let Some(hit) = cached.as_ref().and_then(|(cache, key, head)| cache.get(key, head)) {
             tracing::debug!(%component, destination = %Untrusted(&shown), "outbound GET answered from the cache");
-            if let Some(observed) = observed {
-                observed.span.set("mcp_host.policy.verdict", "cached");
-                observed.answered(&component, &hit);
-            }
+            let hit = match observed {
+                Some(observed) => {
+                    observed.span.set("mcp_host.policy.verdict", "cached");
+                    observed.answered(&component, hit)
+                }
+                None => hit,
+            };
             return Box::new(async { Ok((hit, Box::new(async { Ok(()) }) as IoFuture)) });
         }
         if let Some(observed) = &observed {
@@ -237,13 +237,67 @@ impl WasiHttpHooks for Outbound {
                     destination = %Untrusted(&shown), "outbound request timed out");
                 metrics::refused(&component, "outbound.timeout_ms");
             }
-            match (observed, &outcome) {
-                (Some(observed), Ok(response)) => observed.answered(&component, response),
-                (Some(observed), Err(error)) => observed.failed(&component, error),
-                (None, _) => {}
-            }
+            let outcome = match (observed, outcome) {
+                (Some(observed), Ok(response)) => Ok(observed.answered(&component, response)),
+                (Some(observed), Err(error)) => {
+                    observed.failed(&component, &error);
+                    Err(error)
+                }
+                (None, outcome) => outcome,
+            };
             outcome.map(|response| (response, Box::new(async { Ok(()) }) as IoFuture))
         })
+    }
+}
+
+/// A response body that, when it ends (or is dropped), records on its
+/// outbound span how many bytes it carried: `Content-Length` is absent from
+/// chunked answers.
+struct Counted {
+    inner: WasiBody,
+    bytes: u64,
+    span: Option<telemetry::Span>,
+}
+
+impl Counted {
+    fn end(&mut self) {
+        if let Some(span) = self.span.take() {
+            span.set("http.response.body.size", i64::try_from(self.bytes).unwrap_or(i64::MAX));
+        }
+    }
+}
+
+impl http_body::Body for Counted {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            std::task::Poll::Ready(Some(Ok(frame))) => {
+                self.bytes += frame.data_ref().map_or(0, |data| data.len() as u64);
+            }
+            std::task::Poll::Ready(_) => self.end(),
+            std::task::Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.end();
     }
 }
 
