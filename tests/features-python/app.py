@@ -1,8 +1,9 @@
 """What a Python tool author uses besides what the weather tool does: input
-requests (elicitation), prompts, and a tool that runs as a task. Built by `make build` for the polyglot
+requests (elicitation), prompts with completions, and a tool that runs as a
+task. Built by `make build` for the polyglot
 tests, which ask the TypeScript build (`tests/features-typescript`) the same."""
 
-from mcp_tool import Context, prompt, tool
+from mcp_tool import Context, completion, prompt, tool
 
 NAME_FORM = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
 
@@ -26,6 +27,12 @@ def square(x: int) -> str:
 def greeting(name: str, tone: str = "warm"):
     """A greeting for someone."""
     return [("user", f"Write a {tone} greeting for {name}."), ("assistant", f"Dear {name},")]
+
+
+@completion("greeting", "tone")
+def tones(typed: str, context: dict) -> list[str]:
+    """Tones of a greeting starting with what was typed."""
+    return [t for t in ["warm", "wary", "witty", "formal"] if t.startswith(typed)]
 
 
 from mcp_tool.exports import *  # noqa: E402,F401,F403

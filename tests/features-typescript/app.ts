@@ -1,8 +1,8 @@
 // What a TypeScript tool author uses besides what the weather tool does:
-// input requests (elicitation), prompts, and a tool that runs as a task. Built by `make build` for the
+// input requests (elicitation), prompts with completions, and a tool that runs as a task. Built by `make build` for the
 // polyglot tests, which ask the Python build (`tests/features-python`) the same.
 
-import { prompt, tool } from "../../guest/typescript/sdk/mcp-tool";
+import { complete, prompt, tool } from "../../guest/typescript/sdk/mcp-tool";
 
 const NAME_FORM = { type: "object", properties: { name: { type: "string" } }, required: ["name"] };
 
@@ -23,5 +23,7 @@ prompt("greeting", {
   description: "A greeting for someone.",
   arguments: [{ name: "name", required: true }, { name: "tone" }],
 }, ({ name, tone }) => [["user", `Write a ${tone ?? "warm"} greeting for ${name}.`], ["assistant", `Dear ${name},`]]);
+
+complete("greeting", "tone", (typed) => ["warm", "wary", "witty", "formal"].filter((t) => t.startsWith(typed)));
 
 export { completion, prompts, resources, tools } from "../../guest/typescript/sdk/mcp-tool";

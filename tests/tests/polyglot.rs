@@ -212,7 +212,7 @@ async fn modern(host: &Host, method: &str, name: &str, params: Value) -> Value {
 }
 
 /// What a tool author writes besides the weather tool (`tests/features-*`):
-/// a tool asking for input, a prompt and a tool that runs as a task answer the
+/// a tool asking for input, a prompt with completions and a tool that runs as a task answer the
 /// same in both languages (the host takes the task mark out of the listing).
 #[tokio::test]
 async fn input_requests_and_prompts_answer_the_same_in_python_and_typescript() {
@@ -250,6 +250,17 @@ async fn input_requests_and_prompts_answer_the_same_in_python_and_typescript() {
         );
         let missing = host.rpc("prompts/get", json!({ "name": "greeting", "arguments": {} })).await;
         assert_eq!(missing["error"]["code"], -32602, "{lang}: {missing}");
+        let completed = host
+            .rpc(
+                "completion/complete",
+                json!({ "ref": { "type": "ref/prompt", "name": "greeting" }, "argument": { "name": "tone", "value": "w" } }),
+            )
+            .await;
+        assert_eq!(
+            completed["result"]["completion"],
+            json!({ "values": ["warm", "wary", "witty"], "total": 3, "hasMore": false }),
+            "{lang}: {completed}"
+        );
         // A tool marked to run as a task: a task for this client, answered at once for a session's.
         let square = json!({ "name": "square", "arguments": { "x": 3 } });
         let created = modern(&host, "tools/call", "square", square.clone()).await;

@@ -332,6 +332,28 @@ export const prompts = {
   },
 };
 
+type Completer = (value: string, context: { [name: string]: string }) => string[];
+
+const COMPLETERS = new Map<string, Completer>();
+
+/** Suggests values for `argument` of the prompt named `target` (or of the
+ * resource template whose URI template is `target`), best first. */
+export function complete(target: string, argument: string, completer: Completer) {
+  const key = JSON.stringify([target, argument]);
+  if (COMPLETERS.has(key)) throw new Error(`completion of ${target} ${argument} is defined twice`);
+  COMPLETERS.set(key, completer);
+}
+
 export const completion = {
-  complete: () => ({ values: [], total: undefined, hasMore: false }),
+  complete(request: { target: { tag: string; val: string }; argument: string; value: string; context: string }) {
+    const completer = COMPLETERS.get(JSON.stringify([request.target.val, request.argument]));
+    if (!completer) return { values: [], total: undefined, hasMore: false };
+    let values;
+    try {
+      values = completer(request.value, JSON.parse(request.context)).map(String);
+    } catch (error) {
+      throw { tag: "internal", val: String(error instanceof Error ? error.stack : error) };
+    }
+    return { values: values.slice(0, 100), total: values.length, hasMore: values.length > 100 };
+  },
 };

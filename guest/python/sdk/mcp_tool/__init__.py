@@ -20,7 +20,7 @@ componentize-py freezes at build time).
 from wit_world.imports import environment
 
 from .schema import Field
-from .server import Contents, Context, Image, InputRequired, Result, ToolError, prompt, resource, tool
+from .server import Contents, Context, Image, InputRequired, Result, ToolError, completion, prompt, resource, tool
 
 
 def env(name: str, default: str | None = None) -> str | None:
@@ -33,7 +33,7 @@ def environ() -> dict[str, str]:
     return dict(environment.get_environment())
 
 
-__all__ = ["Contents", "Context", "Field", "Image", "InputRequired", "Result", "ToolError", "env", "environ",
+__all__ = ["Contents", "Context", "Field", "Image", "InputRequired", "Result", "ToolError", "completion", "env", "environ",
            "prompt", "resource", "tool"]
 
 

@@ -11,7 +11,7 @@ from wit_world import exports
 from wit_world.exports import mcp_tool as tool_call_exports
 from wit_world.imports import mcp_tool_types as wit
 
-from .server import PROMPTS, RESOURCES, TOOLS, Contents, Context, Image, InputRequired, Result, ToolError
+from .server import COMPLETERS, PROMPTS, RESOURCES, TOOLS, Contents, Context, Image, InputRequired, Result, ToolError
 
 _ANNOTATIONS = {
     "title": "title",
@@ -211,7 +211,14 @@ class Prompts(exports.Prompts):
 
 class Completion(exports.Completion):
     def complete(self, request):
-        return wit.Completion([], None, False)
+        completer = COMPLETERS.get((request.target.value, request.argument))
+        if completer is None:
+            return wit.Completion([], None, False)
+        try:
+            values = [str(v) for v in completer(request.value, json.loads(request.context))]
+        except Exception:
+            raise Err(_internal(completer)) from None
+        return wit.Completion(values[:100], len(values), len(values) > 100)
 
 
 __all__ = ["McpTool", "Resources", "Prompts", "Completion"]

@@ -147,6 +147,8 @@ class PromptDef:
 TOOLS: dict[str, ToolDef] = {}
 RESOURCES: dict[str, ResourceDef] = {}
 PROMPTS: dict[str, PromptDef] = {}
+# Completers by (prompt name or template URI, argument).
+COMPLETERS: dict[tuple[str, str], Callable] = {}
 
 
 def description_of(function: Callable) -> str:
@@ -228,3 +230,16 @@ def prompt(function: Callable | None = None, *, name: str | None = None, title: 
         return function
 
     return decorate(function) if function is not None else decorate
+
+
+def completion(target: str, argument: str):
+    """Suggests values for `argument` of the prompt named `target` (or of the
+    resource template whose URI template is `target`): the function takes what
+    the user typed so far and the other arguments' values (a dict), and returns
+    the suggestions, best first (at most 100 are sent)."""
+
+    def decorate(function: Callable) -> Callable:
+        _register(COMPLETERS, (target, argument), function)
+        return function
+
+    return decorate
