@@ -23,9 +23,9 @@ use mcp_protocol::LogLevel;
 use object_store::path::Path;
 use object_store::{ObjectStore, PutPayload};
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 
 use super::waiting::Answer;
+use crate::digest::Digest;
 use crate::storage::Shared;
 use crate::untrusted::Untrusted;
 
@@ -51,7 +51,7 @@ fn ours(id: &str) -> bool {
 
 /// A session's name in the store: its id's sha256, so the store never holds ids.
 fn directory(session: &str) -> String {
-    hex::encode(Sha256::digest(session.as_bytes()))
+    Digest::of(session.as_bytes()).to_string()
 }
 
 fn level_path(session: &str) -> Path {
