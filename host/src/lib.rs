@@ -89,8 +89,8 @@ pub async fn run(args: Args, natives: Natives) -> anyhow::Result<()> {
     tracing::info!(%addr, "listening; MCP endpoint at /mcp");
 
     let (publish, catalog) = watch::channel(None);
-    let tasks =
-        tasks::Tasks::new(shared.clone(), Duration::from_millis(args.state.task_lease_ms), catalog.clone());
+    let lease = Duration::from_millis(args.state.task_lease_ms);
+    let tasks = tasks::Tasks::new(shared.clone(), lease, args.max_body_bytes, catalog.clone());
     let (stop, stopping) = watch::channel(false);
     let status = Arc::new(Mutex::new(sources::Status::default()));
     let app = Arc::new(App {

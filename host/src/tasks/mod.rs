@@ -33,6 +33,8 @@ use crate::untrusted::Untrusted;
 const RETAIN: Duration = Duration::from_secs(600);
 /// Rounds of input requests one task may ask for.
 const MAX_ROUNDS: u32 = 8;
+/// Requests one round may ask for, as for a session's call (`http/waiting.rs`).
+const MAX_PER_ROUND: usize = 16;
 /// How often expired tasks are deleted.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Records no task can still need: the longest call (1 h) plus `RETAIN`.
@@ -49,6 +51,8 @@ pub struct Tasks {
     /// Tasks this instance created, per component, with their expiry: what
     /// `limits.max_tasks` bounds.
     kept: Mutex<HashMap<Arc<str>, HashMap<String, u64>>>,
+    /// What one round's answers may hold, as JSON: what one retry's body could.
+    max_answer_bytes: usize,
 }
 
 fn now_ms() -> u64 {
@@ -71,7 +75,12 @@ fn internal(message: &str) -> RpcError {
 }
 
 impl Tasks {
-    pub fn new(shared: Shared, lease: Duration, catalog: watch::Receiver<Option<Arc<Catalog>>>) -> Arc<Self> {
+    pub fn new(
+        shared: Shared,
+        lease: Duration,
+        max_answer_bytes: usize,
+        catalog: watch::Receiver<Option<Arc<Catalog>>>,
+    ) -> Arc<Self> {
         let tasks = Arc::new(Tasks {
             instance: shared.instance.clone(),
             store: Store::new(shared),
@@ -79,6 +88,7 @@ impl Tasks {
             catalog,
             running: Mutex::default(),
             kept: Mutex::default(),
+            max_answer_bytes,
         });
         let weak = Arc::downgrade(&tasks);
         tokio::spawn(async move {
@@ -212,6 +222,14 @@ impl Tasks {
                 }
                 let now = now_ms();
                 match outcome.clone() {
+                    Err(CallError::InputRequired(needed)) if needed.requests.len() > MAX_PER_ROUND => task
+                        .finish(
+                            Ok(json!(mcp_protocol::CallToolResult::error(format!(
+                                "The tool asked for {} inputs at once; at most {MAX_PER_ROUND} are allowed.",
+                                needed.requests.len()
+                            )))),
+                            now,
+                        ),
                     Err(CallError::InputRequired(needed))
                         if round < MAX_ROUNDS && pending.missing_capabilities(&needed).is_empty() =>
                     {
@@ -330,20 +348,24 @@ impl Tasks {
                 if task.owner != owner || task.expired(now) {
                     Change::Keep(None)
                 } else if task.status == mcp_protocol::TaskStatus::InputRequired {
-                    Change::Write(Some(task.answer(responses, lease.clone(), now)))
+                    match task.answer(responses, lease.clone(), now, self.max_answer_bytes) {
+                        Ok(resume) => Change::Write(Some(Ok(resume))),
+                        Err(refused) => Change::Keep(Some(Err(refused))),
+                    }
                 } else {
-                    Change::Keep(Some(false))
+                    Change::Keep(Some(Ok(false)))
                 }
             })
             .await
             .map_err(|e| self.failed(id, "update", &e))?;
         match changed {
-            Some((_, Some(resume))) => {
+            Some((_, Some(Ok(resume)))) => {
                 if resume {
                     self.spawn(id.to_owned());
                 }
                 Ok(true)
             }
+            Some((_, Some(Err(refused)))) => Err(RpcError::invalid_params(refused)),
             _ => Ok(false),
         }
     }

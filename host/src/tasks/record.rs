@@ -181,28 +181,39 @@ impl Record {
 
     /// Takes the answers to outstanding requests (others are ignored); once
     /// every one is answered the task runs again, on `lease`. True if it should
-    /// start running now.
-    pub fn answer(&mut self, responses: &JsonObject, lease: Lease, now: u64) -> bool {
+    /// start running now. A round's answers together may hold at most
+    /// `max_bytes` of JSON, as one retry's body could: more are refused whole.
+    pub fn answer(
+        &mut self,
+        responses: &JsonObject,
+        lease: Lease,
+        now: u64,
+        max_bytes: usize,
+    ) -> Result<bool, String> {
         if self.status != TaskStatus::InputRequired {
-            return false;
+            return Ok(false);
         }
-        let mut changed = false;
+        let (mut asked, mut answers) = (self.asked.clone(), self.answers.clone());
         for (wire, response) in responses {
-            if let Some(asked) = self.asked.remove(wire) {
-                self.answers.insert(asked.key, response.clone());
-                changed = true;
+            if let Some(asked) = asked.remove(wire) {
+                answers.insert(asked.key, response.clone());
             }
         }
-        if changed {
-            self.touch(now);
+        if answers.len() == self.answers.len() {
+            return Ok(false);
         }
+        if serde_json::to_vec(&answers).map_or(usize::MAX, |json| json.len()) > max_bytes {
+            return Err(format!("the answers to this round may hold at most {max_bytes} bytes of JSON"));
+        }
+        (self.asked, self.answers) = (asked, answers);
+        self.touch(now);
         if !self.asked.is_empty() {
-            return false;
+            return Ok(false);
         }
         self.status = TaskStatus::Working;
         self.status_message = None;
         self.lease = Some(lease);
-        true
+        Ok(true)
     }
 
     /// The client cancelled: false if the task had already ended.
@@ -294,9 +305,15 @@ mod tests {
         let lease = Lease { instance: "x".into(), until_ms: 50 };
         let first =
             JsonObject::from_iter([("1-a".into(), json!({"action": "accept"})), ("9-z".into(), json!({}))]);
-        assert!(!task.answer(&first, lease.clone(), 2));
+        assert_eq!(task.answer(&first, lease.clone(), 2, 1 << 20), Ok(false));
         assert_eq!(task.view(true).input_requests.unwrap().keys().collect::<Vec<_>>(), ["1-b"]);
-        assert!(task.answer(&JsonObject::from_iter([("1-b".into(), json!({}))]), lease, 3));
+        let big = JsonObject::from_iter([("1-b".into(), json!({ "content": "x".repeat(100) }))]);
+        assert!(task.answer(&big, lease.clone(), 3, 64).unwrap_err().contains("at most 64 bytes"));
+        assert_eq!(task.view(true).input_requests.unwrap().len(), 1, "a refused update changes nothing");
+        assert_eq!(
+            task.answer(&JsonObject::from_iter([("1-b".into(), json!({}))]), lease, 3, 1 << 20),
+            Ok(true)
+        );
         assert_eq!(task.status, TaskStatus::Working);
         let next = task.request();
         assert_eq!(next.inputs.as_ref().unwrap().responses.keys().collect::<Vec<_>>(), ["a", "b"]);
@@ -313,7 +330,10 @@ mod tests {
         assert_eq!(task.status, TaskStatus::Completed);
         assert!(task.view(false).result.is_none());
         assert!(task.view(true).result.is_some());
-        assert!(!task.answer(&JsonObject::new(), Lease { instance: "x".into(), until_ms: 9 }, 7));
+        assert_eq!(
+            task.answer(&JsonObject::new(), Lease { instance: "x".into(), until_ms: 9 }, 7, 64),
+            Ok(false)
+        );
     }
 
     #[test]
