@@ -53,6 +53,10 @@ struct Args {
     weather_policy: PathBuf,
     #[arg(long, default_value = "bench")]
     bench_dir: PathBuf,
+    /// Measure only the cost of OTLP export (export off against on), print
+    /// it and write nothing: for working on that cost.
+    #[arg(long)]
+    telemetry_only: bool,
 }
 
 /// How much of everything to measure.
@@ -137,6 +141,13 @@ fn main() -> anyhow::Result<()> {
         logs: std::fs::canonicalize(args.out.join("logs"))?,
     };
     let script = args.bench_dir.join("call.lua");
+    if args.telemetry_only {
+        let cache = tempfile::tempdir()?;
+        let telemetry = telemetry_cost(&setup, &plan, &script, &cache)?;
+        let spans = otlp.received.lock().expect("no panics while locked").span_count;
+        println!("{}", report::telemetry_summary(&telemetry, spans));
+        return Ok(());
+    }
     let mut results = BTreeMap::new();
     let mut caches = Vec::new();
     for kind in Kind::ALL {

@@ -77,15 +77,8 @@ impl<'a> Report<'a> {
         rows
     }
 
-    /// Medians of the telemetry runs, off then on: throughput, p50, p99.
     fn telemetry_medians(&self) -> [[f64; 3]; 2] {
-        [&self.telemetry.off, &self.telemetry.on].map(|runs| {
-            [
-                median(runs.iter().map(|r| r.throughput).collect()),
-                median(runs.iter().map(|r| r.p50_ms).collect()),
-                median(runs.iter().map(|r| r.p99_ms).collect()),
-            ]
-        })
+        telemetry_medians(self.telemetry)
     }
 
     /// Every figure a server can have was produced, and is a real measurement.
@@ -270,4 +263,33 @@ impl<'a> Report<'a> {
         let telemetry = json!({"connections": crate::TELEMETRY_CONNECTIONS, "off": medians(off), "on": medians(on), "spans_received": self.telemetry.spans});
         json!({"machine": self.machine, "date": self.date, "plan": self.plan, "reference_fastmcp": self.fastmcp().key(), "servers": servers, "telemetry": telemetry, "targets": targets})
     }
+}
+
+/// Medians of the telemetry runs, off then on: throughput, p50, p99.
+fn telemetry_medians(telemetry: &Telemetry) -> [[f64; 3]; 2] {
+    [&telemetry.off, &telemetry.on].map(|runs| {
+        [
+            median(runs.iter().map(|r| r.throughput).collect()),
+            median(runs.iter().map(|r| r.p50_ms).collect()),
+            median(runs.iter().map(|r| r.p99_ms).collect()),
+        ]
+    })
+}
+
+/// The telemetry runs alone (`--telemetry-only`): every run, the medians and
+/// their ratio.
+pub fn telemetry_summary(telemetry: &Telemetry, spans: usize) -> String {
+    let [off, on] = telemetry_medians(telemetry);
+    let each = |runs: &[crate::load::Run]| {
+        runs.iter().map(|r| format!("{:.0}", r.throughput)).collect::<Vec<_>>().join(", ")
+    };
+    format!(
+        "OTLP export at c={}: off {:.0} req/s ({}), on {:.0} req/s ({}); on/off {:.1}%; {spans} spans received",
+        crate::TELEMETRY_CONNECTIONS,
+        off[0],
+        each(&telemetry.off),
+        on[0],
+        each(&telemetry.on),
+        100.0 * on[0] / off[0]
+    )
 }

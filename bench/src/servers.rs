@@ -156,13 +156,19 @@ impl Setup {
                     }
                 };
                 if kind == Kind::WasmOtel {
-                    // Every span exported (a queue that holds a second of load), metrics each second.
-                    command
-                        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &self.otlp)
-                        .env("OTEL_BSP_SCHEDULE_DELAY", "1000")
-                        .env("OTEL_BSP_MAX_QUEUE_SIZE", "65536")
-                        .env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096")
-                        .env("OTEL_METRIC_EXPORT_INTERVAL", "1000");
+                    // Every span exported (a queue that holds a second of load), metrics each second;
+                    // the bench's own OTEL_* variables, if set, override these.
+                    command.env("OTEL_EXPORTER_OTLP_ENDPOINT", &self.otlp);
+                    for (name, value) in [
+                        ("OTEL_BSP_SCHEDULE_DELAY", "1000"),
+                        ("OTEL_BSP_MAX_QUEUE_SIZE", "65536"),
+                        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096"),
+                        ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
+                    ] {
+                        if std::env::var_os(name).is_none() {
+                            command.env(name, value);
+                        }
+                    }
                 }
                 command
             }

@@ -89,6 +89,14 @@ pub async fn run(args: Args, natives: Natives) -> anyhow::Result<()> {
     tracing::info!(%addr, "listening; MCP endpoint at /mcp");
 
     let (publish, catalog) = watch::channel(None);
+    telemetry::metrics::observe_instances({
+        let catalog = catalog.clone();
+        move || {
+            let catalog: &Option<Arc<sources::Catalog>> = &catalog.borrow();
+            let components = catalog.iter().flat_map(|c| c.components());
+            components.map(|c| (c.name.clone(), c.instances())).collect()
+        }
+    });
     let lease = Duration::from_millis(args.state.task_lease_ms);
     let tasks = tasks::Tasks::new(shared.clone(), lease, args.max_body_bytes, catalog.clone());
     let (stop, stopping) = watch::channel(false);

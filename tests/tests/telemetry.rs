@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use mcp_e2e::fake;
-use mcp_e2e::harness::{Host, weather_policy, weather_wasm};
+use mcp_e2e::harness::{Host, weather_policy, weather_wasm, whoami_wasm};
 use mcp_e2e::otlp::{self, Data, Receiver, int, string};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::{Value, json};
@@ -262,6 +262,45 @@ fn numbers(received: &otlp::Received, name: &str) -> Vec<(String, i64)> {
             (string(&p.attributes, "mcp_host.component").unwrap_or_default(), value)
         })
         .collect()
+}
+
+/// `mcp_host.instances.in_use` is read from the instance slots at each
+/// export: one while a call runs, none once it is over.
+#[tokio::test(flavor = "multi_thread")]
+async fn instances_in_use_are_exported_while_a_call_runs() {
+    let receiver = Receiver::start(LOOPBACK.into()).await.unwrap();
+    let endpoint = receiver.endpoint();
+    let host = Host::start_with_env(
+        &[("whoami", &whoami_wasm(), "[limits]\nmax_concurrent = 2\n")],
+        &[],
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint), ("OTEL_METRIC_EXPORT_INTERVAL", "100")],
+    );
+    let exported = || {
+        let received = receiver.received.lock().unwrap();
+        received.metric("mcp_host.instances.in_use").map(|_| numbers(&received, "mcp_host.instances.in_use"))
+    };
+    let until = |wanted: i64| async move {
+        for _ in 0..100 {
+            if exported() == Some(vec![("whoami".into(), wanted)]) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("in_use never {wanted}: {:?}", exported());
+    };
+    until(0).await;
+    let mut slow = host.slow_call(3000).await;
+    until(1).await;
+    let limits = numbers(&receiver.received.lock().unwrap(), "mcp_host.instances.limit");
+    assert_eq!(limits, vec![("whoami".into(), 2)]);
+    loop {
+        let message = slow.next(Duration::from_secs(10)).await.expect("the call's answer");
+        if message.get("result").is_some() {
+            assert_eq!(message["result"]["isError"], Value::Null, "{message}");
+            break;
+        }
+    }
+    until(0).await;
 }
 
 /// The status page counts calls of the tools the host serves only: a client's

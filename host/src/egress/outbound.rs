@@ -103,7 +103,7 @@ impl Observed {
 
     /// The response's head arrived: the duration is measured; the span ends
     /// with the body, which says how many bytes came (`Counted`).
-    fn answered(mut self, component: &str, response: WasiResponse) -> WasiResponse {
+    fn answered(mut self, component: &Arc<str>, response: WasiResponse) -> WasiResponse {
         let status = i64::from(response.status().as_u16());
         self.span.set("http.response.status_code", status);
         if status >= 400 {
@@ -116,7 +116,7 @@ impl Observed {
         response.map(|body| Counted { inner: body, bytes: 0, span: Some(span) }.boxed_unsync())
     }
 
-    fn failed(mut self, component: &str, error: &Error) {
+    fn failed(mut self, component: &Arc<str>, error: &Error) {
         // The variant's name: low cardinality, whatever it carries.
         let kind = format!("{error:?}");
         let kind = kind.split(['(', ' ', '{']).next().unwrap_or_default().to_owned();

@@ -68,10 +68,10 @@ impl Loaded {
     }
 
     /// A slot to run in: waits up to `QUEUE_WAIT` while the component is at its
-    /// concurrency limit, then gives up. Counted in use until dropped.
-    async fn slot(&self) -> Result<(tokio::sync::SemaphorePermit<'_>, metrics::InUse), Failure> {
+    /// concurrency limit, then gives up. In use (`instances`) until dropped.
+    async fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Failure> {
         match tokio::time::timeout(QUEUE_WAIT, self.slots.permits.acquire()).await {
-            Ok(Ok(permit)) => Ok((permit, metrics::in_use(&self.name))),
+            Ok(Ok(permit)) => Ok(permit),
             _ => Err(Failure::Busy { running: self.policy.max_concurrent }),
         }
     }

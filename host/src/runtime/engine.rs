@@ -206,7 +206,6 @@ impl Runtime {
         loaded.templates = all(templates, convert::resource_template)?;
         loaded.prompts = all(prompts, convert::prompt)?;
         listing::check(&loaded)?;
-        metrics::instance_limit(name, loaded.slots.size);
         // Task declarations are the host's to read, not the clients'.
         for tool in &mut loaded.tools {
             let support = mcp_protocol::TaskSupport::take(tool).map_err(|e| anyhow!(e))?;

@@ -3,10 +3,11 @@
 //! the host's own under `mcp_host.*`. Each function here does nothing while
 //! metrics are off.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, MeterProvider as _, UpDownCounter};
+use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _};
+use opentelemetry::{KeyValue, StringValue, Value};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 
 /// Buckets the MCP conventions advise for operation durations, in seconds.
@@ -17,11 +18,10 @@ const INSTANTIATE_BUCKETS: &[f64] =
     &[0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
 
 pub struct Instruments {
+    meter: Meter,
     operation: Histogram<f64>,
     outbound: Histogram<f64>,
     instantiate: Histogram<f64>,
-    in_use: UpDownCounter<i64>,
-    limit: Gauge<u64>,
     refusals: Counter<u64>,
     swaps: Counter<u64>,
     refused_versions: Counter<u64>,
@@ -55,16 +55,6 @@ impl Instruments {
                 "Time to make a fresh component instance for a call",
                 INSTANTIATE_BUCKETS,
             ),
-            in_use: meter
-                .i64_up_down_counter("mcp_host.instances.in_use")
-                .with_unit("{instance}")
-                .with_description("Component instances running now")
-                .build(),
-            limit: meter
-                .u64_gauge("mcp_host.instances.limit")
-                .with_unit("{instance}")
-                .with_description("Instances a component may run at once (limits.max_concurrent)")
-                .build(),
             refusals: meter
                 .u64_counter("mcp_host.refusals")
                 .with_unit("{refusal}")
@@ -85,6 +75,7 @@ impl Instruments {
                 .with_unit("{lookup}")
                 .with_description("Compiled-code cache lookups, by hit")
                 .build(),
+            meter,
         }
     }
 }
@@ -93,8 +84,14 @@ fn instruments() -> Option<&'static Instruments> {
     super::get()?.metrics.as_ref()
 }
 
-fn component(name: &str) -> KeyValue {
+/// The component attribute, for rare events.
+fn named(name: &str) -> KeyValue {
     KeyValue::new("mcp_host.component", name.to_owned())
+}
+
+/// The component attribute of every call: shares the name, copies nothing.
+fn component(name: &Arc<str>) -> KeyValue {
+    KeyValue::new("mcp_host.component", Value::String(StringValue::from(name.clone())))
 }
 
 pub(super) fn operation(took: Duration, attributes: &[KeyValue]) {
@@ -105,60 +102,65 @@ pub(super) fn operation(took: Duration, attributes: &[KeyValue]) {
 
 /// An outbound request's head arrived (or it failed): `attributes` name the
 /// destination, method and status or error.
-pub fn outbound(name: &str, took: Duration, mut attributes: Vec<KeyValue>) {
+pub fn outbound(name: &Arc<str>, took: Duration, mut attributes: Vec<KeyValue>) {
     if let Some(m) = instruments() {
         attributes.push(component(name));
         m.outbound.record(took.as_secs_f64(), &attributes);
     }
 }
 
-pub fn instantiated(name: &str, took: Duration) {
+pub fn instantiated(name: &Arc<str>, took: Duration) {
     if let Some(m) = instruments() {
         m.instantiate.record(took.as_secs_f64(), &[component(name)]);
     }
 }
 
-/// Counts an instance of `name` running until the guard is dropped.
-pub fn in_use(name: &str) -> InUse {
-    InUse(instruments().map(|m| {
-        let attribute = component(name);
-        m.in_use.add(1, std::slice::from_ref(&attribute));
-        attribute
-    }))
-}
-
-pub struct InUse(Option<KeyValue>);
-
-impl Drop for InUse {
-    fn drop(&mut self) {
-        if let (Some(m), Some(attribute)) = (instruments(), self.0.take()) {
-            m.in_use.add(-1, &[attribute]);
-        }
-    }
-}
-
-pub fn instance_limit(name: &str, limit: usize) {
-    if let Some(m) = instruments() {
-        m.limit.record(limit as u64, &[component(name)]);
-    }
+/// Reports each component's instances in use and its limit
+/// (`limits.max_concurrent`) when metrics are collected: `read` lists them
+/// as (name, (in use, limit)). Read at collection rather than counted on
+/// every call, which would cost two measurements per call.
+pub fn observe_instances(read: impl Fn() -> Vec<(Arc<str>, (usize, usize))> + Send + Sync + 'static) {
+    let Some(m) = instruments() else { return };
+    let read = Arc::new(read);
+    let counts = read.clone();
+    m.meter
+        .i64_observable_up_down_counter("mcp_host.instances.in_use")
+        .with_unit("{instance}")
+        .with_description("Component instances running now")
+        .with_callback(move |observer| {
+            for (name, (in_use, _)) in counts() {
+                observer.observe(i64::try_from(in_use).unwrap_or(i64::MAX), &[component(&name)]);
+            }
+        })
+        .build();
+    m.meter
+        .u64_observable_gauge("mcp_host.instances.limit")
+        .with_unit("{instance}")
+        .with_description("Instances a component may run at once (limits.max_concurrent)")
+        .with_callback(move |observer| {
+            for (name, (_, limit)) in read() {
+                observer.observe(limit as u64, &[component(&name)]);
+            }
+        })
+        .build();
 }
 
 /// A component's policy stopped something; `policy` is its key (`outbound.allow`, ...).
 pub fn refused(name: &str, policy: &'static str) {
     if let Some(m) = instruments() {
-        m.refusals.add(1, &[component(name), KeyValue::new("mcp_host.policy", policy)]);
+        m.refusals.add(1, &[named(name), KeyValue::new("mcp_host.policy", policy)]);
     }
 }
 
 pub fn swapped(name: &str) {
     if let Some(m) = instruments() {
-        m.swaps.add(1, &[component(name)]);
+        m.swaps.add(1, &[named(name)]);
     }
 }
 
 pub fn version_refused(name: &str) {
     if let Some(m) = instruments() {
-        m.refused_versions.add(1, &[component(name)]);
+        m.refused_versions.add(1, &[named(name)]);
     }
 }
 
