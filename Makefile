@@ -113,7 +113,7 @@ define npm-lock
 endef
 
 .PHONY: build run serve test lint unit e2e clients browser widget-screenshots conformance wasm-target wasmtime \
-	node client-deps python-deps browser-deps blob-deps conformance-deps chromium clean bench bench-smoke bench-deps wrk \
+	node client-deps python-deps browser-deps blob-deps conformance-deps chromium clean bench bench-smoke bench-telemetry bench-deps wrk \
 	package deploy publish-component deploy-checks musl-target python-components componentize-py \
 	typescript-components typescript-deps serve-components wac oci-registry nginx \
 	fuzz fuzz-smoke cargo-fuzz soak
@@ -360,6 +360,11 @@ python-deps:
 bench: build bench-deps wasmtime
 	$(CARGO) build --release -p mcp-bench
 	target/release/mcp-bench --python $(BENCH_VENV)/bin/python --wasmtime-bin $(WASMTIME) --out build/bench
+
+## bench-telemetry: the cost of OTLP export alone (export off against on, c=16), printed
+bench-telemetry: build bench-deps wasmtime
+	$(CARGO) build --release -p mcp-bench
+	target/release/mcp-bench --telemetry-only --python $(BENCH_VENV)/bin/python --wasmtime-bin $(WASMTIME)
 
 ## soak: SOAK_SECONDS (default 600) of healthy, hostile and hot-swap load against the release
 ## binary; host memory and open files every second, a plot and a summary in build/soak
