@@ -9,6 +9,7 @@ mod config;
 mod digest;
 mod egress;
 mod http;
+mod identity;
 mod policy;
 mod runtime;
 mod sources;

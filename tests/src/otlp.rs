@@ -28,6 +28,8 @@ pub struct Received {
     pub other: Vec<String>,
     /// Spans received, whether kept or not.
     pub span_count: usize,
+    /// Each export's `Authorization` header, if it had one, in order.
+    pub authorizations: Vec<Option<String>>,
 }
 
 impl Received {
@@ -92,24 +94,40 @@ impl Receiver {
 
     /// Starts a receiver on `addr` (port 0 picks a free one) that keeps what it receives.
     pub async fn start(addr: SocketAddr) -> std::io::Result<Receiver> {
-        Receiver::spawn(addr, true).await
+        Receiver::spawn(addr, true, None).await
     }
 
     /// Starts a receiver that decodes and counts, keeping nothing (a benchmark's load).
     pub async fn start_counting(addr: SocketAddr) -> std::io::Result<Receiver> {
-        Receiver::spawn(addr, false).await
+        Receiver::spawn(addr, false, None).await
     }
 
-    async fn spawn(addr: SocketAddr, keep: bool) -> std::io::Result<Receiver> {
+    /// Starts a receiver that, as an Entra-protected endpoint does, answers
+    /// 401 to an export without exactly this `Authorization` and keeps nothing of it.
+    pub async fn start_requiring(addr: SocketAddr, authorization: &str) -> std::io::Result<Receiver> {
+        Receiver::spawn(addr, true, Some(authorization.to_owned())).await
+    }
+
+    async fn spawn(addr: SocketAddr, keep: bool, required: Option<String>) -> std::io::Result<Receiver> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let received = Arc::new(Mutex::new(Received::default()));
         let sink = received.clone();
         crate::fake::serve(listener, Arc::new(AtomicUsize::new(0)), move |request: hyper::Request<_>| {
             let sink = sink.clone();
+            let required = required.clone();
             async move {
                 let (parts, body) = request.into_parts();
                 let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                let authorization = parts
+                    .headers
+                    .get("authorization")
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                sink.lock().expect("no panics while locked").authorizations.push(authorization.clone());
+                if required.is_some() && authorization != required {
+                    let refused = Response::builder().status(401);
+                    return refused.body(Full::new(Bytes::new())).expect("valid response");
+                }
                 let protobuf = parts
                     .headers
                     .get("content-type")

@@ -3,6 +3,8 @@
 //! request) and measured, as a loopback OTLP receiver decodes it; and with no
 //! endpoint configured, nothing is exported at all.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use mcp_e2e::fake;
@@ -85,6 +87,7 @@ async fn a_tool_call_is_traced_through_the_host_to_the_upstream_and_measured() {
 
     let received = receiver.received.lock().unwrap();
     assert!(received.other.is_empty(), "only OTLP protobuf exports: {:?}", received.other);
+    assert!(received.authorizations.iter().all(Option::is_none), "no token unless asked for");
     let spans: Vec<Span> = received
         .spans()
         .into_iter()
@@ -262,6 +265,93 @@ fn numbers(received: &otlp::Received, name: &str) -> Vec<(String, i64)> {
             (string(&p.attributes, "mcp_host.component").unwrap_or_default(), value)
         })
         .collect()
+}
+
+/// The identity endpoint's secret header, as Functions sets `IDENTITY_HEADER`.
+const IDENTITY_SECRET: &str = "identity-secret";
+/// Azure Monitor's audience.
+const MONITOR: &str = "https://monitor.azure.com";
+const MONITOR_TOKEN: &str = "entra-token-for-monitor";
+
+/// A loopback stand-in for the Functions identity endpoint: a token for
+/// `MONITOR` to a request with the secret header, 401 otherwise. Counts the
+/// tokens it gave.
+async fn identity_endpoint() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind(std::net::SocketAddr::from(LOOPBACK)).await.unwrap();
+    let url = format!("http://{}/msi/token", listener.local_addr().unwrap());
+    let given = Arc::new(AtomicUsize::new(0));
+    let counter = given.clone();
+    fake::serve(listener, Arc::new(AtomicUsize::new(0)), move |request: hyper::Request<_>| {
+        let counter = counter.clone();
+        async move {
+            let query = request.uri().query().unwrap_or_default().to_owned();
+            let secret = request.headers().get("x-identity-header").map(|v| v.as_bytes().to_vec());
+            let resource = format!("resource={}", MONITOR.replace(':', "%3A").replace('/', "%2F"));
+            let answer = if secret.as_deref() == Some(IDENTITY_SECRET.as_bytes())
+                && query.split('&').any(|p| p == resource)
+                && query.contains("api-version=2019-08-01")
+            {
+                counter.fetch_add(1, Ordering::SeqCst);
+                (200, json!({"access_token": MONITOR_TOKEN, "token_type": "Bearer"}))
+            } else {
+                (401, json!({"error": "invalid_request"}))
+            };
+            hyper::Response::builder()
+                .status(answer.0)
+                .header("content-type", "application/json")
+                .body(http_body_util::Full::new(bytes::Bytes::from(answer.1.to_string())))
+                .unwrap()
+        }
+    });
+    (url, given)
+}
+
+/// With `MCP_OTLP_ENTRA_AUDIENCE`, every export carries the managed
+/// identity's token for that audience, asked once and reused; an identity
+/// endpoint that refuses loses the exports, never a call.
+#[tokio::test(flavor = "multi_thread")]
+async fn exports_carry_the_managed_identity_token() {
+    let api = fake::spawn(LOOPBACK.into()).await.unwrap();
+    let policy = weather_policy(&api.url());
+    let (identity, given) = identity_endpoint().await;
+    let bearer = format!("Bearer {MONITOR_TOKEN}");
+    for secret in [IDENTITY_SECRET, "a-wrong-secret"] {
+        let receiver = Receiver::start_requiring(LOOPBACK.into(), &bearer).await.unwrap();
+        let endpoint = receiver.endpoint();
+        let mut host = Host::start_with_env(
+            &[("weather", &weather_wasm(), &policy)],
+            &[],
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+                ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+                ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+                ("MCP_OTLP_ENTRA_AUDIENCE", MONITOR),
+                ("IDENTITY_ENDPOINT", &identity),
+                ("IDENTITY_HEADER", secret),
+            ],
+        );
+        for id in 0..3 {
+            let reply = host.post(&weather_call(id, 52.52, None), &[]).await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            assert_eq!(reply.json()["result"]["isError"], Value::Null, "{}", reply.body);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        host.terminate();
+        assert!(host.wait_exit(Duration::from_secs(20)).is_some_and(|s| s.success()), "{}", host.log_text());
+        let received = receiver.received.lock().unwrap();
+        if secret == IDENTITY_SECRET {
+            assert!(received.authorizations.len() >= 3, "{:?}", received.authorizations);
+            assert!(received.authorizations.iter().all(|a| a.as_deref() == Some(bearer.as_str())));
+            assert_eq!(given.load(Ordering::SeqCst), 1, "one token, reused");
+            assert!(!received.spans().is_empty() && !received.metrics().is_empty());
+        } else {
+            assert!(received.authorizations.iter().all(Option::is_none), "{:?}", received.authorizations);
+            assert!(received.spans().is_empty() && received.metrics().is_empty());
+            assert!(!host.log_text().contains(MONITOR_TOKEN));
+            let log = host.log_text();
+            assert_eq!(log.matches("no managed-identity token for OTLP export").count(), 1, "{log}");
+        }
+    }
 }
 
 /// `mcp_host.instances.in_use` is read from the instance slots at each

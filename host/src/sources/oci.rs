@@ -26,10 +26,11 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 use sha2::{Digest as _, Sha256};
 
-use super::acr::{self, Exchanged, Identity};
+use super::acr::{self, Exchanged};
 use super::cosign::{self, Keys};
 use super::{MAX_WASM_BYTES, component_name};
 use crate::digest::Digest;
+use crate::identity::Identity;
 
 /// The config media type of a Wasm component artifact.
 pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";

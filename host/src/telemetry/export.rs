@@ -3,7 +3,7 @@
 //! (endpoints, headers, timeouts, compression, `OTEL_METRIC_EXPORT_INTERVAL`,
 //! `OTEL_BSP_*`, `OTEL_TRACES_SAMPLER`, `OTEL_RESOURCE_ATTRIBUTES`); this
 //! decides whether each signal is on and names the service `mcp-host` unless
-//! told otherwise.
+//! told otherwise, and reads `MCP_OTLP_ENTRA_AUDIENCE` (see `client`).
 
 use anyhow::Context as _;
 use opentelemetry::trace::TracerProvider as _;
@@ -24,6 +24,8 @@ pub(super) struct Providers {
 }
 
 const SERVICE_NAME: &str = "mcp-host";
+/// The audience of the managed identity's token on every export, if any.
+const ENTRA_AUDIENCE: &str = "MCP_OTLP_ENTRA_AUDIENCE";
 
 fn set(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| !v.trim().is_empty())
@@ -57,7 +59,8 @@ pub fn start() -> anyhow::Result<bool> {
         return Ok(true);
     }
     let resource = resource();
-    let client = Client::new();
+    let audience = std::env::var(ENTRA_AUDIENCE).ok().filter(|a| !a.trim().is_empty());
+    let client = Client::new(audience).context(ENTRA_AUDIENCE)?;
     let traces = traces_on
         .then(|| {
             let exporter = SpanExporter::builder()
