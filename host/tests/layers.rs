@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["egress"],
     &["policy"],
     &["telemetry"],
-    &["digest", "storage", "untrusted"],
+    &["digest", "identity", "storage", "untrusted"],
 ];
 
 /// The top-level modules a file or folder names through `crate::`.
