@@ -77,13 +77,9 @@ impl<'a> Report<'a> {
         rows
     }
 
-    fn telemetry_medians(&self) -> [[f64; 3]; 2] {
-        telemetry_medians(self.telemetry)
-    }
-
     /// Every figure a server can have was produced, and is a real measurement.
     pub fn check_complete(&self) -> anyhow::Result<()> {
-        let [off, on] = self.telemetry_medians();
+        let [off, on] = telemetry_medians(self.telemetry);
         if !off.iter().chain(&on).all(|v| v.is_finite() && *v > 0.0) {
             bail!("the OTLP export runs have no valid figures: off {off:?}, on {on:?}");
         }
@@ -154,7 +150,7 @@ impl<'a> Report<'a> {
                 wasm.idle_rss_mib * 5.0 <= fastmcp.idle_rss_mib,
             ),
             {
-                let [[off, ..], [on, ..]] = self.telemetry_medians();
+                let [[off, ..], [on, ..]] = telemetry_medians(self.telemetry);
                 (
                     "throughput with OTLP export on ≥ 95% of off (c=16)".into(),
                     format!("{:.1}%", on / off * 100.0),
@@ -199,7 +195,7 @@ impl<'a> Report<'a> {
                 ratio(python, fastmcp)
             );
         }
-        let [off, on] = self.telemetry_medians();
+        let [off, on] = telemetry_medians(self.telemetry);
         let _ = writeln!(
             out,
             "\nOTLP export (weather.wasm, c={}, medians of {} alternating runs; {} spans received): \
@@ -258,7 +254,7 @@ impl<'a> Report<'a> {
             .into_iter()
             .map(|(target, figure, met)| json!({"target": target, "measured": figure, "met": met}))
             .collect();
-        let [off, on] = self.telemetry_medians();
+        let [off, on] = telemetry_medians(self.telemetry);
         let medians = |m: [f64; 3]| json!({"throughput_rps": m[0], "p50_ms": m[1], "p99_ms": m[2]});
         let telemetry = json!({"connections": crate::TELEMETRY_CONNECTIONS, "off": medians(off), "on": medians(on), "spans_received": self.telemetry.spans});
         json!({"machine": self.machine, "date": self.date, "plan": self.plan, "reference_fastmcp": self.fastmcp().key(), "servers": servers, "telemetry": telemetry, "targets": targets})

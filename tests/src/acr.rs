@@ -1,6 +1,6 @@
 //! A stand-in for Azure Container Registry and the app's managed identity, as far
-//! as the host sees them: the Functions identity endpoint (`IDENTITY_ENDPOINT`,
-//! checked against `IDENTITY_HEADER`), ACR's `/oauth2/exchange` (an Entra token
+//! as the host sees them: the Functions identity endpoint (`crate::identity`,
+//! served here too), ACR's `/oauth2/exchange` (an Entra token
 //! for a refresh token) and `/oauth2/token` (the registry token flow), in front
 //! of a real `docker-registry` that trusts only the tokens this front signs. It
 //! records every credential it was shown, so a test can tell which flow ran.
@@ -19,12 +19,12 @@ use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
+use crate::identity::{self, reply, token_for};
 use crate::issuer::now;
 use crate::registry::{self, Registry};
 
-/// The identity endpoint's secret, as Functions sets `IDENTITY_HEADER`.
-pub const IDENTITY_SECRET: &str = "identity-header-secret";
-const ENTRA_TOKEN: &str = "entra-token-for-containerregistry";
+/// The Entra audience of every registry.
+const RESOURCE: &str = "https://containerregistry.azure.net";
 const REFRESH_TOKEN: &str = "acr-refresh-token";
 const ISSUER: &str = "fake-acr";
 
@@ -84,7 +84,7 @@ impl FakeAcr {
         vec![
             ("MCP_OCI_INSECURE", self.host()),
             ("MCP_OCI_MANAGED_IDENTITY", "true".to_owned()),
-            ("IDENTITY_ENDPOINT", format!("http://{}/msi/token", self.host())),
+            ("IDENTITY_ENDPOINT", format!("http://{}{}", self.host(), identity::PATH)),
             ("IDENTITY_HEADER", secret.to_owned()),
         ]
     }
@@ -111,27 +111,16 @@ async fn answer(
     request: Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
     let path = request.uri().path().to_owned();
-    let query: HashMap<String, String> = request
-        .uri()
-        .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
+    let query = identity::query(&request);
     let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let record = |route: &str, what: String| {
         state.seen.lock().expect("no panics while locked").push((route.to_owned(), what));
     };
     match path.as_str() {
-        "/msi/token" => {
+        identity::PATH => {
             let secret = header("x-identity-header").unwrap_or_default();
             record("identity", format!("{} {}", query.get("resource").cloned().unwrap_or_default(), secret));
-            if secret != IDENTITY_SECRET || query.get("api-version").map(String::as_str) != Some("2019-08-01")
-            {
-                return reply(StatusCode::BAD_REQUEST, json!({"error": "invalid_request"}));
-            }
-            reply(
-                StatusCode::OK,
-                json!({"access_token": ENTRA_TOKEN, "expires_on": (now() + 3600).to_string()}),
-            )
+            identity::answer(&query, &secret)
         }
         "/oauth2/exchange" => {
             let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
@@ -141,7 +130,7 @@ async fn answer(
                 "exchange",
                 format!("{} {} {}", field("grant_type"), field("service"), field("access_token")),
             );
-            if field("access_token") != ENTRA_TOKEN || field("service") != state.service {
+            if field("access_token") != token_for(RESOURCE) || field("service") != state.service {
                 return reply(StatusCode::UNAUTHORIZED, json!({"errors": [{"code": "UNAUTHORIZED"}]}));
             }
             reply(StatusCode::OK, json!({"refresh_token": REFRESH_TOKEN}))
@@ -204,12 +193,4 @@ async fn forward(
     let (parts, body) = response.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     Response::from_parts(parts, Full::new(body))
-}
-
-fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .expect("a valid response")
 }

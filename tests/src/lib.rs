@@ -8,6 +8,7 @@ pub mod alter;
 pub mod azurite;
 pub mod fake;
 pub mod harness;
+pub mod identity;
 pub mod issuer;
 pub mod load;
 pub mod nginx;

@@ -7,8 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mcp_e2e::acr::{FakeAcr, IDENTITY_SECRET};
+use mcp_e2e::acr::FakeAcr;
 use mcp_e2e::harness::{Host, sha256, text, versioned_wasm};
+use mcp_e2e::identity::IDENTITY_SECRET;
 use mcp_e2e::load::{COMPILE_BOUND, Load, assert_clean_swap};
 use mcp_e2e::registry::{Registry, signing_key};
 use serde_json::{Value, json};

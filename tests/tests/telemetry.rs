@@ -3,12 +3,11 @@
 //! request) and measured, as a loopback OTLP receiver decodes it; and with no
 //! endpoint configured, nothing is exported at all.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use mcp_e2e::fake;
 use mcp_e2e::harness::{Host, weather_policy, weather_wasm, whoami_wasm};
+use mcp_e2e::identity::{IDENTITY_SECRET, IdentityEndpoint, token_for};
 use mcp_e2e::otlp::{self, Data, Receiver, int, string};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::{Value, json};
@@ -267,44 +266,9 @@ fn numbers(received: &otlp::Received, name: &str) -> Vec<(String, i64)> {
         .collect()
 }
 
-/// The identity endpoint's secret header, as Functions sets `IDENTITY_HEADER`.
-const IDENTITY_SECRET: &str = "identity-secret";
-/// Azure Monitor's audience.
+/// Azure Monitor's audience, and the token the identity gives for it.
 const MONITOR: &str = "https://monitor.azure.com";
 const MONITOR_TOKEN: &str = "entra-token-for-monitor";
-
-/// A loopback stand-in for the Functions identity endpoint: a token for
-/// `MONITOR` to a request with the secret header, 401 otherwise. Counts the
-/// tokens it gave.
-async fn identity_endpoint() -> (String, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind(std::net::SocketAddr::from(LOOPBACK)).await.unwrap();
-    let url = format!("http://{}/msi/token", listener.local_addr().unwrap());
-    let given = Arc::new(AtomicUsize::new(0));
-    let counter = given.clone();
-    fake::serve(listener, Arc::new(AtomicUsize::new(0)), move |request: hyper::Request<_>| {
-        let counter = counter.clone();
-        async move {
-            let query = request.uri().query().unwrap_or_default().to_owned();
-            let secret = request.headers().get("x-identity-header").map(|v| v.as_bytes().to_vec());
-            let resource = format!("resource={}", MONITOR.replace(':', "%3A").replace('/', "%2F"));
-            let answer = if secret.as_deref() == Some(IDENTITY_SECRET.as_bytes())
-                && query.split('&').any(|p| p == resource)
-                && query.contains("api-version=2019-08-01")
-            {
-                counter.fetch_add(1, Ordering::SeqCst);
-                (200, json!({"access_token": MONITOR_TOKEN, "token_type": "Bearer"}))
-            } else {
-                (401, json!({"error": "invalid_request"}))
-            };
-            hyper::Response::builder()
-                .status(answer.0)
-                .header("content-type", "application/json")
-                .body(http_body_util::Full::new(bytes::Bytes::from(answer.1.to_string())))
-                .unwrap()
-        }
-    });
-    (url, given)
-}
 
 /// With `MCP_OTLP_ENTRA_AUDIENCE`, every export carries the managed
 /// identity's token for that audience, asked once and reused; an identity
@@ -313,7 +277,8 @@ async fn identity_endpoint() -> (String, Arc<AtomicUsize>) {
 async fn exports_carry_the_managed_identity_token() {
     let api = fake::spawn(LOOPBACK.into()).await.unwrap();
     let policy = weather_policy(&api.url());
-    let (identity, given) = identity_endpoint().await;
+    let identity = IdentityEndpoint::start().await;
+    assert_eq!(token_for(MONITOR), MONITOR_TOKEN);
     let bearer = format!("Bearer {MONITOR_TOKEN}");
     for secret in [IDENTITY_SECRET, "a-wrong-secret"] {
         let receiver = Receiver::start_requiring(LOOPBACK.into(), &bearer).await.unwrap();
@@ -326,7 +291,7 @@ async fn exports_carry_the_managed_identity_token() {
                 ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
                 ("OTEL_BSP_SCHEDULE_DELAY", "200"),
                 ("MCP_OTLP_ENTRA_AUDIENCE", MONITOR),
-                ("IDENTITY_ENDPOINT", &identity),
+                ("IDENTITY_ENDPOINT", identity.url()),
                 ("IDENTITY_HEADER", secret),
             ],
         );
@@ -342,7 +307,7 @@ async fn exports_carry_the_managed_identity_token() {
         if secret == IDENTITY_SECRET {
             assert!(received.authorizations.len() >= 3, "{:?}", received.authorizations);
             assert!(received.authorizations.iter().all(|a| a.as_deref() == Some(bearer.as_str())));
-            assert_eq!(given.load(Ordering::SeqCst), 1, "one token, reused");
+            assert_eq!(identity.tokens_given(MONITOR), 1, "one token, reused");
             assert!(!received.spans().is_empty() && !received.metrics().is_empty());
         } else {
             assert!(received.authorizations.iter().all(Option::is_none), "{:?}", received.authorizations);
