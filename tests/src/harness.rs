@@ -562,6 +562,15 @@ impl Host {
         kb.trim().trim_end_matches("kB").trim().parse::<u64>().expect("a number of kB") * 1024
     }
 
+    /// The page faults the host process has taken that needed no I/O (a
+    /// page mapped, zeroed or copied on write): `minflt` in `/proc/PID/stat`.
+    pub fn minor_faults(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("the host runs");
+        // The fields after the command name, which is in parentheses and may hold spaces.
+        let mut fields = stat.rsplit_once(')').expect("a stat line").1.split_whitespace();
+        fields.nth(7).expect("minflt").parse().expect("a count")
+    }
+
     /// The files (sockets, pipes, ...) the host process holds open.
     pub fn open_files(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map_or(0, |dir| dir.count())

@@ -29,10 +29,14 @@ use crate::telemetry::metrics;
 /// holds a worker thread before other requests get a turn.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// Bytes of each linear memory and table that are reset in place (only the
-/// pages touched, where the kernel offers PAGEMAP_SCAN) when an instance ends,
+/// pages written, where the kernel offers PAGEMAP_SCAN) when an instance ends,
 /// rather than given back with madvise: that cost a TLB shootdown on every
-/// core and page faults on the next call (a quarter of the host's CPU time).
-const KEEP_RESIDENT: usize = 2 << 20;
+/// core and page faults on the next call (a quarter of the host's CPU time
+/// for a Rust component, most of it for an interpreter). An interpreter
+/// writes some 20 MiB of its snapshot per call, so that much stays resident
+/// per instance slot it used; a Rust component writes a few hundred KiB.
+/// Never more than the component's own memory limit.
+const KEEP_RESIDENT: usize = 64 << 20;
 
 /// The engine and the imports every component gets.
 pub struct Runtime {

@@ -2,6 +2,7 @@
 imports them with `from mcp_tool.exports import *`), built from what the
 decorators registered. The `tool-call` resource is `mcp_tool.ToolCall`."""
 
+import gc
 import inspect
 import json
 import traceback
@@ -222,3 +223,9 @@ class Completion(exports.Completion):
 
 
 __all__ = ["McpTool", "Resources", "Prompts", "Completion"]
+
+# The app imports this module last, so everything it built is loaded by now and
+# goes into componentize-py's snapshot, where every call starts. Frozen, the
+# collector never walks it: a collection during a call would otherwise write to
+# (and so copy) pages all over the snapshot.
+gc.freeze()
