@@ -33,8 +33,8 @@ const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// rather than given back with madvise: that cost a TLB shootdown on every
 /// core and page faults on the next call (a quarter of the host's CPU time
 /// for a Rust component, most of it for an interpreter). An interpreter
-/// writes some 20 MiB of its snapshot per call, so that much stays resident
-/// per instance slot it used; a Rust component writes a few hundred KiB.
+/// writes about 13 MiB of its snapshot per call, so that much stays resident
+/// per instance slot it used; a Rust component writes far less.
 /// Never more than the component's own memory limit.
 const KEEP_RESIDENT: usize = 64 << 20;
 
