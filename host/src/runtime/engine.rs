@@ -37,6 +37,10 @@ const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// per instance slot it used; a Rust component writes far less.
 /// Never more than the component's own memory limit.
 const KEEP_RESIDENT: usize = 64 << 20;
+/// Without PAGEMAP_SCAN (Linux before 6.7) the first `keep_resident` bytes
+/// are copied back whether written or not: only as much as a Rust component
+/// uses, as before.
+const KEEP_RESIDENT_WITHOUT_SCAN: usize = 2 << 20;
 
 /// The engine and the imports every component gets.
 pub struct Runtime {
@@ -60,6 +64,11 @@ impl Runtime {
     ) -> anyhow::Result<Arc<Self>> {
         let mut config = compilation();
         let mut pool = PoolingAllocationConfig::default();
+        let keep_resident = if PoolingAllocationConfig::is_pagemap_scan_available() {
+            KEEP_RESIDENT
+        } else {
+            KEEP_RESIDENT_WITHOUT_SCAN
+        };
         // A Rust component has about 3 core instances, 1 memory and 2 tables.
         // Every total is the per-component maximum times the instances, so
         // that a reserved instance never finds the pool out of anything.
@@ -72,8 +81,8 @@ impl Runtime {
             .total_tables(max_instances.saturating_mul(TABLES_PER_COMPONENT))
             .total_stacks(max_instances)
             .max_memory_size(4 << 30)
-            .linear_memory_keep_resident(KEEP_RESIDENT)
-            .table_keep_resident(KEEP_RESIDENT)
+            .linear_memory_keep_resident(keep_resident)
+            .table_keep_resident(keep_resident)
             .pagemap_scan(wasmtime::Enabled::Auto);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
