@@ -75,9 +75,9 @@ DOCKER_REGISTRY_DIR := $(TOOLS)/docker-registry-$(DOCKER_REGISTRY_VERSION)
 DOCKER_REGISTRY := $(DOCKER_REGISTRY_DIR)/usr/bin/docker-registry
 
 # Debian's nginx, unpacked the same way: the load balancer of the multi-instance tests,
-# run unprivileged with a configuration of their own.
-NGINX_VERSION := 1.22.1-9+deb12u11
-NGINX_DIR := $(TOOLS)/nginx-$(NGINX_VERSION)
+# run unprivileged with a configuration of their own. Whichever revision the archive has
+# (security updates remove the one before): `nginx -v` says which.
+NGINX_DIR := $(TOOLS)/nginx-debian
 NGINX := $(NGINX_DIR)/usr/sbin/nginx
 
 CONFORMANCE_0116 := $(TOOLS)/conformance-0.1.16
@@ -278,9 +278,8 @@ $(DOCKER_REGISTRY):
 
 nginx: $(NGINX)
 $(NGINX):
-	@apt-cache show nginx=$(NGINX_VERSION) >/dev/null 2>&1 || apt-get update
 	rm -rf $(NGINX_DIR) && mkdir -p $(NGINX_DIR)/deb
-	cd $(NGINX_DIR)/deb && apt-get download nginx=$(NGINX_VERSION)
+	cd $(NGINX_DIR)/deb && (apt-get download nginx || (apt-get update && apt-get download nginx))
 	dpkg -x $(NGINX_DIR)/deb/nginx_*.deb $(NGINX_DIR)
 	rm -rf $(NGINX_DIR)/deb
 	$(NGINX) -v

@@ -13,8 +13,8 @@ use crate::harness::Endpoint;
 
 /// The nginx binary (`NGINX_BIN`, else the Makefile's install in the tools cache).
 fn nginx_bin() -> PathBuf {
-    let default = std::env::var("HOME")
-        .map(|home| format!("{home}/.cache/mcp-wasm-tools/nginx-1.22.1-9+deb12u11/usr/sbin/nginx"));
+    let default =
+        std::env::var("HOME").map(|home| format!("{home}/.cache/mcp-wasm-tools/nginx-debian/usr/sbin/nginx"));
     let path = std::env::var_os("NGINX_BIN").map(PathBuf::from).or(default.ok().map(PathBuf::from));
     let path = path.expect("NGINX_BIN or HOME is set");
     assert!(path.exists(), "{} not found (set NGINX_BIN, or run `make nginx`)", path.display());
