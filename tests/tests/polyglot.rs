@@ -196,8 +196,8 @@ async fn interpreter_calls_do_not_fault_their_snapshot_in_again() {
         let per_call = (host.minor_faults() - before) / CALLS;
         println!("{lang}: {per_call} minor faults per call");
         // Upstream wasmtime 48 kept only 32 runs of written pages: 556 a call in Python.
-        // Now 0 to 20 (the host's own), depending on which slots the calls took.
-        assert!(per_call < 100, "{lang}: {per_call} page faults per call");
+        // Now 60 to 90: the writes past the 2 MiB each slot keeps (`KEEP_RESIDENT`).
+        assert!(per_call < 200, "{lang}: {per_call} page faults per call");
     }
 }
 

@@ -29,18 +29,14 @@ use crate::telemetry::metrics;
 /// holds a worker thread before other requests get a turn.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// Bytes of each linear memory and table that are reset in place (only the
-/// pages written, where the kernel offers PAGEMAP_SCAN) when an instance ends,
+/// pages touched, where the kernel offers PAGEMAP_SCAN) when an instance ends,
 /// rather than given back with madvise: that cost a TLB shootdown on every
-/// core and page faults on the next call (a quarter of the host's CPU time
-/// for a Rust component, most of it for an interpreter). An interpreter
-/// writes about 13 MiB of its snapshot per call, so that much stays resident
-/// per instance slot it used; a Rust component writes far less.
-/// Never more than the component's own memory limit.
-const KEEP_RESIDENT: usize = 64 << 20;
-/// Without PAGEMAP_SCAN (Linux before 6.7) the first `keep_resident` bytes
-/// are copied back whether written or not: only as much as a Rust component
-/// uses, as before.
-const KEEP_RESIDENT_WITHOUT_SCAN: usize = 2 << 20;
+/// core and page faults on the next call (a quarter of the host's CPU time).
+/// Kept small: a slot keeps this much after its call, and a component can
+/// cycle through many slots. An interpreter writes about 13 MiB a call, and
+/// 64 MiB served the Python weather tool 1.6 times faster, but let a hostile
+/// component make the host hold 64 MiB per slot it had used.
+const KEEP_RESIDENT: usize = 2 << 20;
 
 /// The engine and the imports every component gets.
 pub struct Runtime {
@@ -64,11 +60,6 @@ impl Runtime {
     ) -> anyhow::Result<Arc<Self>> {
         let mut config = compilation();
         let mut pool = PoolingAllocationConfig::default();
-        let keep_resident = if PoolingAllocationConfig::is_pagemap_scan_available() {
-            KEEP_RESIDENT
-        } else {
-            KEEP_RESIDENT_WITHOUT_SCAN
-        };
         // A Rust component has about 3 core instances, 1 memory and 2 tables.
         // Every total is the per-component maximum times the instances, so
         // that a reserved instance never finds the pool out of anything.
@@ -81,8 +72,8 @@ impl Runtime {
             .total_tables(max_instances.saturating_mul(TABLES_PER_COMPONENT))
             .total_stacks(max_instances)
             .max_memory_size(4 << 30)
-            .linear_memory_keep_resident(keep_resident)
-            .table_keep_resident(keep_resident)
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT)
             .pagemap_scan(wasmtime::Enabled::Auto);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
