@@ -168,10 +168,11 @@ async fn a_destination_outside_the_policy_is_refused_as_for_rust() {
 }
 
 /// An interpreter's call writes all over its snapshot (CPython's and
-/// StarlingMonkey's reference counts, their heaps). The pages it wrote stay
-/// mapped in the instance's slot, and the snapshot is copied back over them
-/// when the instance ends, so later calls fault none of them in again: each
-/// such fault cost a TLB shootdown on every core (`vendor/README.md`).
+/// StarlingMonkey's reference counts, their heaps). Up to the host's budget,
+/// the pages it wrote stay mapped in the instance's slot, and the snapshot is
+/// copied back over them when the instance ends, so later calls do not fault
+/// them in again: each such fault cost a TLB shootdown on every core
+/// (`vendor/README.md`). Only the writes past the budget fault again.
 #[tokio::test]
 async fn interpreter_calls_do_not_fault_their_snapshot_in_again() {
     const CALLS: u64 = 20;
