@@ -28,15 +28,21 @@ use crate::telemetry::metrics;
 /// executor at every tick, so this is the longest slice a compute-bound guest
 /// holds a worker thread before other requests get a turn.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
-/// Bytes of each linear memory and table that are reset in place (only the
-/// pages touched, where the kernel offers PAGEMAP_SCAN) when an instance ends,
+/// Bytes of each linear memory that are reset in place (only the pages
+/// written, where the kernel offers PAGEMAP_SCAN) when an instance ends,
 /// rather than given back with madvise: that cost a TLB shootdown on every
-/// core and page faults on the next call (a quarter of the host's CPU time).
-/// Kept small: a slot keeps this much after its call, and a component can
-/// cycle through many slots. An interpreter writes about 13 MiB a call, and
-/// 64 MiB served the Python weather tool 1.6 times faster, but let a hostile
-/// component make the host hold 64 MiB per slot it had used.
-const KEEP_RESIDENT: usize = 2 << 20;
+/// core and page faults on the next call. A call of the Python weather tool
+/// writes 2 to 3 MiB: with 2 MiB kept it faulted 30 to 40 pages in again a
+/// call, with 4 MiB none to 3, and served about 1.5 times as many calls.
+/// A slot keeps up to this much after its call whatever the component
+/// wrote, so a component that fills its memory leaves it in each slot it ran
+/// in. It runs in its own slots first (per worker thread: wasmtime shards
+/// the pool), so that is about as many as it ran at once. Hence small.
+const KEEP_RESIDENT: usize = 4 << 20;
+/// Without PAGEMAP_SCAN (Linux before 6.7) the first `keep_resident` bytes
+/// are copied back whether written or not: only as much as a Rust component
+/// uses. Also for tables, which are small.
+const KEEP_RESIDENT_SMALL: usize = 2 << 20;
 
 /// The engine and the imports every component gets.
 pub struct Runtime {
@@ -60,6 +66,11 @@ impl Runtime {
     ) -> anyhow::Result<Arc<Self>> {
         let mut config = compilation();
         let mut pool = PoolingAllocationConfig::default();
+        let keep_resident = if PoolingAllocationConfig::is_pagemap_scan_available() {
+            KEEP_RESIDENT
+        } else {
+            KEEP_RESIDENT_SMALL
+        };
         // A Rust component has about 3 core instances, 1 memory and 2 tables.
         // Every total is the per-component maximum times the instances, so
         // that a reserved instance never finds the pool out of anything.
@@ -72,8 +83,8 @@ impl Runtime {
             .total_tables(max_instances.saturating_mul(TABLES_PER_COMPONENT))
             .total_stacks(max_instances)
             .max_memory_size(4 << 30)
-            .linear_memory_keep_resident(KEEP_RESIDENT)
-            .table_keep_resident(KEEP_RESIDENT)
+            .linear_memory_keep_resident(keep_resident)
+            .table_keep_resident(KEEP_RESIDENT_SMALL)
             .pagemap_scan(wasmtime::Enabled::Auto);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
