@@ -323,3 +323,64 @@ async fn bounded<T>(limit: Duration, step: &str, run: impl Future<Output = T>) -
         .await
         .map_err(|_| anyhow!("{step} did not return within {} ms (limits.timeout_ms)", limit.as_millis()))
 }
+
+#[cfg(test)]
+mod tests {
+    use wasmtime::{Instance, Module, Store};
+
+    use super::*;
+
+    /// A module whose `call(which)` puts `ref.func` of its function number
+    /// `which` in a table and calls it there. `pad` functions before them
+    /// move their code, so that two such modules' functions start at
+    /// different places.
+    fn module(engine: &Engine, pad: usize, results: [i32; 3]) -> Module {
+        let padding = "(func (result i32) i32.const 0 drop i32.const 0)".repeat(pad);
+        let [a, b, c] = results;
+        let text = format!(
+            r#"(module
+              (type $t (func (result i32)))
+              (table $tab 1 funcref)
+              (elem declare func $a $b $c)
+              {padding}
+              (func $a (result i32) i32.const {a})
+              (func $b (result i32) i32.const {b})
+              (func $c (result i32) i32.const {c})
+              (func (export "call") (param $which i32) (result i32)
+                (table.set $tab (i32.const 0)
+                  (if (result funcref) (i32.eqz (local.get $which))
+                    (then ref.func $a)
+                    (else (if (result funcref) (i32.eq (local.get $which) (i32.const 1))
+                      (then ref.func $b) (else ref.func $c)))))
+                (call_indirect (type $t) (i32.const 0))))"#
+        );
+        Module::new(engine, wat::parse_str(text).unwrap()).unwrap()
+    }
+
+    /// The vendored wasmtime remembers, per module, where each function
+    /// starts for the `VMFuncRef`s that every new instance fills in again
+    /// (`vendor/README.md`). Every instance here takes the pool's one slot,
+    /// the two modules in turn, each asked for its functions in another order.
+    #[test]
+    fn ref_func_finds_its_own_function_in_every_new_instance() {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_core_instances(1).total_memories(1).total_tables(1);
+        let mut config = compilation();
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).unwrap();
+        let modules =
+            [(module(&engine, 0, [1, 2, 3]), [1, 2, 3]), (module(&engine, 7, [4, 5, 6]), [4, 5, 6])];
+        for round in 0..3 {
+            for (module, expected) in &modules {
+                let mut store = Store::new(&engine, ());
+                store.set_epoch_deadline(1);
+                let instance = Instance::new(&mut store, module, &[]).unwrap();
+                let call = instance.get_typed_func::<i32, i32>(&mut store, "call").unwrap();
+                for which in [round, (round + 1) % 3, (round + 2) % 3] {
+                    let got = call.call(&mut store, which).unwrap();
+                    assert_eq!(got, expected[which as usize], "round {round}, function {which}");
+                }
+            }
+        }
+    }
+}

@@ -15,11 +15,12 @@ use alloc::sync::Arc;
 use core::fmt;
 use core::ops::Range;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU32, Ordering};
 #[cfg(feature = "std")]
 use std::{fs::File, path::Path};
 use wasmparser::{Parser, ValidPayload, Validator};
 use wasmtime_environ::{
-    CompiledFunctionsTable, CompiledModuleInfo, EntityIndex, FuncKey, HostPtr, ModuleTypes,
+    CompiledFunctionsTable, CompiledModuleInfo, DefinedFuncIndex, EntityIndex, EntityRef as _, FuncKey, HostPtr, ModuleTypes,
     ObjectKind, StaticModuleIndex, TypeTrace, VMOffsets, VMSharedTypeIndex, WasmChecksum,
 };
 mod registry;
@@ -157,6 +158,13 @@ struct ModuleInner {
 
     /// Runtime offset information for `VMContext`.
     offsets: VMOffsets<HostPtr>,
+
+    /// Where each defined function and its array-to-wasm trampoline start in
+    /// the text section, `u32::MAX` until first asked for. Every new
+    /// instance initializes its `VMFuncRef`s again when `ref.func` or a table
+    /// asks, and finding the function was a binary search each time
+    /// (bytecodealliance/wasmtime#8212).
+    func_ref_starts: OnceLock<Box<[[AtomicU32; 2]]>>,
 
     /// The checksum of the source binary from which this module was compiled.
     checksum: WasmChecksum,
@@ -553,6 +561,7 @@ impl Module {
                 engine: engine.clone(),
                 code,
                 memory_images: OnceLock::new(),
+                func_ref_starts: OnceLock::new(),
                 module,
                 #[cfg(any(feature = "cranelift", feature = "winch"))]
                 serializable,
@@ -647,6 +656,35 @@ impl Module {
 
     pub(crate) fn engine_code(&self) -> &Arc<EngineCode> {
         &self.inner.code
+    }
+
+    /// Where the defined function `index` and its array-to-wasm trampoline
+    /// start in the text section: `(array_to_wasm, wasm)`.
+    pub(crate) fn func_ref_starts(&self, index: DefinedFuncIndex) -> (usize, usize) {
+        let starts = self.inner.func_ref_starts.get_or_init(|| {
+            let defined = self.env_module().num_defined_funcs();
+            (0..defined)
+                .map(|_| [AtomicU32::new(u32::MAX), AtomicU32::new(u32::MAX)])
+                .collect()
+        });
+        let module_index = self.env_module().module_index;
+        let keys = [
+            FuncKey::ArrayToWasmTrampoline(module_index, index),
+            FuncKey::DefinedWasmFunction(module_index, index),
+        ];
+        let [array_to_wasm, wasm] = [0, 1].map(|i| {
+            let start = &starts[index.index()][i];
+            match start.load(Ordering::Relaxed) {
+                u32::MAX => {
+                    // Every thread finds the same value: a race only repeats the search.
+                    let found = self.compiled_module().function_range(keys[i]).start;
+                    start.store(u32::try_from(found).unwrap(), Ordering::Relaxed);
+                    found
+                }
+                known => usize::try_from(known).unwrap(),
+            }
+        });
+        (array_to_wasm, wasm)
     }
 
     pub(crate) fn env_module(&self) -> &Arc<wasmtime_environ::Module> {

@@ -880,19 +880,13 @@ impl Instance {
         let func = &module.functions[index];
         let type_index = func.signature.unwrap_engine_type_index();
         let vmctx_offset = self.offsets().vmctx_func_ref(func.func_ref);
-        let array_to_wasm_key = FuncKey::ArrayToWasmTrampoline(module.module_index, def_index);
-        let wasm_key = FuncKey::DefinedWasmFunction(module.module_index, def_index);
-        // SAFETY: the type/offset/keys here are all valid for the defined
+        let starts = self
+            .runtime_module()
+            .expect("funcref impossible in fake module")
+            .func_ref_starts(def_index);
+        // SAFETY: the type/offset/code here are all valid for the defined
         // function at `def_index`.
-        unsafe {
-            self.initialize_and_return_funcref(
-                registry,
-                type_index,
-                vmctx_offset,
-                array_to_wasm_key,
-                wasm_key,
-            )
-        }
+        unsafe { self.initialize_and_return_funcref(registry, type_index, vmctx_offset, starts) }
     }
 
     fn get_start_func_ref(
@@ -909,17 +903,17 @@ impl Instance {
         let vmctx_offset = self.offsets().vmctx_startup_func_ref();
         let array_to_wasm_key = FuncKey::ModuleStartup(Abi::Array, module.module_index);
         let wasm_key = FuncKey::ModuleStartup(Abi::Wasm, module.module_index);
-        // SAFETY: the type/offset/keys here are all valid for the module
+        let compiled = self
+            .runtime_module()
+            .expect("funcref impossible in fake module")
+            .compiled_module();
+        let starts = (
+            compiled.function_range(array_to_wasm_key).start,
+            compiled.function_range(wasm_key).start,
+        );
+        // SAFETY: the type/offset/code here are all valid for the module
         // startup function.
-        unsafe {
-            self.initialize_and_return_funcref(
-                registry,
-                type_index,
-                vmctx_offset,
-                array_to_wasm_key,
-                wasm_key,
-            )
-        }
+        unsafe { self.initialize_and_return_funcref(registry, type_index, vmctx_offset, starts) }
     }
 
     /// Common implementation of initializing a `VMFuncRef` stored within this
@@ -936,8 +930,7 @@ impl Instance {
         registry: &ModuleRegistry,
         type_index: VMSharedTypeIndex,
         vmctx_offset: u32,
-        array_to_wasm_key: FuncKey,
-        wasm_key: FuncKey,
+        (array_to_wasm_start, wasm_start): (usize, usize),
     ) -> Option<NonNull<VMFuncRef>> {
         // For now, we eagerly initialize an funcref struct in-place whenever
         // asked for a reference to it. This is mostly fine, because in practice
@@ -968,12 +961,12 @@ impl Instance {
         .expect("module not in store");
 
         let array_call =
-            VmPtr::from(NonNull::from(module_with_code.function(array_to_wasm_key)).cast());
+            VmPtr::from(NonNull::from(module_with_code.text_from(array_to_wasm_start)).cast());
 
         let wasm_call = Some(VmPtr::from(
             NonNull::new(
                 module_with_code
-                    .function(wasm_key)
+                    .text_from(wasm_start)
                     .as_ptr()
                     .cast::<VMWasmCallFunction>()
                     .cast_mut(),
