@@ -405,7 +405,8 @@ impl Drop for StoreCode {
 /// code pointers, ready to call.
 pub struct ModuleWithCode<'a> {
     module: &'a Module,
-    store_code: &'a StoreCode,
+    /// The text section the store runs the module's code from.
+    text: &'a [u8],
 }
 
 impl<'a> ModuleWithCode<'a> {
@@ -415,12 +416,24 @@ impl<'a> ModuleWithCode<'a> {
         registry: &'a ModuleRegistry,
         module: &'a Module,
     ) -> Option<ModuleWithCode<'a>> {
-        let store_code = registry.store_code(module.engine_code())?;
-        Some(ModuleWithCode { module, store_code })
+        // Without guest debugging every store runs the engine's own copy of
+        // the code (see `StoreCode::new`): no need to search the store's
+        // registry, which `ref.func` would do thousands of times a call.
+        #[cfg(not(feature = "debug"))]
+        let text = {
+            let _ = registry;
+            module.engine_code().text()
+        };
+        #[cfg(feature = "debug")]
+        let text = registry.store_code(module.engine_code())?.text();
+        Some(ModuleWithCode { module, text })
     }
 
     pub(crate) fn from_raw(module: &'a Module, store_code: &'a StoreCode) -> ModuleWithCode<'a> {
-        ModuleWithCode { module, store_code }
+        ModuleWithCode {
+            module,
+            text: store_code.text(),
+        }
     }
 
     /// Provide the Module wrapped in this tuple.
@@ -432,6 +445,6 @@ impl<'a> ModuleWithCode<'a> {
     /// (see `Module::func_ref_starts`).
     #[inline]
     pub fn text_from(&self, start: usize) -> &[u8] {
-        &self.store_code.text()[start..]
+        &self.text[start..]
     }
 }
