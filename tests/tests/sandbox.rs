@@ -401,6 +401,28 @@ async fn a_bounded_load_with_hostile_calls_mixed_in() {
     weather_still_works(&host).await;
 }
 
+/// A component that fills its memory (16 MiB here) on every call leaves only
+/// the host's per-slot budget (`KEEP_RESIDENT`, 4 MiB) mapped in the few
+/// slots it runs in: its own, at most `max_concurrent` (2) per worker thread.
+/// Keeping whole memories resident (64 MiB) would leave it all.
+#[tokio::test]
+async fn a_component_that_fills_its_memory_call_after_call_leaves_little_behind() {
+    let host = start();
+    for _ in 0..20 {
+        weather_still_works(&host).await;
+    }
+    let baseline = host.rss();
+    for _ in 0..20 {
+        let pair = join_all((0..2).map(|_| host.call("allocate", json!({}))).collect()).await;
+        assert!(pair.iter().all(|r| r["isError"] == true), "{pair:?}");
+    }
+    weather_still_works(&host).await;
+    let after = host.rss();
+    eprintln!("40 calls that fill 16 MiB: RSS {} MiB before, {} MiB after", baseline >> 20, after >> 20);
+    // Two worker threads' shards, two slots each, 4 MiB each, and some slack.
+    assert!(after < baseline + (24 << 20), "the host keeps what the component wrote: {baseline} -> {after}");
+}
+
 #[tokio::test]
 async fn spinning_guests_do_not_starve_other_calls() {
     let host = start();
