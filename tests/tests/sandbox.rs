@@ -349,13 +349,19 @@ async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
     outputs.into_iter().map(|o| o.expect("every future finished")).collect()
 }
 
-#[tokio::test]
-async fn a_bounded_load_with_hostile_calls_mixed_in() {
+/// `start()`, warmed up by 20 weather calls, and the host's RSS then.
+async fn start_warmed_up() -> (Host, u64) {
     let host = start();
     for _ in 0..20 {
         weather_still_works(&host).await;
     }
     let baseline = host.rss();
+    (host, baseline)
+}
+
+#[tokio::test]
+async fn a_bounded_load_with_hostile_calls_mixed_in() {
+    let (host, baseline) = start_warmed_up().await;
     let started = Instant::now();
     let mut calls = Vec::new();
     for i in 0..200 {
@@ -407,11 +413,7 @@ async fn a_bounded_load_with_hostile_calls_mixed_in() {
 /// Keeping whole memories resident (64 MiB) would leave it all.
 #[tokio::test]
 async fn a_component_that_fills_its_memory_call_after_call_leaves_little_behind() {
-    let host = start();
-    for _ in 0..20 {
-        weather_still_works(&host).await;
-    }
-    let baseline = host.rss();
+    let (host, baseline) = start_warmed_up().await;
     for _ in 0..20 {
         let pair = join_all((0..2).map(|_| host.call("allocate", json!({}))).collect()).await;
         assert!(pair.iter().all(|r| r["isError"] == true), "{pair:?}");

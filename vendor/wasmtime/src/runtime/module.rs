@@ -20,8 +20,9 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use std::{fs::File, path::Path};
 use wasmparser::{Parser, ValidPayload, Validator};
 use wasmtime_environ::{
-    CompiledFunctionsTable, CompiledModuleInfo, DefinedFuncIndex, EntityIndex, EntityRef as _, FuncKey, HostPtr, ModuleTypes,
-    ObjectKind, StaticModuleIndex, TypeTrace, VMOffsets, VMSharedTypeIndex, WasmChecksum,
+    CompiledFunctionsTable, CompiledModuleInfo, DefinedFuncIndex, EntityIndex, EntityRef as _,
+    FuncKey, HostPtr, ModuleTypes, ObjectKind, StaticModuleIndex, TypeTrace, VMOffsets,
+    VMSharedTypeIndex, WasmChecksum,
 };
 mod registry;
 
