@@ -12,6 +12,8 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy)]
 pub struct Run {
     pub throughput: f64,
+    /// Answers received, good or not.
+    pub requests: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
     /// Answers that were not a successful tool result, and socket errors.
@@ -41,6 +43,7 @@ pub fn wrk(script: &Path, addr: SocketAddr, connections: u32, duration: Duration
     }
     Ok(Run {
         throughput: number("requests")? / (number("duration_us")? / 1e6),
+        requests: number("requests")? as u64,
         p50_ms: number("p50_us")? / 1e3,
         p99_ms: number("p99_us")? / 1e3,
         errors: (number("failed")? + number("socket_errors")?) as u64,

@@ -66,6 +66,8 @@ struct Plan {
     duration: Duration,
     spawns: usize,
     calls: usize,
+    /// Alternating pairs of runs (off, on) for the cost of OTLP export.
+    telemetry_pairs: usize,
 }
 
 /// Everything measured for one server; medians over runs and spawns.
@@ -85,11 +87,14 @@ pub struct Figures {
 }
 
 /// The cost of OTLP export: weather.wasm at c=16 with export off and on, in
-/// alternating runs, and how many spans the receiver got.
+/// alternating runs (pairs), the host's CPU time per request in each run, and
+/// how many spans the receiver got.
 #[derive(Debug, Default)]
 pub struct Telemetry {
     pub off: Vec<Run>,
     pub on: Vec<Run>,
+    pub off_cpu_us: Vec<f64>,
+    pub on_cpu_us: Vec<f64>,
     pub spans: usize,
 }
 
@@ -108,9 +113,23 @@ pub fn median(mut values: Vec<f64>) -> f64 {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let plan = if args.smoke {
-        Plan { concurrency: [1, 16, 64], runs: 1, duration: Duration::from_secs(1), spawns: 1, calls: 20 }
+        Plan {
+            concurrency: [1, 16, 64],
+            runs: 1,
+            duration: Duration::from_secs(1),
+            spawns: 1,
+            calls: 20,
+            telemetry_pairs: 3,
+        }
     } else {
-        Plan { concurrency: [1, 16, 64], runs: 3, duration: Duration::from_secs(5), spawns: 5, calls: 300 }
+        Plan {
+            concurrency: [1, 16, 64],
+            runs: 3,
+            duration: Duration::from_secs(5),
+            spawns: 5,
+            calls: 300,
+            telemetry_pairs: 5,
+        }
     };
     std::fs::create_dir_all(args.out.join("logs"))?;
     let upstream = fake_upstream()?;
@@ -143,9 +162,8 @@ fn main() -> anyhow::Result<()> {
     let script = args.bench_dir.join("call.lua");
     if args.telemetry_only {
         let cache = tempfile::tempdir()?;
-        let telemetry = telemetry_cost(&setup, &plan, &script, &cache)?;
-        let spans = otlp.received.lock().expect("no panics while locked").span_count;
-        println!("{}", report::telemetry_summary(&telemetry, spans));
+        let telemetry = telemetry_cost(&setup, &plan, &script, &cache, &otlp)?;
+        println!("{}", report::telemetry_summary(&telemetry));
         return Ok(());
     }
     let mut results = BTreeMap::new();
@@ -157,8 +175,7 @@ fn main() -> anyhow::Result<()> {
         caches.push(cache);
     }
     load_all(&setup, &plan, &script, &caches, &mut results)?;
-    let mut telemetry = telemetry_cost(&setup, &plan, &script, &caches[0])?;
-    telemetry.spans = otlp.received.lock().expect("no panics while locked").span_count;
+    let telemetry = telemetry_cost(&setup, &plan, &script, &caches[0], &otlp)?;
     let report = report::Report::new(&results, &telemetry, &plan_summary(&plan));
     report.check_complete()?;
     std::fs::write(args.out.join("results.md"), report.markdown())?;
@@ -202,7 +219,8 @@ fn fake_upstream() -> anyhow::Result<String> {
     Ok(receiver.recv().context("the fake upstream's thread")??)
 }
 
-/// A loopback OTLP receiver that decodes and counts, on a runtime of its own.
+/// A loopback OTLP receiver that holds what it gets until counted, on a
+/// runtime of its own.
 fn otlp_receiver() -> anyhow::Result<mcp_e2e::otlp::Receiver> {
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -216,12 +234,15 @@ fn otlp_receiver() -> anyhow::Result<mcp_e2e::otlp::Receiver> {
 }
 
 /// weather.wasm at c=16 with OTLP export off and on, the two servers taking
-/// turns run by run.
+/// turns run by run. The receiver decodes and counts what it got between runs,
+/// not during them: a collector's work is not the host's, and on this
+/// machine it would take the CPU the host is measured on.
 fn telemetry_cost(
     setup: &Setup,
     plan: &Plan,
     script: &Path,
     cache: &tempfile::TempDir,
+    otlp: &mcp_e2e::otlp::Receiver,
 ) -> anyhow::Result<Telemetry> {
     eprintln!("== OTLP export off and on, c={TELEMETRY_CONNECTIONS}");
     let off = setup.start(Kind::Wasm, Code::Cache(cache.path()), "warn", "otel-off")?.0;
@@ -230,13 +251,25 @@ fn telemetry_cost(
     for server in [&off, &on] {
         load::wrk(script, server.addr, TELEMETRY_CONNECTIONS, Duration::from_secs(1)).context("warm-up")?;
     }
-    for _ in 0..plan.runs.max(3) {
-        for (server, runs) in [(&off, &mut telemetry.off), (&on, &mut telemetry.on)] {
+    for _ in 0..plan.telemetry_pairs {
+        for (server, runs, cpu) in [
+            (&off, &mut telemetry.off, &mut telemetry.off_cpu_us),
+            (&on, &mut telemetry.on, &mut telemetry.on_cpu_us),
+        ] {
+            let before = cpu_time(server)?;
             let run = load::wrk(script, server.addr, TELEMETRY_CONNECTIONS, plan.duration)?;
-            eprintln!("  {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms", run.throughput, run.p50_ms, run.p99_ms);
+            let per_request = (cpu_time(server)? - before).as_secs_f64() * 1e6 / run.requests as f64;
+            eprintln!(
+                "  {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, host CPU {per_request:.1} µs a request",
+                run.throughput, run.p50_ms, run.p99_ms
+            );
             runs.push(run);
+            cpu.push(per_request);
+            telemetry.spans += otlp.count_spans().context("an OTLP export that is not valid protobuf")?;
         }
     }
+    drop(on);
+    telemetry.spans += otlp.count_spans().context("an OTLP export that is not valid protobuf")?;
     Ok(telemetry)
 }
 
@@ -362,6 +395,7 @@ fn load_all(
                 throughput: pick(|r| r.throughput),
                 p50_ms: pick(|r| r.p50_ms),
                 p99_ms: pick(|r| r.p99_ms),
+                requests: runs.iter().map(|r| r.requests).sum(),
                 errors: runs.iter().map(|r| r.errors).sum(),
             };
             results.get_mut(key).expect("started up").load.insert(connections, (median_run, runs));
@@ -392,4 +426,14 @@ fn call_costs(server: &Server, calls: usize) -> anyhow::Result<(f64, f64)> {
         bail!("{} call timings logged for {} calls; see {}", call.len(), calls + 1, server.log.display());
     }
     Ok((median(instantiate), median(call)))
+}
+
+/// The CPU time (user and system) `server` has used so far.
+fn cpu_time(server: &Server) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", server.pid()))?;
+    // The fields after the command's closing parenthesis; utime and stime are
+    // the 14th and 15th of the line, in clock ticks (100 a second on Linux).
+    let fields: Vec<&str> = stat.rsplit_once(')').context("/proc/PID/stat")?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).context("/proc/PID/stat times");
+    Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
 }

@@ -26,8 +26,8 @@ pub struct Received {
     pub metrics: Vec<ExportMetricsServiceRequest>,
     /// Requests to any other path, or with another content type.
     pub other: Vec<String>,
-    /// Spans received, whether kept or not.
-    pub span_count: usize,
+    /// Exports held undecoded (`start_counting`): path and body.
+    held: Vec<(String, Bytes)>,
     /// Each export's `Authorization` header, if it had one, in order.
     pub authorizations: Vec<Option<String>>,
 }
@@ -94,21 +94,42 @@ impl Receiver {
 
     /// Starts a receiver on `addr` (port 0 picks a free one) that keeps what it receives.
     pub async fn start(addr: SocketAddr) -> std::io::Result<Receiver> {
-        Receiver::spawn(addr, true, None).await
+        Receiver::spawn(addr, Mode::Keep, None).await
     }
 
-    /// Starts a receiver that decodes and counts, keeping nothing (a benchmark's load).
+    /// Starts a receiver for a benchmark's load: it answers each export at
+    /// once and holds its bytes, undecoded, until `count_spans`. A collector
+    /// decodes on a machine of its own; here it would take the CPU the host
+    /// is being measured on.
     pub async fn start_counting(addr: SocketAddr) -> std::io::Result<Receiver> {
-        Receiver::spawn(addr, false, None).await
+        Receiver::spawn(addr, Mode::Hold, None).await
     }
 
     /// Starts a receiver that, as an Entra-protected endpoint does, answers
     /// 401 to an export without exactly this `Authorization` and keeps nothing of it.
     pub async fn start_requiring(addr: SocketAddr, authorization: &str) -> std::io::Result<Receiver> {
-        Receiver::spawn(addr, true, Some(authorization.to_owned())).await
+        Receiver::spawn(addr, Mode::Keep, Some(authorization.to_owned())).await
     }
 
-    async fn spawn(addr: SocketAddr, keep: bool, required: Option<String>) -> std::io::Result<Receiver> {
+    /// Decodes the exports held since the last call (`start_counting`) and
+    /// counts their spans; fails on any export that is not valid OTLP.
+    pub fn count_spans(&self) -> Result<usize, prost::DecodeError> {
+        let held = std::mem::take(&mut self.received.lock().expect("no panics while locked").held);
+        let mut spans = 0;
+        for (path, body) in held {
+            match path.as_str() {
+                "/v1/traces" => {
+                    let request = ExportTraceServiceRequest::decode(body)?;
+                    let scopes = request.resource_spans.iter().flat_map(|r| &r.scope_spans);
+                    spans += scopes.map(|s| s.spans.len()).sum::<usize>();
+                }
+                _ => drop(ExportMetricsServiceRequest::decode(body)?),
+            }
+        }
+        Ok(spans)
+    }
+
+    async fn spawn(addr: SocketAddr, mode: Mode, required: Option<String>) -> std::io::Result<Receiver> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let received = Arc::new(Mutex::new(Received::default()));
@@ -133,29 +154,23 @@ impl Receiver {
                     .get("content-type")
                     .is_some_and(|v| v.as_bytes() == b"application/x-protobuf");
                 let mut received = sink.lock().expect("no panics while locked");
-                let decoded = match (parts.uri.path(), protobuf) {
-                    ("/v1/traces", true) => ExportTraceServiceRequest::decode(body)
-                        .map(|r| {
-                            let spans = r.resource_spans.iter().flat_map(|r| &r.scope_spans);
-                            received.span_count += spans.map(|s| s.spans.len()).sum::<usize>();
-                            if keep {
-                                received.traces.push(r);
-                            }
-                        })
-                        .is_ok(),
-                    ("/v1/metrics", true) => ExportMetricsServiceRequest::decode(body)
-                        .map(|r| {
-                            if keep {
-                                received.metrics.push(r);
-                            }
-                        })
-                        .is_ok(),
+                let accepted = match (parts.uri.path(), protobuf, mode) {
+                    (path @ ("/v1/traces" | "/v1/metrics"), true, Mode::Hold) => {
+                        received.held.push((path.to_owned(), body));
+                        true
+                    }
+                    ("/v1/traces", true, Mode::Keep) => {
+                        ExportTraceServiceRequest::decode(body).map(|r| received.traces.push(r)).is_ok()
+                    }
+                    ("/v1/metrics", true, Mode::Keep) => {
+                        ExportMetricsServiceRequest::decode(body).map(|r| received.metrics.push(r)).is_ok()
+                    }
                     _ => false,
                 };
-                if !decoded {
+                if !accepted {
                     received.other.push(format!("{} {}", parts.method, parts.uri));
                 }
-                let status = if decoded { 200 } else { 400 };
+                let status = if accepted { 200 } else { 400 };
                 // An empty Export*ServiceResponse: full success.
                 let answer =
                     Response::builder().status(status).header("content-type", "application/x-protobuf");
@@ -164,4 +179,13 @@ impl Receiver {
         });
         Ok(Receiver { addr, received })
     }
+}
+
+/// What a receiver does with an export.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// Decodes it and keeps it, for a test to read.
+    Keep,
+    /// Holds its bytes for `count_spans`.
+    Hold,
 }

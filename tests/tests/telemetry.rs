@@ -376,3 +376,93 @@ async fn the_status_page_counts_only_served_tools() {
     assert!(page.body.contains("get_current_weather"), "{}", page.body);
     assert!(!page.body.contains(made_up), "{}", page.body);
 }
+
+/// What a client puts in a request's method or its protocol-version header
+/// is its own: made-up ones must not become span names or metric series
+/// (each series is held for the host's life), nor carry their size into them.
+#[tokio::test(flavor = "multi_thread")]
+async fn made_up_methods_and_versions_are_not_kept_as_they_came() {
+    let receiver = Receiver::start(LOOPBACK.into()).await.unwrap();
+    let endpoint = receiver.endpoint();
+    let mut host = Host::start_with_env(
+        &[("whoami", &whoami_wasm(), "")],
+        &[],
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint), ("OTEL_METRIC_EXPORT_INTERVAL", "60000")],
+    );
+    let long = |i: usize| format!("{i:04}{}", "x".repeat(16 << 10));
+    for i in 0..20 {
+        let made_up = json!({"jsonrpc": "2.0", "id": i, "method": long(i), "params": {}});
+        let reply = host.post(&made_up, &[("mcp-protocol-version", "2025-11-25")]).await;
+        assert!(reply.json()["error"].is_object(), "{}", reply.body);
+        let list = json!({"jsonrpc": "2.0", "id": i, "method": "tools/list", "params": {}});
+        let reply = host.post(&list, &[("mcp-protocol-version", &long(i))]).await;
+        assert!(reply.status >= 400 || reply.json()["error"].is_object(), "{}", reply.body);
+    }
+    host.terminate();
+    assert!(host.wait_exit(Duration::from_secs(20)).is_some_and(|s| s.success()), "{}", host.log_text());
+
+    let received = receiver.received.lock().unwrap();
+    let spans = received.spans();
+    assert!(spans.len() >= 20, "the requests are traced: {}", spans.len());
+    for (_, span) in &spans {
+        assert!(span.name.len() <= 64, "span name of {} bytes", span.name.len());
+        for attribute in &span.attributes {
+            let value = string(std::slice::from_ref(attribute), &attribute.key).unwrap_or_default();
+            assert!(value.len() <= 128, "{} of {} bytes in a span", attribute.key, value.len());
+        }
+    }
+    let series = histogram(&received, "mcp.server.operation.duration");
+    let values = |key: &str| -> std::collections::BTreeSet<String> {
+        series.iter().filter_map(|(attributes, _)| string(attributes, key)).collect()
+    };
+    assert!(values("mcp.method.name").iter().all(|m| m.len() <= 64), "{:?}", values("mcp.method.name").len());
+    assert!(
+        values("mcp.method.name").len() <= 2,
+        "one series per made-up method: {}",
+        values("mcp.method.name").len()
+    );
+    assert!(
+        values("mcp.protocol.version").iter().all(|v| v.len() <= 16),
+        "{}",
+        values("mcp.protocol.version").len()
+    );
+    assert!(series.len() <= 4, "{} series", series.len());
+}
+
+/// A component asks for any host and method it likes: the outbound metric,
+/// whose series the host keeps for its life, names only destinations the
+/// policy allows, and the spans carry the made-up ones cut short.
+#[tokio::test(flavor = "multi_thread")]
+async fn made_up_destinations_make_no_series_of_their_own() {
+    let receiver = Receiver::start(LOOPBACK.into()).await.unwrap();
+    let endpoint = receiver.endpoint();
+    let policy = "[outbound]\nallow = [\"https://api.example.com\"]\n";
+    let mut host = Host::start_with_env(
+        &[("hostile", &mcp_e2e::harness::hostile_wasm(), policy)],
+        &[],
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint), ("OTEL_METRIC_EXPORT_INTERVAL", "60000")],
+    );
+    for i in 0..20 {
+        let host_name = format!("{i:02}{}.{}.{}.invalid", "a".repeat(60), "b".repeat(63), "c".repeat(63));
+        let url = format!("http://{host_name}/{}", "p".repeat(4 << 10));
+        let reply = host.call("fetch", json!({"url": url})).await;
+        let text = reply["content"][0]["text"].as_str().unwrap_or_default().to_owned();
+        assert!(text.starts_with("failed"), "denied: {reply}");
+    }
+    host.terminate();
+    assert!(host.wait_exit(Duration::from_secs(20)).is_some_and(|s| s.success()), "{}", host.log_text());
+
+    let received = receiver.received.lock().unwrap();
+    let series = histogram(&received, "http.client.request.duration");
+    let addresses: std::collections::BTreeSet<_> =
+        series.iter().filter_map(|(attributes, _)| string(attributes, "server.address")).collect();
+    assert_eq!(addresses.into_iter().collect::<Vec<_>>(), ["_OTHER"], "{} series", series.len());
+    let denied: Vec<_> = received.spans().into_iter().filter(|(_, s)| s.kind == 3).collect();
+    assert_eq!(denied.len(), 20, "a span for each denied request");
+    for (_, span) in &denied {
+        let address = string(&span.attributes, "server.address").unwrap_or_default();
+        assert!(address.ends_with(".invalid") && address.len() <= 253, "{address}");
+        let url = string(&span.attributes, "url.full").unwrap_or_default();
+        assert!(url.starts_with("http://") && url.len() <= 512, "url.full of {} bytes", url.len());
+    }
+}

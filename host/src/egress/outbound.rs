@@ -75,16 +75,31 @@ struct Observed {
 }
 
 impl Observed {
-    fn start(request: &http::Request<WasiBody>, https: bool, host: &str, port: u16) -> Option<Observed> {
+    /// `allowed`: whether the policy names the destination. The metric, whose
+    /// series the host keeps for its life, names only such destinations and
+    /// the standard methods: a component's made-up hosts and methods are all
+    /// `_OTHER`, so that it cannot make a series for each. The span, which is
+    /// only passed on, names them, cut short.
+    fn start(
+        request: &http::Request<WasiBody>,
+        https: bool,
+        host: &str,
+        port: u16,
+        allowed: bool,
+    ) -> Option<Observed> {
         if !telemetry::enabled() {
             return None;
         }
-        let method = request.method().as_str().to_owned();
-        let attributes = vec![
-            KeyValue::new("http.request.method", method.clone()),
-            KeyValue::new("server.address", host.to_owned()),
+        let method = method_name(request.method());
+        let destination = [
+            KeyValue::new("server.address", telemetry::bounded(host, MAX_HOST).to_owned()),
             KeyValue::new("server.port", i64::from(port)),
         ];
+        let mut attributes = vec![KeyValue::new("http.request.method", method)];
+        match allowed {
+            true => attributes.extend(destination.iter().cloned()),
+            false => attributes.push(KeyValue::new("server.address", "_OTHER")),
+        }
         let span = telemetry::Span::child(Kind::Client, || {
             let uri = request.uri();
             // The query (coordinates, keys, ...) stays out of the trace.
@@ -94,9 +109,10 @@ impl Observed {
                 uri.authority().map_or("", |a| a.as_str()),
                 uri.path()
             );
-            let mut span_attributes = attributes.clone();
-            span_attributes.push(KeyValue::new("url.full", url));
-            (method, span_attributes)
+            let mut span_attributes = vec![KeyValue::new("http.request.method", method)];
+            span_attributes.extend(destination);
+            span_attributes.push(KeyValue::new("url.full", telemetry::bounded(&url, MAX_URL).to_owned()));
+            (method.into(), span_attributes)
         });
         Some(Observed { span, started: Instant::now(), attributes })
     }
@@ -124,6 +140,19 @@ impl Observed {
         self.attributes.push(KeyValue::new("error.type", kind));
         metrics::outbound(component, self.started.elapsed(), self.attributes);
     }
+}
+
+/// The longest destination host and URL a span records (a DNS name is at
+/// most 253 bytes).
+const MAX_HOST: usize = 253;
+const MAX_URL: usize = 512;
+
+/// HTTP's standard methods by name; any other is `_OTHER`, as the HTTP
+/// conventions say.
+fn method_name(method: &http::Method) -> &'static str {
+    const METHODS: [&str; 9] =
+        ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
+    METHODS.into_iter().find(|known| *known == method.as_str()).unwrap_or("_OTHER")
 }
 
 /// The guest's timeouts, each capped at `limit`.
@@ -164,8 +193,9 @@ impl WasiHttpHooks for Outbound {
             if https { "https" } else { "http" },
             uri.authority().map_or("?", |a| a.as_str())
         );
-        let observed = Observed::start(&request, https, &host, port);
-        let Some(destination) = self.policy.outbound.iter().find(|d| d.matches(https, &host, port)) else {
+        let destination = self.policy.outbound.iter().find(|d| d.matches(https, &host, port));
+        let observed = Observed::start(&request, https, &host, port, destination.is_some());
+        let Some(destination) = destination else {
             return self.deny("outbound.allow", &shown, "not in the allow-list", observed);
         };
         self.sent += 1;

@@ -130,7 +130,12 @@ impl Loaded {
         run: impl AsyncFnOnce(&mut Store<CallState>, &ToolComponent) -> anyhow::Result<R>,
     ) -> Result<R, Failure> {
         let mut memory_hit = false;
-        let component = || vec![opentelemetry::KeyValue::new("mcp_host.component", self.name.to_string())];
+        let component = || {
+            vec![opentelemetry::KeyValue::new(
+                "mcp_host.component",
+                opentelemetry::StringValue::from(self.name.clone()),
+            )]
+        };
         let mut running = telemetry::Span::NONE;
         let attempt = async {
             let started = Instant::now();
@@ -140,7 +145,7 @@ impl Loaded {
             metrics::instantiated(&self.name, started.elapsed());
             drop(instantiating);
             let (mut store, instance) = instantiated?;
-            running = telemetry::Span::child(Kind::Internal, || (what(), component()));
+            running = telemetry::Span::child(Kind::Internal, || (what().into(), component()));
             let result = running.scope(run(&mut store, &instance)).await;
             memory_hit = store.data().limiter.hit;
             result

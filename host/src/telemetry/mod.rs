@@ -24,7 +24,7 @@ use std::sync::OnceLock;
 pub use export::{start, stop};
 pub use logs::TraceIdFormat;
 pub use propagate::inject;
-pub use spans::{Kind, Operation, Request, Span, carry};
+pub use spans::{Kind, Operation, Request, Span, bounded, carry};
 
 /// What runs while telemetry is on.
 struct Telemetry {

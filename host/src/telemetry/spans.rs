@@ -3,12 +3,14 @@
 //! (instantiation, the component's run, outbound requests).
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures::future::Either;
+use mcp_protocol::version::Version;
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _};
-use opentelemetry::{Context, KeyValue, Value};
+use opentelemetry::{Context, KeyValue, StringValue, Value};
 use serde_json::Map;
 
 use super::{metrics, propagate};
@@ -36,7 +38,7 @@ impl Span {
 
     /// A child of the current span, named and attributed by `describe` (only
     /// called when recording); none when there is no current span or tracing is off.
-    pub fn child(kind: Kind, describe: impl FnOnce() -> (String, Vec<KeyValue>)) -> Span {
+    pub fn child(kind: Kind, describe: impl FnOnce() -> (Cow<'static, str>, Vec<KeyValue>)) -> Span {
         let Some(tracer) = super::get().and_then(|t| t.tracer.as_ref()) else { return Span(None) };
         let parent = Context::current();
         if !parent.has_active_span() {
@@ -128,16 +130,19 @@ impl Operation {
     pub fn start(request: &Request<'_>) -> Option<Operation> {
         let telemetry = super::get()?;
         let started = Instant::now();
+        let method = method_name(request.method);
         let mut attributes = vec![
-            KeyValue::new("mcp.method.name", request.method.to_owned()),
+            KeyValue::new("mcp.method.name", method),
             KeyValue::new("network.transport", "tcp"),
             KeyValue::new("network.protocol.name", "http"),
         ];
-        if let Some(version) = request.protocol_version {
-            attributes.push(KeyValue::new("mcp.protocol.version", version.to_owned()));
+        // A version the host does not speak is refused; it is not recorded.
+        if let Some(version) = request.protocol_version.and_then(Version::parse) {
+            attributes.push(KeyValue::new("mcp.protocol.version", version.as_str()));
         }
-        let target = request.target.map(|t| bounded(t, MAX_TARGET).to_owned());
-        match (request.method, &target) {
+        // Shared by the span's name and attributes and the metric's, not copied.
+        let target = request.target.map(|t| StringValue::from(Arc::<str>::from(bounded(t, MAX_TARGET))));
+        match (method, &target) {
             ("tools/call", Some(tool)) => {
                 attributes.push(KeyValue::new("gen_ai.tool.name", tool.clone()));
                 attributes.push(KeyValue::new("gen_ai.operation.name", "execute_tool"));
@@ -149,13 +154,13 @@ impl Operation {
         }
         let span = telemetry.tracer.as_ref().map(|tracer| {
             // A resource's URI goes in an attribute, never the name (cardinality).
-            let name = match (&target, request.method) {
-                (Some(target), "tools/call" | "prompts/get") => format!("{} {target}", request.method),
-                _ => request.method.to_owned(),
+            let name: Cow<'static, str> = match (&target, method) {
+                (Some(target), "tools/call" | "prompts/get") => format!("{method} {target}").into(),
+                _ => method.into(),
             };
             let mut span_attributes = attributes.clone();
             if let (Some(uri), "resources/read" | "resources/subscribe" | "resources/unsubscribe") =
-                (&target, request.method)
+                (&target, method)
             {
                 span_attributes.push(KeyValue::new("mcp.resource.uri", uri.clone()));
             }
@@ -193,6 +198,42 @@ impl Operation {
     }
 }
 
+/// The methods of MCP a client sends, as the conventions name them; any other
+/// is `_OTHER` (as HTTP's conventions do for methods): a client's made-up
+/// names never become span names or metric series, which are kept for the
+/// host's life.
+fn method_name(method: &str) -> &'static str {
+    const METHODS: &[&str] = &[
+        "initialize",
+        "ping",
+        "server/discover",
+        "tools/list",
+        "tools/call",
+        "resources/list",
+        "resources/templates/list",
+        "resources/read",
+        "resources/subscribe",
+        "resources/unsubscribe",
+        "prompts/list",
+        "prompts/get",
+        "completion/complete",
+        "logging/setLevel",
+        "skills/list",
+        "skills/get",
+        "tasks/get",
+        "tasks/list",
+        "tasks/result",
+        "tasks/update",
+        "tasks/cancel",
+        "subscriptions/listen",
+        "notifications/initialized",
+        "notifications/cancelled",
+        "notifications/progress",
+        "notifications/roots/list_changed",
+    ];
+    METHODS.iter().find(|known| **known == method).copied().unwrap_or("_OTHER")
+}
+
 /// A JSON-RPC id as the attribute records it; none for `null`.
 fn request_id(id: &serde_json::Value) -> Option<String> {
     match id {
@@ -209,8 +250,8 @@ fn session_id(session: &str) -> String {
     hex::encode(&sha2::Sha256::digest(session.as_bytes())[..16])
 }
 
-/// At most `MAX_TARGET` bytes of `text`, cut at a character boundary.
-fn bounded(text: &str, max: usize) -> &str {
+/// At most `max` bytes of `text`, cut at a character boundary.
+pub fn bounded(text: &str, max: usize) -> &str {
     let mut end = text.len().min(max);
     while !text.is_char_boundary(end) {
         end -= 1;
