@@ -130,12 +130,7 @@ impl Loaded {
         run: impl AsyncFnOnce(&mut Store<CallState>, &ToolComponent) -> anyhow::Result<R>,
     ) -> Result<R, Failure> {
         let mut memory_hit = false;
-        let component = || {
-            vec![opentelemetry::KeyValue::new(
-                "mcp_host.component",
-                opentelemetry::StringValue::from(self.name.clone()),
-            )]
-        };
+        let component = || vec![metrics::component(&self.name)];
         let mut running = telemetry::Span::NONE;
         let attempt = async {
             let started = Instant::now();

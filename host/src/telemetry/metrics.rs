@@ -89,8 +89,9 @@ fn named(name: &str) -> KeyValue {
     KeyValue::new("mcp_host.component", name.to_owned())
 }
 
-/// The component attribute of every call: shares the name, copies nothing.
-fn component(name: &Arc<str>) -> KeyValue {
+/// The component attribute of every call (and its spans): shares the name,
+/// copies nothing.
+pub fn component(name: &Arc<str>) -> KeyValue {
     KeyValue::new("mcp_host.component", Value::String(StringValue::from(name.clone())))
 }
 
