@@ -113,7 +113,7 @@ define npm-lock
 endef
 
 .PHONY: build run serve test lint unit e2e clients browser widget-screenshots conformance wasm-target wasmtime \
-	node client-deps python-deps browser-deps blob-deps conformance-deps chromium clean bench bench-smoke bench-telemetry bench-deps wrk \
+	node client-deps python-deps browser-deps blob-deps conformance-deps chromium clean bench bench-smoke bench-telemetry bench-instructions bench-deps wrk \
 	package deploy publish-component deploy-checks musl-target python-components componentize-py \
 	typescript-components typescript-deps serve-components wac oci-registry nginx \
 	fuzz fuzz-smoke cargo-fuzz soak
@@ -359,11 +359,22 @@ python-deps:
 bench: build bench-deps wasmtime
 	$(CARGO) build --release -p mcp-bench
 	target/release/mcp-bench --python $(BENCH_VENV)/bin/python --wasmtime-bin $(WASMTIME) --out build/bench
+	$(MAKE) --no-print-directory bench-instructions
 
 ## bench-telemetry: the cost of OTLP export alone (export off against on, c=16), printed
 bench-telemetry: build bench-deps wasmtime
 	$(CARGO) build --release -p mcp-bench
 	target/release/mcp-bench --telemetry-only --python $(BENCH_VENV)/bin/python --wasmtime-bin $(WASMTIME)
+
+## bench-instructions: the cost of telemetry in instructions a tools/call (callgrind), export off
+## against on, which the machine's other load does not move; about 1.5 minutes, in
+## build/bench/instructions.txt
+bench-instructions: build
+	$(CARGO) build --release -p mcp-e2e --bin fake-open-meteo
+	mkdir -p build/bench
+	bench/instructions.sh target/release/mcp-host build/components/weather.wasm target/release/fake-open-meteo \
+	  > build/bench/instructions.txt
+	cat build/bench/instructions.txt
 
 ## soak: SOAK_SECONDS (default 600) of healthy, hostile and hot-swap load against the release
 ## binary; host memory and open files every second, a plot and a summary in build/soak
@@ -376,6 +387,8 @@ bench-smoke: build bench-deps wasmtime
 	$(CARGO) build --release -p mcp-bench
 	target/release/mcp-bench --smoke --python $(BENCH_VENV)/bin/python --wasmtime-bin $(WASMTIME) \
 	  --out build/bench-smoke
+	$(CARGO) build --release -p mcp-e2e --bin fake-open-meteo
+	CALLS=5 bench/instructions.sh target/release/mcp-host build/components/weather.wasm target/release/fake-open-meteo
 
 # The FastMCP reference server's virtualenv, and wrk (Debian's).
 bench-deps: wrk

@@ -234,6 +234,39 @@ async fn nothing_is_exported_without_an_endpoint() {
     assert!(!host.log_text().contains("trace_id="), "{}", host.log_text());
 }
 
+/// A caller's trace that it did not sample: nothing recorded, the call still
+/// measured, and the upstream hears the same trace and the same choice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trace_the_caller_did_not_sample_is_passed_on_not_recorded() {
+    let api = fake::spawn(LOOPBACK.into()).await.unwrap();
+    let receiver = Receiver::start(LOOPBACK.into()).await.unwrap();
+    let endpoint = receiver.endpoint();
+    let mut host = Host::start_with_env(
+        &[("weather", &weather_wasm(), &weather_policy(&api.url()))],
+        &[],
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint), ("OTEL_METRIC_EXPORT_INTERVAL", "60000")],
+    );
+    let unsampled = format!("00-{HEADER_TRACE}-{HEADER_PARENT}-00");
+    let headers = [("traceparent", unsampled.as_str()), ("mcp-protocol-version", "2025-11-25")];
+    let reply = host.post(&weather_call(1, 52.52, None), &headers).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["result"]["isError"], Value::Null, "{}", reply.body);
+    host.terminate();
+    assert!(host.wait_exit(Duration::from_secs(20)).is_some_and(|s| s.success()), "{}", host.log_text());
+
+    let received = receiver.received.lock().unwrap();
+    let spans = received.spans();
+    assert!(spans.is_empty(), "not sampled, not recorded: {spans:#?}");
+    let calls: u64 = histogram(&received, "mcp.server.operation.duration").iter().map(|(_, n)| n).sum();
+    assert_eq!(calls, 1, "measured all the same");
+    let seen = api.traceparents.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let (trace, rest) = seen[0].strip_prefix("00-").and_then(|s| s.split_once('-')).unwrap_or_default();
+    let (span, flags) = rest.split_once('-').unwrap_or_default();
+    assert_eq!((trace, flags), (HEADER_TRACE, "00"), "the same trace, not sampled: {seen:?}");
+    assert!(span.len() == 16 && span != HEADER_PARENT, "the host's own span: {seen:?}");
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -33,8 +33,17 @@ pub fn extract(meta: Option<&Map<String, Value>>, headers: &http::HeaderMap) -> 
 }
 
 /// Writes `traceparent` (and `tracestate`) for `span` on an outbound request.
+/// Outside the sample there is no such span: the current context (the request's
+/// span, not sampled) goes on instead, so that the upstream hears the same choice.
 pub fn inject(span: &super::Span, headers: &mut http::HeaderMap) {
-    if let Some(cx) = span.context() {
-        TraceContextPropagator::new().inject_context(cx, &mut opentelemetry_http::HeaderInjector(headers));
-    }
+    let current;
+    let cx = match span.context() {
+        Some(cx) => cx,
+        None if super::tracing() => {
+            current = Context::current();
+            &current
+        }
+        None => return,
+    };
+    TraceContextPropagator::new().inject_context(cx, &mut opentelemetry_http::HeaderInjector(headers));
 }
