@@ -369,11 +369,11 @@ bench-telemetry: build bench-deps wasmtime
 ## bench-instructions: the cost of telemetry in instructions a tools/call (callgrind), export off
 ## against on, which the machine's other load does not move; about 1.5 minutes, in
 ## build/bench/instructions.txt
+INSTRUCTIONS = bench/instructions.sh target/release/mcp-host build/components/weather.wasm target/release/fake-open-meteo
 bench-instructions: build
 	$(CARGO) build --release -p mcp-e2e --bin fake-open-meteo
 	mkdir -p build/bench
-	bench/instructions.sh target/release/mcp-host build/components/weather.wasm target/release/fake-open-meteo \
-	  > build/bench/instructions.txt
+	$(INSTRUCTIONS) > build/bench/instructions.txt
 	cat build/bench/instructions.txt
 
 ## soak: SOAK_SECONDS (default 600) of healthy, hostile and hot-swap load against the release
@@ -388,7 +388,7 @@ bench-smoke: build bench-deps wasmtime
 	target/release/mcp-bench --smoke --python $(BENCH_VENV)/bin/python --wasmtime-bin $(WASMTIME) \
 	  --out build/bench-smoke
 	$(CARGO) build --release -p mcp-e2e --bin fake-open-meteo
-	CALLS=5 bench/instructions.sh target/release/mcp-host build/components/weather.wasm target/release/fake-open-meteo
+	CALLS=5 $(INSTRUCTIONS)
 
 # The FastMCP reference server's virtualenv, and wrk (Debian's).
 bench-deps: wrk

@@ -69,7 +69,13 @@ measure() {
     "$host_bin" --components "$work/components" --listen "127.0.0.1:$listen" \
     --cache-dir "$work/cache" >"$work/$label.log" 2>&1 &
   local host=$!
-  for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$listen/status" && break; sleep 0.2; done
+  for _ in $(seq 600); do
+    curl -sf -o /dev/null "http://127.0.0.1:$listen/status" && break
+    kill -0 "$host" 2>/dev/null || break
+    sleep 0.2
+  done
+  curl -sf -o /dev/null "http://127.0.0.1:$listen/status" ||
+    { echo "$label: the host did not start: $(tail -5 "$work/$label.log")" >&2; exit 1; }
   for _ in $(seq 20); do post "$listen"; done
   # Spans of the warm-up are exported before counting starts.
   sleep 2
@@ -82,7 +88,8 @@ measure() {
   kill "$host"
   wait "$host" 2>/dev/null || true
   local total
-  total=$(cat "$work/$label".out.* | sed -n 's/^summary: //p' | awk '{ s += $1 } END { print s }')
+  total=$({ cat "$work/$label".out.* 2>/dev/null || true; } | sed -n 's/^summary: //p' | awk '{ s += $1 } END { print s + 0 }')
+  [ "$total" -gt 0 ] || { echo "$label: callgrind counted nothing: $(tail -5 "$work/$label.log")" >&2; exit 1; }
   echo $((total / calls))
 }
 
